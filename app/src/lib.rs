@@ -1,0 +1,99 @@
+//! The hosted login console: pages, islands and the server functions they call.
+//!
+//! Pages render on the server; only `#[island]` components ship to the browser, which keeps the
+//! WebAssembly small. Every form is a real `<form>` that also works with JavaScript off.
+#![forbid(unsafe_code)]
+
+pub mod console;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// Name of the generated JS, WASM and CSS files under `/pkg/`.
+pub const OUTPUT_NAME: &str = "vestibule";
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    security::provide_page_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="stylesheet" href=format!("/pkg/{OUTPUT_NAME}.css") />
+                <HydrationScripts options islands=true />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The routes of the hosted pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title text="Vestibule" />
+        <Router>
+            <main class="card">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/console/session/:token") view=console::ConsolePage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <h1>"Page not found"</h1>
+        <p>"This address does not lead anywhere. Go back to the app you came from and try again."</p>
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod security {
+    //! The Content-Security-Policy of rendered pages, with a fresh nonce for the hydration script.
+    use leptos::{nonce::use_nonce, prelude::*};
+
+    /// Creates the page's nonce and sends the matching CSP header with the response.
+    pub fn provide_page_nonce() {
+        leptos::nonce::provide_nonce();
+        let Some(nonce) = use_nonce() else { return };
+        let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+            return;
+        };
+        if let Ok(value) =
+            http::HeaderValue::from_str(&content_security_policy(Some(&nonce.to_string())))
+        {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+
+    /// The policy: our own scripts and styles only, WebAssembly compilation allowed, no framing.
+    pub fn content_security_policy(nonce: Option<&str>) -> String {
+        let script = match nonce {
+            Some(n) => format!("script-src 'self' 'wasm-unsafe-eval' 'nonce-{n}'"),
+            None => "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
+        };
+        format!(
+            "default-src 'none'; {script}; style-src 'self'; img-src 'self' data: https:; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        )
+    }
+}

@@ -1,0 +1,324 @@
+//! The records the engine keeps: instance, users, apps, API keys, sessions and events.
+//!
+//! These are plain data. Rules about them live in the engine; persistence behind [`crate::store::Store`].
+//! Secret material is only ever held here as a hash or as ciphertext.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The one instance a server runs. Its id is the `resource_owner` and `organization_id` of everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Whether a user may sign in at all. A lock is separate and time-based ([`User::locked_until`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    Active,
+    Inactive,
+}
+
+impl UserState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// A TOTP secret as stored: encrypted with the server key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// Nonce followed by the AEAD ciphertext of the raw secret.
+    pub encrypted_secret: Vec<u8>,
+    /// False between enrollment start and the first correct code.
+    pub confirmed: bool,
+    /// The last time step a code was accepted for; codes of this step or earlier are refused.
+    pub last_used_step: Option<i64>,
+}
+
+/// A person who can sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    /// Unique case-insensitively; stored as given.
+    pub login_name: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone: Option<String>,
+    pub phone_verified: bool,
+    pub preferred_language: Option<String>,
+    pub state: UserState,
+    /// PHC string of the argon2id hash, when a password is set.
+    pub password_hash: Option<String>,
+    pub totp: Option<TotpRecord>,
+    /// Codes by email / SMS are enabled factors (they need a verified address / number).
+    pub otp_email_enabled: bool,
+    pub otp_sms_enabled: bool,
+    /// Consecutive failed password checks since the last success or unlock.
+    pub password_failures: u32,
+    /// Consecutive failed code checks (TOTP, SMS, email, recovery) since the last success or unlock.
+    pub code_failures: u32,
+    /// Set while the account is locked out; the lock ends by itself at this time.
+    pub locked_until: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A hashed single-use recovery code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    pub id: String,
+    pub user_id: String,
+    pub code_hash: String,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Kinds of factor an app's policy can allow, and a session can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorKind {
+    Password,
+    Totp,
+    OtpSms,
+    OtpEmail,
+    RecoveryCode,
+    Passkey,
+    SecurityKey,
+}
+
+/// Which factors an app accepts and what it requires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginPolicy {
+    pub allowed_factors: Vec<FactorKind>,
+    /// A second factor (TOTP, SMS, email, recovery code or security key) is required after the first.
+    pub require_second_factor: bool,
+    /// `POST /session/validate/` must also carry the app secret.
+    pub require_secret_on_validate: bool,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_factors: vec![
+                FactorKind::Password,
+                FactorKind::Totp,
+                FactorKind::OtpSms,
+                FactorKind::OtpEmail,
+                FactorKind::RecoveryCode,
+                FactorKind::Passkey,
+                FactorKind::SecurityKey,
+            ],
+            require_second_factor: false,
+            require_secret_on_validate: false,
+        }
+    }
+}
+
+/// How the hosted page looks for an app. Colours are `#rrggbb`, checked on the way in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    pub background_color: Option<String>,
+}
+
+/// An application that sends people to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub id: String,
+    /// Public identifier the app backend sends with its secret.
+    pub app_key: String,
+    /// PHC string of the secret's hash.
+    pub secret_hash: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub policy: LoginPolicy,
+    pub branding: Branding,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// What an API key may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The Session API (`/v2/sessions`).
+    Session,
+    /// The admin API (`/admin/v1`).
+    Admin,
+}
+
+/// A bearer key for the Session and admin APIs; only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub key_hash: [u8; 32],
+    pub scopes: Vec<Scope>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// The user factor of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFactor {
+    pub user_id: String,
+    pub login_name: String,
+    pub display_name: String,
+    pub organization_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+}
+
+/// The WebAuthn factor of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAuthnFactor {
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+    pub user_verified: bool,
+}
+
+/// Factors proven on a session; each is present only once checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factors {
+    pub user: Option<UserFactor>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub password: Option<OffsetDateTime>,
+    pub web_auth_n: Option<WebAuthnFactor>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub totp: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub otp_sms: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub otp_email: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub recovery_code: Option<OffsetDateTime>,
+}
+
+/// A code sent by SMS or email, waiting on the session for its check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeChallenge {
+    /// SHA-256 (hex) of the code, keyed to the session.
+    pub code_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Wrong tries so far against this code.
+    pub failed_attempts: u32,
+}
+
+/// A WebAuthn ceremony started on the session (filled in by the WebAuthn work).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAuthnChallenge {
+    pub rp_id: String,
+    pub user_verification_required: bool,
+    /// Serialized ceremony state of the WebAuthn library; never sent to a client.
+    pub state: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Challenges pending on a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChallenges {
+    pub otp_sms: Option<CodeChallenge>,
+    pub otp_email: Option<CodeChallenge>,
+    pub web_auth_n: Option<WebAuthnChallenge>,
+}
+
+/// Where a session was created from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAgent {
+    pub fingerprint_id: Option<String>,
+    pub ip: Option<String>,
+    pub description: Option<String>,
+    pub header: BTreeMap<String, Vec<String>>,
+}
+
+/// A sign-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    /// SHA-256 of the newest token; older tokens no longer match.
+    pub token_hash: [u8; 32],
+    pub factors: Factors,
+    pub metadata: BTreeMap<String, Vec<u8>>,
+    pub user_agent: Option<UserAgent>,
+    pub challenges: PendingChallenges,
+    /// The lifetime last sent; every change that sends one moves `expires_at` to now + lifetime.
+    pub lifetime: Option<time::Duration>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// Id of the API key or app that created the session.
+    pub creator: String,
+    /// The app the session was generated for through the handoff, if any.
+    pub app_id: Option<String>,
+    /// Id of the newest event of this session; increases with every change.
+    pub sequence: i64,
+    pub created_at: OffsetDateTime,
+    pub changed_at: OffsetDateTime,
+    pub terminated: bool,
+}
+
+impl Session {
+    /// The checked user's id, if any.
+    pub fn user_id(&self) -> Option<&str> {
+        self.factors.user.as_ref().map(|u| u.user_id.as_str())
+    }
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One entry of the append-only log: every session change and every check, passed or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: OffsetDateTime,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub app_id: Option<String>,
+    pub client_ip: Option<String>,
+    /// What happened: `session.created`, `session.changed`, `session.terminated`, `check.password`,
+    /// `check.totp`, `challenge.otp_email`, `user.locked`, ...
+    pub kind: String,
+    pub outcome: Outcome,
+    /// The stable error id of a failure (`COMMAND-3M0fs`, ...).
+    pub error_id: Option<String>,
+}
+
+/// A stored event with its position in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub sequence: i64,
+    pub event: NewEvent,
+}

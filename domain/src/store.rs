@@ -1,0 +1,222 @@
+//! The persistence port. `storage` implements it on SQLite and PostgreSQL; the engine only sees this.
+//!
+//! Every method that decides something under concurrency (lockout, single-use codes, token
+//! rotation) does so atomically in the backend, so parallel requests and several server replicas
+//! sharing one database cannot get around a rule.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The record to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique value is taken (`what` names it: "login_name", "app_key", ...).
+    #[error("{what} already exists")]
+    Duplicate { what: &'static str },
+    /// The session changed since it was read (its sequence moved): nothing was written.
+    #[error("the session was changed concurrently")]
+    Conflict,
+    /// The user is locked until the given time: nothing was written.
+    #[error("the user is locked")]
+    Locked { until: OffsetDateTime },
+    /// A single-use value (TOTP step, recovery code) was already used: nothing was written.
+    #[error("already used")]
+    Replayed,
+    /// The database failed; the text is for logs, never for clients.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Which failure counter a check feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCounter {
+    Password,
+    /// TOTP, SMS code, email code and recovery code share one counter.
+    Code,
+}
+
+/// When failures lock an account, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutRule {
+    /// Failures (consecutive, on one counter) that lock the account; 0 disables lockout.
+    pub limit: u32,
+    pub lock_for: time::Duration,
+}
+
+/// Which code challenge on a session a failed code check counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeChannel {
+    Sms,
+    Email,
+}
+
+/// A failed check, recorded atomically: the user's counter, optionally the per-code attempt count
+/// of a session's challenge, and the event.
+#[derive(Debug, Clone)]
+pub struct FailureWrite {
+    pub user_id: String,
+    pub counter: FailureCounter,
+    pub rule: LockoutRule,
+    pub now: OffsetDateTime,
+    /// The `check.*` event with outcome `Failed`.
+    pub event: NewEvent,
+    /// Also count the failure against this session's pending code.
+    pub code_challenge: Option<(String, CodeChannel)>,
+}
+
+/// The counters after a failure was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// The counter's value including this failure (a lock that had run out restarts it at 1).
+    pub failures: u32,
+    /// Set when this failure (or an earlier one) locked the account.
+    pub locked_until: Option<OffsetDateTime>,
+    /// Wrong tries against the session's pending code, when one was named.
+    pub code_attempts: Option<u32>,
+}
+
+/// A change to a user that commits or rolls back together with a session write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEffect {
+    /// Resets a failure counter after a passed check. Fails the whole write with
+    /// [`StoreError::Locked`] if the user is locked at `now` (a lock that raced the check).
+    ResetFailures { user_id: String, counter: FailureCounter, now: OffsetDateTime },
+    /// Records that a TOTP code of `step` was accepted. Fails the whole write with
+    /// [`StoreError::Replayed`] if this step or a later one was already used.
+    UseTotpStep { user_id: String, step: i64 },
+    /// Marks a recovery code used. Fails the whole write with [`StoreError::Replayed`] if it was.
+    UseRecoveryCode { code_id: String, now: OffsetDateTime },
+    /// Replaces the password hash (rehash with new parameters after a passed check).
+    SetPasswordHash { user_id: String, hash: String },
+}
+
+/// A session change and everything that commits with it.
+#[derive(Debug, Clone)]
+pub struct SessionWrite {
+    pub session: Session,
+    /// `None` inserts a new session. `Some(seq)` updates only if the stored sequence is still
+    /// `seq`, otherwise fails with [`StoreError::Conflict`] and writes nothing.
+    pub expected_sequence: Option<i64>,
+    /// At least one event; the session's new sequence is the last one's position in the log.
+    pub events: Vec<NewEvent>,
+    pub user_effects: Vec<UserEffect>,
+}
+
+/// Comparison for date queries (the contract's `TimestampQueryMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeCompare {
+    Equals,
+    Greater,
+    GreaterOrEquals,
+    Less,
+    LessOrEquals,
+}
+
+/// One condition of a session search; conditions are combined with AND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionFilter {
+    Ids(Vec<String>),
+    UserId(String),
+    CreationDate(TimeCompare, OffsetDateTime),
+    Creator(String),
+    UserAgentFingerprint(String),
+    /// Sessions without an expiration date never match.
+    ExpirationDate(TimeCompare, OffsetDateTime),
+}
+
+/// A session search: filters, then ordered by creation date (id breaks ties), then a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub filters: Vec<SessionFilter>,
+    pub offset: u64,
+    pub limit: u32,
+    pub ascending: bool,
+}
+
+/// A page of sessions and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    pub total: u64,
+    pub sessions: Vec<Session>,
+}
+
+/// Which events to read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Only events after this position.
+    pub after: i64,
+    pub limit: u32,
+}
+
+/// Persistence of everything the engine keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- instance ---
+    /// Returns the stored instance, or stores `candidate` when there is none yet.
+    async fn get_or_create_instance(&self, candidate: &Instance) -> Result<Instance, StoreError>;
+
+    // --- users ---
+    /// Fails with `Duplicate { what: "login_name" }` when the name is taken, in any letter case.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Case-insensitive match on the login name.
+    async fn find_user_by_login_name(&self, login_name: &str) -> Result<Option<User>, StoreError>;
+    /// Users whose email is verified and equal to `email` (case-insensitive).
+    async fn find_users_by_verified_email(&self, email: &str) -> Result<Vec<User>, StoreError>;
+    /// Ordered by login name.
+    async fn list_users(&self, offset: u64, limit: u32) -> Result<Vec<User>, StoreError>;
+    /// Writes profile, state, password hash, TOTP record and factor flags. Never the failure
+    /// counters or the lock, which only the lockout methods change. `NotFound`, `Duplicate`.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Deletes the user with its recovery codes; false when there was none.
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+
+    // --- lockout ---
+    /// Records a failed check atomically: increments the counter (restarting at 1 when an earlier
+    /// lock has run out), locks the user when the counter reaches the rule's limit, counts the
+    /// session's code attempt if named, and appends the event. If the user is already locked at
+    /// `now`, nothing is counted, the event is still appended, and `Locked` is returned.
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError>;
+    /// Clears both counters and the lock (admin unlock); false when the user does not exist.
+    async fn unlock_user(&self, user_id: &str) -> Result<bool, StoreError>;
+
+    // --- recovery codes ---
+    /// Replaces all of the user's recovery codes.
+    async fn replace_recovery_codes(&self, user_id: &str, codes: &[RecoveryCode]) -> Result<(), StoreError>;
+    async fn list_recovery_codes(&self, user_id: &str) -> Result<Vec<RecoveryCode>, StoreError>;
+
+    // --- apps ---
+    /// `Duplicate { what: "app_key" }`.
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
+    async fn find_app(&self, id: &str) -> Result<Option<App>, StoreError>;
+    async fn find_app_by_key(&self, app_key: &str) -> Result<Option<App>, StoreError>;
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+    /// `NotFound`.
+    async fn update_app(&self, app: &App) -> Result<(), StoreError>;
+    async fn delete_app(&self, id: &str) -> Result<bool, StoreError>;
+
+    // --- API keys ---
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn find_api_key_by_hash(&self, key_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Sets `revoked_at`; false when there is no such key.
+    async fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // --- sessions and the event log ---
+    /// Inserts or updates the session, applies the user effects and appends the events, all in
+    /// one transaction. Returns the session's new sequence.
+    async fn write_session(&self, write: &SessionWrite) -> Result<i64, StoreError>;
+    async fn find_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError>;
+    /// Appends events that change no session (for example a failed check on a new session).
+    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+    /// Ordered by position.
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vestibule need, from the package registries only.
+# Idempotent: each tool is checked (at its exact version where it matters) and installed only
+# when missing, so a second run takes seconds.
+#
+#   scripts/bootstrap.sh run    tools for `make run`  (wasm target, wasm-bindgen, npm deps with wasm-opt)
+#   scripts/bootstrap.sh test   the above, plus Chromium and a reachable PostgreSQL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+mode="${1:-test}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=""
+apt_install() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"
+}
+
+# 1. The wasm target of the Rust toolchain.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# 2. wasm-bindgen CLI at exactly the version Cargo.lock pins for the crate.
+wbg_version=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$wbg_version" ]; then echo "bootstrap: wasm-bindgen is missing from Cargo.lock" >&2; exit 1; fi
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $wbg_version" ]; then
+  say "installing wasm-bindgen-cli $wbg_version (about 3 minutes)"
+  # Not --locked: its lockfile names a webpki-roots release the registry mirror does not have.
+  cargo install wasm-bindgen-cli --version "$wbg_version" --force
+fi
+
+# 3. npm packages of end2end/ from the committed lockfile: Playwright (no browser download)
+#    and binaryen, whose wasm-opt the release build uses.
+lock_sum=$(sha256sum end2end/package-lock.json | cut -d' ' -f1)
+if [ "$(cat end2end/node_modules/.vestibule-lock 2>/dev/null || true)" != "$lock_sum" ]; then
+  say "installing end2end npm packages (npm ci)"
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit --loglevel=error)
+  echo "$lock_sum" > end2end/node_modules/.vestibule-lock
+fi
+
+[ "$mode" = test ] || exit 0
+
+# 4. Debian's Chromium for Playwright.
+if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null; then
+  say "installing Debian's chromium"
+  apt_install chromium
+fi
+
+# 5. PostgreSQL on 127.0.0.1:5432 with a database `test` (the storage tests always run on it).
+pg_url="${VESTIBULE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    say "installing PostgreSQL"
+    apt_install postgresql
+  fi
+  cluster=$(ls /etc/postgresql | sort -V | tail -n1)
+  hba="/etc/postgresql/$cluster/main/pg_hba.conf"
+  if ! grep -q '^# vestibule-test' "$hba"; then
+    # Test machines only: let local TCP connections in without a password, as CI machines do.
+    as_root sh -c "printf '# vestibule-test\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' | cat - '$hba' > '$hba.new' && mv '$hba.new' '$hba'"
+  fi
+  say "starting PostgreSQL $cluster"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$cluster" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! psql "$pg_url" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+  say "creating the test database"
+  if command -v runuser >/dev/null; then
+    as_root runuser -u postgres -- psql -qc 'CREATE DATABASE test' || true
+  fi
+  psql "$pg_url" -Atqc 'SELECT 1' >/dev/null || { echo "bootstrap: PostgreSQL at $pg_url is not reachable" >&2; exit 1; }
+fi

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the browser side into target/site: the wasm front end through wasm-bindgen (and wasm-opt
+# for release), the stylesheet and the public assets. The same steps cargo-leptos runs, without it.
+#
+#   scripts/build-site.sh debug     fast, for tests
+#   scripts/build-site.sh release   size-optimised (profile wasm-release, wasm-opt -Oz), precompressed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+profile="${1:-debug}"
+name=vestibule
+site=target/site
+pkg="$site/pkg"
+
+case "$profile" in
+  debug)   cargo build -p frontend --lib --target wasm32-unknown-unknown
+           wasm=target/wasm32-unknown-unknown/debug/frontend.wasm ;;
+  release) cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+           wasm=target/wasm32-unknown-unknown/wasm-release/frontend.wasm ;;
+  *) echo "usage: $0 debug|release" >&2; exit 2 ;;
+esac
+
+rm -rf "$site"
+mkdir -p "$pkg"
+cp -r public/. "$site/"
+wasm-bindgen --target web --no-typescript --out-name "$name" --out-dir "$pkg" "$wasm"
+cp style/main.css "$pkg/$name.css"
+
+if [ "$profile" = release ]; then
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
+  # Precompressed copies; the server sends them to browsers that accept gzip.
+  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do gzip -9 -k -f "$f"; done
+fi
+
+size() { stat -c %s "$1"; }
+gz() { gzip -9 -c "$1" | wc -c; }
+printf 'site (%s): %s.wasm %d B (gzip %d B), %s.js %d B (gzip %d B), %s.css %d B (gzip %d B)\n' "$profile" \
+  "$name" "$(size "$pkg/${name}_bg.wasm")" "$(gz "$pkg/${name}_bg.wasm")" \
+  "$name" "$(size "$pkg/$name.js")" "$(gz "$pkg/$name.js")" \
+  "$name" "$(size "$pkg/$name.css")" "$(gz "$pkg/$name.css")"

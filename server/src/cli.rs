@@ -1,0 +1,126 @@
+//! The command line: `server serve`, `server migrate`, and the global options they share.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{FileConfig, Overrides, Settings};
+
+/// Vestibule: a self-hosted sign-in service.
+///
+/// Settings come from flags, then environment variables, then the TOML file given with
+/// --config, then the defaults shown here.
+#[derive(Debug, Parser)]
+#[command(name = "server", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (keys: listen, public_url, data_dir, database_url, site_root)
+    #[arg(long, global = true, env = "VESTIBULE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and the server key [default: ./data]
+    #[arg(long, global = true, env = "VESTIBULE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data dir>/vestibule.db]
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server
+    Serve(ServeArgs),
+    /// Apply database migrations and exit
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = "VESTIBULE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// URL browsers use to reach this server [default: http://localhost:<port> on loopback]
+    #[arg(long, env = "VESTIBULE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Directory holding the built site (pkg/ with JS, WASM, CSS) [default: target/site]
+    #[arg(long, env = "VESTIBULE_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+}
+
+/// Errors a command reports before exiting with status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let file = FileConfig::load(cli.global.config.as_deref())?;
+    let mut over = Overrides {
+        data_dir: cli.global.data_dir,
+        database_url: cli.global.database_url,
+        ..Overrides::default()
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            over.listen = args.listen;
+            over.public_url = args.public_url;
+            over.site_root = args.site_root;
+            let settings = Settings::resolve(over, file)?;
+            crate::http::serve(settings).await
+        }
+        Command::Migrate => {
+            let settings = Settings::resolve(over, file)?;
+            let db = crate::http::open_database(&settings).await?;
+            println!("migrations applied ({})", db.backend());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        let a = Cli::try_parse_from(["server", "--data-dir", "/d", "serve"]).unwrap();
+        let b = Cli::try_parse_from(["server", "serve", "--data-dir", "/d"]).unwrap();
+        assert_eq!(a.global.data_dir, b.global.data_dir);
+        assert_eq!(a.global.data_dir, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        assert!(Cli::try_parse_from(["server", "serve", "--lisen", "x"]).is_err());
+        assert!(Cli::try_parse_from(["server"]).is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,201 @@
+//! Settings: command-line flags, then environment variables, then an optional TOML file, then
+//! the defaults below, in that order of precedence.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Where the server listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+/// Where data (the SQLite database, the server key) lives unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Where the built site (`pkg/` with JS, WASM and CSS) is served from unless told otherwise.
+pub const DEFAULT_SITE_ROOT: &str = "target/site";
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("`{value}` is not a listen address like 127.0.0.1:3000")]
+    Listen { value: String },
+    #[error(
+        "`{value}` is not a public URL like https://login.example.com (http or https, no query)"
+    )]
+    PublicUrl { value: String },
+}
+
+/// What a TOML configuration file may hold. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub site_root: Option<PathBuf>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or nothing at all when no file was named.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::ParseFile {
+            path: path.to_owned(),
+            message: err.message().to_owned(),
+        })
+    }
+}
+
+/// Values given on the command line or in the environment (clap has already merged those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub site_root: Option<PathBuf>,
+}
+
+/// The settings the server runs with, every value checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Absolute URL of this service as browsers see it, without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub site_root: PathBuf,
+}
+
+impl Settings {
+    /// Merges flags and environment over the file over the defaults.
+    pub fn resolve(over: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
+        let listen_text = over
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Listen {
+            value: listen_text.clone(),
+        })?;
+        let data_dir = over
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let database_url = over
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| storage::Database::sqlite_url_in(&data_dir));
+        let public_url = match over.public_url.or(file.public_url) {
+            Some(url) => parse_public_url(&url)?,
+            None => default_public_url(listen),
+        };
+        let site_root = over
+            .site_root
+            .or(file.site_root)
+            .unwrap_or_else(|| DEFAULT_SITE_ROOT.into());
+        Ok(Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            site_root,
+        })
+    }
+}
+
+/// `http://localhost:<port>` for loopback addresses (browsers treat it as a secure context, which
+/// WebAuthn needs), else `http://<listen address>`.
+fn default_public_url(listen: SocketAddr) -> String {
+    if listen.ip().is_loopback() {
+        format!("http://localhost:{}", listen.port())
+    } else {
+        format!("http://{listen}")
+    }
+}
+
+fn parse_public_url(value: &str) -> Result<String, ConfigError> {
+    let error = || ConfigError::PublicUrl {
+        value: value.to_owned(),
+    };
+    let uri: http::Uri = value.parse().map_err(|_| error())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.authority().is_none() || uri.query().is_some() {
+        return Err(error());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = Settings::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.public_url, "http://localhost:3000");
+        assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(s.database_url, "sqlite://./data/vestibule.db");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig =
+            toml::from_str("listen = \"0.0.0.0:8080\"\ndata_dir = \"/srv/v\"").unwrap();
+        let over = Overrides {
+            listen: Some("127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(over, file).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/v"));
+        assert_eq!(s.database_url, "sqlite:///srv/v/vestibule.db");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_clear_error() {
+        let over = Overrides {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(over, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("listen address"), "{err}");
+        for bad in ["ftp://x", "example.com", "https://x/?a=b", ""] {
+            let over = Overrides {
+                public_url: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(
+                Settings::resolve(over, FileConfig::default()).is_err(),
+                "{bad} accepted"
+            );
+        }
+        let over = Overrides {
+            public_url: Some("https://login.example.com/".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(over, FileConfig::default()).unwrap();
+        assert_eq!(s.public_url, "https://login.example.com");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = toml::from_str::<FileConfig>("lissen = \"x\"").unwrap_err();
+        assert!(err.message().contains("unknown field"), "{err}");
+    }
+}

@@ -1,0 +1,192 @@
+//! HTTP wiring: the router, its middleware, health probes and the serve loop.
+
+use std::{sync::Arc, time::Duration};
+
+use app::{shell, App};
+use axum::{
+    extract::{FromRef, State},
+    http::{header, HeaderName, HeaderValue, Request, StatusCode},
+    response::IntoResponse,
+    routing::get,
+    Json, Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde_json::json;
+use storage::Database;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use crate::{cli::CliError, config::Settings};
+
+/// Everything a request handler may need.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Database,
+    pub settings: Arc<Settings>,
+}
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_database(settings: &Settings) -> Result<Database, CliError> {
+    if settings.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| CliError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+    }
+    let db = Database::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// The Leptos options for the site: file names and where the built files are.
+pub fn leptos_options(settings: &Settings) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(app::OUTPUT_NAME)
+        .site_root(settings.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(settings.listen)
+        .env(leptos::config::Env::PROD)
+        .build()
+}
+
+/// Builds the whole router for `state`.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let pkg_dir = state.settings.site_root.join("pkg");
+    let options = state.leptos_options.clone();
+    let request_id = HeaderName::from_static("x-request-id");
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .nest_service(
+            "/pkg",
+            tower::ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                .service(
+                    ServeDir::new(pkg_dir)
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                ),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state);
+    with_security_headers(router)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Headers every response carries. Rendered pages set their own CSP, with a nonce, first.
+fn with_security_headers(router: Router) -> Router {
+    let csp = HeaderValue::from_str(&app::security::content_security_policy(None))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    // SECURITY: no framing, no MIME sniffing, no referrer that could carry a login link elsewhere.
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(db): State<Database>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(3), db.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": db.backend() })),
+        ),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({ "status": "unavailable", "database": db.backend(), "error": "database unreachable" }),
+                ),
+            )
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({ "status": "unavailable", "database": db.backend(), "error": "database timed out" }),
+            ),
+        ),
+    }
+}
+
+/// Opens the database, binds, prints the URL and serves until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    let db = open_database(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(CliError::Serve)?;
+    let state = AppState {
+        leptos_options: leptos_options(&settings),
+        db: db.clone(),
+        settings: Arc::new(settings),
+    };
+    println!(
+        "Vestibule is listening on http://{addr} (database: {})",
+        db.backend()
+    );
+    println!("Public URL: {}", state.settings.public_url);
+    tracing::info!(%addr, backend = db.backend(), "listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(CliError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,7 @@
+//! Vestibule's server: configuration, command line, HTTP wiring and middleware.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,10 @@
+//! Logging: `tracing` with a filter from `RUST_LOG` (default `info`).
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// Installs the global subscriber once; later calls (for example from tests) do nothing.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos=warn"));
+    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+}
