@@ -79,7 +79,8 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::map_response(client_errors_are_400));
     with_security_headers(router)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -117,6 +118,28 @@ fn with_security_headers(router: Router) -> Router {
         ))
 }
 
+/// Leptos answers a server-function call whose arguments do not decode with 500; that is the
+/// caller's mistake, so it becomes 400 with the same body.
+async fn client_errors_are_400(response: axum::response::Response) -> axum::response::Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    const CALLER_MISTAKES: [&[u8]; 3] = [b"Args|", b"MissingArg|", b"Deserialization|"];
+    if CALLER_MISTAKES
+        .iter()
+        .any(|prefix| bytes.starts_with(prefix))
+    {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
@@ -145,8 +168,31 @@ async fn readyz(State(db): State<Database>) -> impl IntoResponse {
     }
 }
 
-/// Opens the database, binds, prints the URL and serves until Ctrl-C or SIGTERM.
-pub async fn serve(settings: Settings) -> Result<(), CliError> {
+/// A server bound to its address, ready to serve.
+pub struct BoundServer {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+}
+
+impl BoundServer {
+    /// Serves until `shutdown` completes.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CliError> {
+        axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(CliError::Serve)
+    }
+}
+
+/// Opens the database and binds the listener (port 0 picks a free port).
+pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
     let db = open_database(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -157,19 +203,27 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let addr = listener.local_addr().map_err(CliError::Serve)?;
     let state = AppState {
         leptos_options: leptos_options(&settings),
-        db: db.clone(),
+        db,
         settings: Arc::new(settings),
     };
+    Ok(BoundServer {
+        addr,
+        state,
+        listener,
+    })
+}
+
+/// Opens the database, binds, prints the URL and serves until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    let server = bind(settings).await?;
+    let backend = server.state.db.backend();
     println!(
-        "Vestibule is listening on http://{addr} (database: {})",
-        db.backend()
+        "Vestibule is listening on http://{} (database: {backend})",
+        server.addr
     );
-    println!("Public URL: {}", state.settings.public_url);
-    tracing::info!(%addr, backend = db.backend(), "listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(CliError::Serve)
+    println!("Public URL: {}", server.state.settings.public_url);
+    tracing::info!(addr = %server.addr, backend, "listening");
+    server.run(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
