@@ -50,7 +50,16 @@ if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null; then
   apt_install chromium
 fi
 
-# 5. PostgreSQL on 127.0.0.1:5432 with a database `test` (the storage tests always run on it).
+# 5. A real SMTP server for the notifier tests: aiosmtpd from PyPI, in a venv of our own.
+aiosmtpd_version=1.4.6
+if ! .tools/venv/bin/python -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$aiosmtpd_version')" 2>/dev/null; then
+  say "installing aiosmtpd $aiosmtpd_version into .tools/venv"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check "aiosmtpd==$aiosmtpd_version"
+fi
+command -v openssl >/dev/null || apt_install openssl
+
+# 6. PostgreSQL on 127.0.0.1:5432 with a database `test` (the storage tests always run on it).
 pg_url="${VESTIBULE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
