@@ -85,12 +85,19 @@ pub struct FailureRecord {
 pub enum UserEffect {
     /// Resets a failure counter after a passed check. Fails the whole write with
     /// [`StoreError::Locked`] if the user is locked at `now` (a lock that raced the check).
-    ResetFailures { user_id: String, counter: FailureCounter, now: OffsetDateTime },
+    ResetFailures {
+        user_id: String,
+        counter: FailureCounter,
+        now: OffsetDateTime,
+    },
     /// Records that a TOTP code of `step` was accepted. Fails the whole write with
     /// [`StoreError::Replayed`] if this step or a later one was already used.
     UseTotpStep { user_id: String, step: i64 },
     /// Marks a recovery code used. Fails the whole write with [`StoreError::Replayed`] if it was.
-    UseRecoveryCode { code_id: String, now: OffsetDateTime },
+    UseRecoveryCode {
+        code_id: String,
+        now: OffsetDateTime,
+    },
     /// Replaces the password hash (rehash with new parameters after a passed check).
     SetPasswordHash { user_id: String, hash: String },
 }
@@ -189,7 +196,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- recovery codes ---
     /// Replaces all of the user's recovery codes.
-    async fn replace_recovery_codes(&self, user_id: &str, codes: &[RecoveryCode]) -> Result<(), StoreError>;
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        codes: &[RecoveryCode],
+    ) -> Result<(), StoreError>;
     async fn list_recovery_codes(&self, user_id: &str) -> Result<Vec<RecoveryCode>, StoreError>;
 
     // --- apps ---
@@ -204,7 +215,8 @@ pub trait Store: Send + Sync + 'static {
 
     // --- API keys ---
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
-    async fn find_api_key_by_hash(&self, key_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError>;
+    async fn find_api_key_by_hash(&self, key_hash: &[u8; 32])
+        -> Result<Option<ApiKey>, StoreError>;
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
     /// Sets `revoked_at`; false when there is no such key.
     async fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;

@@ -1,12 +1,17 @@
 //! Persistence for the engine: SQLite (embedded default) and PostgreSQL (several replicas).
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 /// Why the database could not be opened or used.
@@ -43,7 +48,10 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
             Ok(Self::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -114,7 +122,9 @@ mod tests {
     async fn sqlite_file_is_created_migrated_and_answers() {
         let dir = std::env::temp_dir().join(format!("vestibule-storage-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let db = Database::connect(&Database::sqlite_url_in(&dir)).await.unwrap();
+        let db = Database::connect(&Database::sqlite_url_in(&dir))
+            .await
+            .unwrap();
         db.migrate().await.unwrap();
         db.migrate().await.unwrap();
         db.ping().await.unwrap();
