@@ -5,5 +5,18 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod input;
 pub mod model;
+pub mod notifier;
+pub mod password;
+pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod totp;
+
+pub use error::{DomainError, ErrorKind};
+pub use service::{Config, Engine};

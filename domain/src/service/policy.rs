@@ -1,0 +1,160 @@
+//! Whether a session satisfies an app's login policy, and the proof value only this crate makes.
+
+use time::OffsetDateTime;
+
+use super::Engine;
+use crate::error::DomainError;
+use crate::model::{App, FactorKind, Session, UserState};
+
+/// Proof that a session satisfied an app's policy when evaluated. Only the engine can make one,
+/// so code that takes it as an argument cannot run for an unchecked session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSession {
+    session_id: String,
+    user_id: String,
+    app_id: String,
+    factors: Vec<FactorKind>,
+    verified_at: OffsetDateTime,
+}
+
+impl VerifiedSession {
+    /// The session.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    /// The signed-in user.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    /// The app whose policy was satisfied.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+    /// The factors that counted.
+    pub fn factors(&self) -> &[FactorKind] {
+        &self.factors
+    }
+    /// When the policy was found satisfied.
+    pub fn verified_at(&self) -> OffsetDateTime {
+        self.verified_at
+    }
+}
+
+/// Where a session stands against an app's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyState {
+    Satisfied(VerifiedSession),
+    /// No user check yet.
+    NeedsUser,
+    /// A user, but no allowed first factor (password or passkey); `options` are the allowed ones
+    /// the user has set up.
+    NeedsFirstFactor {
+        options: Vec<FactorKind>,
+    },
+    /// First factor done; the app requires a second one. `options`: allowed and set up.
+    NeedsSecondFactor {
+        options: Vec<FactorKind>,
+    },
+    /// The user is gone or deactivated.
+    UserNotActive,
+    Expired,
+    Terminated,
+}
+
+const SECOND: [FactorKind; 5] = [
+    FactorKind::Totp,
+    FactorKind::OtpSms,
+    FactorKind::OtpEmail,
+    FactorKind::RecoveryCode,
+    FactorKind::SecurityKey,
+];
+
+/// The factors proven on the session, as policy kinds.
+fn proven(session: &Session) -> Vec<FactorKind> {
+    let f = &session.factors;
+    let mut out = Vec::new();
+    if f.password.is_some() {
+        out.push(FactorKind::Password);
+    }
+    if let Some(w) = &f.web_auth_n {
+        out.push(if w.user_verified {
+            FactorKind::Passkey
+        } else {
+            FactorKind::SecurityKey
+        });
+    }
+    if f.totp.is_some() {
+        out.push(FactorKind::Totp);
+    }
+    if f.otp_sms.is_some() {
+        out.push(FactorKind::OtpSms);
+    }
+    if f.otp_email.is_some() {
+        out.push(FactorKind::OtpEmail);
+    }
+    if f.recovery_code.is_some() {
+        out.push(FactorKind::RecoveryCode);
+    }
+    out
+}
+
+impl Engine {
+    /// Evaluates the session against the app's policy. A passkey (user-verified WebAuthn) counts
+    /// as both factors; factors the policy does not allow do not count.
+    pub async fn evaluate_policy(
+        &self,
+        session: &Session,
+        app: &App,
+    ) -> Result<PolicyState, DomainError> {
+        let now = self.now();
+        if session.terminated {
+            return Ok(PolicyState::Terminated);
+        }
+        if session.expires_at.is_some_and(|e| e <= now) {
+            return Ok(PolicyState::Expired);
+        }
+        let Some(user_id) = session.user_id() else {
+            return Ok(PolicyState::NeedsUser);
+        };
+        let user = match self.find_user(user_id).await? {
+            Some(u) if u.state == UserState::Active => u,
+            _ => return Ok(PolicyState::UserNotActive),
+        };
+        let policy = &app.policy;
+        let allowed = |k: &FactorKind| policy.allowed_factors.contains(k);
+        let counted: Vec<FactorKind> = proven(session).into_iter().filter(allowed).collect();
+        let passkey = counted.contains(&FactorKind::Passkey);
+        let first = passkey || counted.contains(&FactorKind::Password);
+        let setup = self.list_factors(&user.id).await?.factors;
+        if !first {
+            let mut options: Vec<FactorKind> = setup
+                .iter()
+                .copied()
+                .filter(|k| *k == FactorKind::Password && allowed(k))
+                .collect();
+            if allowed(&FactorKind::Passkey) {
+                options.push(FactorKind::Passkey);
+            }
+            return Ok(PolicyState::NeedsFirstFactor { options });
+        }
+        let second = passkey || counted.iter().any(|k| SECOND.contains(k));
+        if policy.require_second_factor && !second {
+            let mut options: Vec<FactorKind> = setup
+                .iter()
+                .copied()
+                .filter(|k| SECOND.contains(k) && allowed(k))
+                .collect();
+            if allowed(&FactorKind::SecurityKey) {
+                options.push(FactorKind::SecurityKey);
+            }
+            return Ok(PolicyState::NeedsSecondFactor { options });
+        }
+        Ok(PolicyState::Satisfied(VerifiedSession {
+            session_id: session.id.clone(),
+            user_id: user.id,
+            app_id: app.id.clone(),
+            factors: counted,
+            verified_at: now,
+        }))
+    }
+}

@@ -1,0 +1,1123 @@
+//! The session pipeline: create, set, get, delete, list, with the contract's check order
+//! (user, password, WebAuthn, TOTP, SMS code, email code, recovery code, then challenges).
+//!
+//! A request is evaluated on a copy of the session; the first failure stops it. A failed check
+//! writes its failure (counter and event) but never the session, so the old token stays valid.
+//! Everything a passing request changes is written in one `write_session` with the sequence the
+//! session was read at, so a concurrent change makes the write fail with `SESSION-Cnc01`.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::Engine;
+use crate::crypto::{self, Secret};
+use crate::error::{seconds_until, store_err, Channel, CheckKind, DomainError, TokenSide};
+use crate::input::{
+    Lifetime, MetadataChanges, OtpCode, Password, RecoveryCodeInput, TotpCode, UserRef,
+    MAX_METADATA_ENTRIES,
+};
+use crate::model::{
+    CodeChallenge, NewEvent, Outcome, Session, User, UserAgent, UserFactor, UserState,
+};
+use crate::notifier::{CodeContext, UrlTemplate};
+use crate::store::{
+    CodeChannel, FailureCounter, FailureRecord, FailureWrite, LockoutRule, SessionFilter,
+    SessionPage, SessionQuery, SessionWrite, StoreError, UserEffect,
+};
+use crate::totp;
+
+/// Who calls: the id of the API key, app or hosted-page client; it becomes the session's creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: String,
+}
+
+/// The checks of a request; each is optional. They run in the contract's order, whatever the
+/// order of the fields in the request.
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    pub user: Option<UserRef>,
+    pub password: Option<Password>,
+    /// Credential assertion data (WebAuthn is a later issue; see `SESSION-Wan00`).
+    pub web_auth_n: Option<serde_json::Value>,
+    pub totp: Option<TotpCode>,
+    pub otp_sms: Option<OtpCode>,
+    pub otp_email: Option<OtpCode>,
+    pub recovery_code: Option<RecoveryCodeInput>,
+}
+
+/// How an SMS code is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmsCodeDelivery {
+    /// Return the code in the response instead of sending it.
+    pub return_code: bool,
+}
+
+/// How an email code is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailCodeDelivery {
+    /// Send it by email, optionally with a link rendered from the template.
+    Send { url_template: Option<UrlTemplate> },
+    /// Return it in the response; nothing is sent.
+    Return,
+}
+
+/// A WebAuthn challenge request (placeholder until the WebAuthn issue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnChallengeRequest {
+    pub domain: String,
+    pub user_verification_required: bool,
+}
+
+/// Challenges to start after the checks.
+#[derive(Debug, Clone, Default)]
+pub struct ChallengeRequests {
+    pub web_auth_n: Option<WebAuthnChallengeRequest>,
+    pub otp_sms: Option<SmsCodeDelivery>,
+    pub otp_email: Option<EmailCodeDelivery>,
+}
+
+/// What a create or set request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SessionChange {
+    pub checks: Checks,
+    pub metadata: MetadataChanges,
+    pub challenges: ChallengeRequests,
+    /// Sliding: expiry becomes now + lifetime on every request that sends it.
+    pub lifetime: Option<Lifetime>,
+}
+
+/// `CreateSession`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSessionRequest {
+    pub change: SessionChange,
+    pub user_agent: Option<UserAgent>,
+    /// The app the session is generated for (handoff flow).
+    pub app_id: Option<String>,
+    /// Hosted page: an unknown login name, a user without password and a wrong password all
+    /// answer `SESSION-Lgn01` after one argon2 verification. The v2 API leaves this false.
+    pub conceal_unknown_user: bool,
+}
+
+/// `SetSession`.
+#[derive(Debug, Clone, Default)]
+pub struct SetSessionRequest {
+    pub change: SessionChange,
+    /// Ignored by the v2 API (the contract deprecates it); when the hosted page sends its
+    /// cookie's token it must be the newest one (`COMMAND-sGr42`).
+    pub session_token: Option<String>,
+    /// See [`CreateSessionRequest::conceal_unknown_user`].
+    pub conceal_unknown_user: bool,
+}
+
+/// Codes and WebAuthn options returned by a request.
+#[derive(Debug, Clone, Default)]
+pub struct ChallengeResponse {
+    pub otp_sms: Option<Secret<String>>,
+    pub otp_email: Option<Secret<String>>,
+    pub web_auth_n: Option<serde_json::Value>,
+}
+
+/// The contract's `Details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    pub sequence: i64,
+    pub change_date: OffsetDateTime,
+    pub resource_owner: String,
+}
+
+/// The answer to create and set.
+#[derive(Debug, Clone)]
+pub struct SessionChanged {
+    pub session_id: String,
+    /// The new token; `None` when a set request changed nothing (the contract's empty token).
+    pub session_token: Option<Secret<String>>,
+    pub details: Details,
+    pub challenges: ChallengeResponse,
+}
+
+/// `ListSessions`: filters (AND), page and order (newest first unless `ascending`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListSessionsQuery {
+    pub filters: Vec<SessionFilter>,
+    pub offset: u64,
+    /// 0 means the default (100); more than the maximum (1000) is reduced to it.
+    pub limit: u32,
+    pub ascending: bool,
+}
+
+enum Delivery {
+    Sms {
+        to: String,
+        code: Secret<String>,
+    },
+    Email {
+        to: String,
+        code: Secret<String>,
+        template: Option<UrlTemplate>,
+    },
+}
+
+/// The session being changed, with everything the write will carry.
+struct Draft {
+    session: Session,
+    /// The sequence read; `None` for a new session.
+    expected: Option<i64>,
+    user: Option<User>,
+    events: Vec<NewEvent>,
+    effects: Vec<UserEffect>,
+    changed: bool,
+    deliveries: Vec<Delivery>,
+    response: ChallengeResponse,
+    conceal: bool,
+    now: OffsetDateTime,
+}
+
+impl Draft {
+    fn is_new(&self) -> bool {
+        self.expected.is_none()
+    }
+    fn effect(&mut self, effect: UserEffect) {
+        if !self.effects.contains(&effect) {
+            self.effects.push(effect);
+        }
+    }
+}
+
+fn check_event_kind(check: CheckKind) -> &'static str {
+    match check {
+        CheckKind::Password => "check.password",
+        CheckKind::WebAuthn => "check.web_auth_n",
+        CheckKind::Totp => "check.totp",
+        CheckKind::OtpSms => "check.otp_sms",
+        CheckKind::OtpEmail => "check.otp_email",
+        CheckKind::RecoveryCode => "check.recovery_code",
+        CheckKind::ChallengeOtpSms => "challenge.otp_sms",
+        CheckKind::ChallengeOtpEmail => "challenge.otp_email",
+    }
+}
+
+fn validate_user_agent(ua: &UserAgent) -> Result<(), DomainError> {
+    let short = |field: &'static str, v: &Option<String>| match v {
+        Some(text) if text.chars().count() > 200 => Err(DomainError::field(field, "too long")),
+        _ => Ok(()),
+    };
+    short("user_agent.fingerprint_id", &ua.fingerprint_id)?;
+    short("user_agent.ip", &ua.ip)?;
+    short("user_agent.description", &ua.description)?;
+    if ua.header.len() > 50 {
+        return Err(DomainError::field("user_agent.header", "too many headers"));
+    }
+    let size: usize = ua
+        .header
+        .iter()
+        .map(|(k, v)| k.len() + v.iter().map(String::len).sum::<usize>())
+        .sum();
+    if size > 16 * 1024 {
+        return Err(DomainError::field("user_agent.header", "too large"));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// `CreateSession`: runs the checks on a new session; a failing check creates nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_session(
+        &self,
+        request: CreateSessionRequest,
+        caller: &Caller,
+    ) -> Result<SessionChanged, DomainError> {
+        if let Some(ua) = &request.user_agent {
+            validate_user_agent(ua)?;
+        }
+        let now = self.now();
+        let session = Session {
+            id: self.new_id(),
+            token_hash: [0; 32],
+            factors: Default::default(),
+            metadata: BTreeMap::new(),
+            user_agent: request.user_agent,
+            challenges: Default::default(),
+            lifetime: None,
+            expires_at: None,
+            creator: caller.id.clone(),
+            app_id: request.app_id,
+            sequence: 0,
+            created_at: now,
+            changed_at: now,
+            terminated: false,
+        };
+        let draft = Draft {
+            session,
+            expected: None,
+            user: None,
+            events: Vec::new(),
+            effects: Vec::new(),
+            changed: true,
+            deliveries: Vec::new(),
+            response: ChallengeResponse::default(),
+            conceal: request.conceal_unknown_user,
+            now,
+        };
+        self.run_change(draft, &request.change).await
+    }
+
+    /// `SetSession`: checks, challenges, metadata and lifetime on an existing session.
+    #[tracing::instrument(skip_all, fields(session_id = %session_id))]
+    pub async fn set_session(
+        &self,
+        session_id: &str,
+        request: SetSessionRequest,
+        _caller: &Caller,
+    ) -> Result<SessionChanged, DomainError> {
+        let _guard = self.claim(session_id)?;
+        let session = self.load_session(session_id).await?;
+        if let Some(token) = &request.session_token {
+            verify_token(&session, token, TokenSide::Command)?;
+        }
+        let now = self.now();
+        if session.terminated {
+            return Err(DomainError::SessionTerminated);
+        }
+        if session.expires_at.is_some_and(|e| e <= now) {
+            return Err(DomainError::SessionExpired);
+        }
+        let draft = Draft {
+            expected: Some(session.sequence),
+            session,
+            user: None,
+            events: Vec::new(),
+            effects: Vec::new(),
+            changed: false,
+            deliveries: Vec::new(),
+            response: ChallengeResponse::default(),
+            conceal: request.conceal_unknown_user,
+            now,
+        };
+        self.run_change(draft, &request.change).await
+    }
+
+    /// `GetSession`: expired and terminated sessions are returned too (the caller compares
+    /// the expiry). A token, when given, must be the newest (`QUERY-dsfr3`).
+    pub async fn get_session(
+        &self,
+        session_id: &str,
+        session_token: Option<&str>,
+        _caller: &Caller,
+    ) -> Result<Session, DomainError> {
+        let session = self.load_session(session_id).await?;
+        if let Some(token) = session_token {
+            verify_token(&session, token, TokenSide::Query)?;
+        }
+        Ok(session)
+    }
+
+    /// `DeleteSession`: terminates the session. Deleting a terminated session, or a missing one
+    /// without a token, succeeds and changes nothing.
+    #[tracing::instrument(skip_all, fields(session_id = %session_id))]
+    pub async fn delete_session(
+        &self,
+        session_id: &str,
+        session_token: Option<&str>,
+        _caller: &Caller,
+    ) -> Result<Details, DomainError> {
+        let _guard = self.claim(session_id)?;
+        let resource_owner = self.instance_id().await?;
+        let now = self.now();
+        let found = self
+            .store
+            .find_session(session_id)
+            .await
+            .map_err(|e| store_err("find session", e))?;
+        let Some(mut session) = found else {
+            if session_token.is_some() {
+                // SECURITY: a token never validates for a session that does not exist.
+                return Err(DomainError::InvalidSessionToken {
+                    side: TokenSide::Command,
+                });
+            }
+            return Ok(Details {
+                sequence: 0,
+                change_date: now,
+                resource_owner,
+            });
+        };
+        if let Some(token) = session_token {
+            verify_token(&session, token, TokenSide::Command)?;
+        }
+        if session.terminated {
+            return Ok(Details {
+                sequence: session.sequence,
+                change_date: session.changed_at,
+                resource_owner,
+            });
+        }
+        let expected = session.sequence;
+        session.terminated = true;
+        session.changed_at = now;
+        session.challenges = Default::default();
+        let event = NewEvent {
+            at: now,
+            session_id: Some(session.id.clone()),
+            user_id: session.user_id().map(str::to_owned),
+            app_id: session.app_id.clone(),
+            client_ip: session.user_agent.as_ref().and_then(|u| u.ip.clone()),
+            kind: "session.terminated".into(),
+            outcome: Outcome::Succeeded,
+            error_id: None,
+        };
+        let sequence = self
+            .store
+            .write_session(&SessionWrite {
+                session,
+                expected_sequence: Some(expected),
+                events: vec![event],
+                user_effects: Vec::new(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => DomainError::SessionNotFound,
+                other => store_err("terminate session", other),
+            })?;
+        Ok(Details {
+            sequence,
+            change_date: now,
+            resource_owner,
+        })
+    }
+
+    /// `ListSessions`.
+    pub async fn list_sessions(
+        &self,
+        query: ListSessionsQuery,
+    ) -> Result<SessionPage, DomainError> {
+        let q = SessionQuery {
+            filters: query.filters,
+            offset: query.offset,
+            limit: self.list_limit(query.limit),
+            ascending: query.ascending,
+        };
+        self.store
+            .list_sessions(&q)
+            .await
+            .map_err(|e| store_err("list sessions", e))
+    }
+
+    async fn load_session(&self, session_id: &str) -> Result<Session, DomainError> {
+        self.store
+            .find_session(session_id)
+            .await
+            .map_err(|e| store_err("find session", e))?
+            .ok_or(DomainError::SessionNotFound)
+    }
+
+    fn event(&self, draft: &Draft, kind: &str, error: Option<&DomainError>) -> NewEvent {
+        NewEvent {
+            at: draft.now,
+            // A failed create leaves no session behind, so its events name none.
+            session_id: (!draft.is_new() || error.is_none()).then(|| draft.session.id.clone()),
+            user_id: draft
+                .user
+                .as_ref()
+                .map(|u| u.id.clone())
+                .or_else(|| draft.session.user_id().map(str::to_owned)),
+            app_id: draft.session.app_id.clone(),
+            client_ip: draft.session.user_agent.as_ref().and_then(|u| u.ip.clone()),
+            kind: kind.to_owned(),
+            outcome: if error.is_some() {
+                Outcome::Failed
+            } else {
+                Outcome::Succeeded
+            },
+            error_id: error.map(|e| e.id().to_owned()),
+        }
+    }
+
+    /// Records an uncounted failed check (event only) and returns the error.
+    async fn fail(&self, draft: &Draft, kind: &str, error: DomainError) -> DomainError {
+        let event = self.event(draft, kind, Some(&error));
+        if let Err(e) = self.store.append_events(&[event]).await {
+            return store_err("append failure event", e);
+        }
+        error
+    }
+
+    /// Records a counted failure atomically (counter, code attempt, event) and returns the error
+    /// built from the new counter values.
+    async fn fail_counted(
+        &self,
+        draft: &Draft,
+        check: CheckKind,
+        counter: FailureCounter,
+        code_challenge: Option<CodeChannel>,
+        build: impl Fn(FailureRecord, u32) -> DomainError,
+    ) -> DomainError {
+        let rule: LockoutRule = match counter {
+            FailureCounter::Password => self.config.password_lockout,
+            FailureCounter::Code => self.config.code_lockout,
+        };
+        let Some(user_id) = draft.user.as_ref().map(|u| u.id.clone()) else {
+            return DomainError::Internal;
+        };
+        // The event's error id is the one the caller gets for a plain wrong answer.
+        let probe = build(
+            FailureRecord {
+                failures: 0,
+                locked_until: None,
+                code_attempts: None,
+            },
+            rule.limit,
+        );
+        let failure = FailureWrite {
+            user_id,
+            counter,
+            rule,
+            now: draft.now,
+            event: self.event(draft, check_event_kind(check), Some(&probe)),
+            code_challenge: code_challenge.map(|c| (draft.session.id.clone(), c)),
+        };
+        match self.store.record_failure(&failure).await {
+            Ok(record) => build(record, rule.limit),
+            Err(StoreError::Locked { until }) => DomainError::Locked {
+                until,
+                seconds_left: seconds_until(until, draft.now),
+            },
+            Err(e) => store_err("record failure", e),
+        }
+    }
+
+    /// The session's user for a check that needs one.
+    async fn session_user(&self, draft: &mut Draft, check: CheckKind) -> Result<User, DomainError> {
+        if let Some(user) = &draft.user {
+            return Ok(user.clone());
+        }
+        let Some(user_id) = draft.session.user_id().map(str::to_owned) else {
+            return Err(self
+                .fail(
+                    draft,
+                    check_event_kind(check),
+                    DomainError::UserMissing { check },
+                )
+                .await);
+        };
+        let user = self
+            .store
+            .find_user(&user_id)
+            .await
+            .map_err(|e| store_err("find user", e))?;
+        let Some(user) = user else {
+            return Err(self
+                .fail(draft, check_event_kind(check), DomainError::UserNotFound)
+                .await);
+        };
+        if user.state != UserState::Active {
+            return Err(self
+                .fail(draft, check_event_kind(check), DomainError::UserNotActive)
+                .await);
+        }
+        draft.user = Some(user.clone());
+        Ok(user)
+    }
+
+    fn locked(&self, user: &User, now: OffsetDateTime) -> Option<DomainError> {
+        user.locked_until
+            .filter(|u| *u > now)
+            .map(|until| DomainError::Locked {
+                until,
+                seconds_left: seconds_until(until, now),
+            })
+    }
+
+    async fn run_change(
+        &self,
+        mut draft: Draft,
+        change: &SessionChange,
+    ) -> Result<SessionChanged, DomainError> {
+        let checks = &change.checks;
+        if let Some(user_ref) = &checks.user {
+            self.check_user(&mut draft, user_ref, checks.password.as_ref())
+                .await?;
+        }
+        if let Some(password) = &checks.password {
+            self.check_password(&mut draft, password).await?;
+        }
+        if checks.web_auth_n.is_some() {
+            self.session_user(&mut draft, CheckKind::WebAuthn).await?;
+            let error = if draft.session.challenges.web_auth_n.is_none() {
+                DomainError::WebAuthnNoChallenge
+            } else {
+                DomainError::WebAuthnUnavailable
+            };
+            return Err(self.fail(&draft, "check.web_auth_n", error).await);
+        }
+        if let Some(code) = &checks.totp {
+            self.check_totp(&mut draft, code).await?;
+        }
+        if let Some(code) = &checks.otp_sms {
+            self.check_otp(&mut draft, code, Channel::Sms).await?;
+        }
+        if let Some(code) = &checks.otp_email {
+            self.check_otp(&mut draft, code, Channel::Email).await?;
+        }
+        if let Some(code) = &checks.recovery_code {
+            self.check_recovery_code(&mut draft, code).await?;
+        }
+        if change.challenges.web_auth_n.is_some() {
+            self.session_user(&mut draft, CheckKind::WebAuthn).await?;
+            return Err(DomainError::WebAuthnUnavailable);
+        }
+        if let Some(delivery) = &change.challenges.otp_sms {
+            self.challenge_sms(&mut draft, *delivery).await?;
+        }
+        if let Some(delivery) = &change.challenges.otp_email {
+            self.challenge_email(&mut draft, delivery).await?;
+        }
+        for (key, value) in &change.metadata.0 {
+            if value.is_empty() {
+                draft.changed |= draft.session.metadata.remove(key).is_some();
+            } else if draft.session.metadata.get(key) != Some(value) {
+                draft.session.metadata.insert(key.clone(), value.clone());
+                draft.changed = true;
+            }
+        }
+        if draft.session.metadata.len() > MAX_METADATA_ENTRIES {
+            return Err(DomainError::field(
+                "metadata",
+                "too many keys on the session",
+            ));
+        }
+        if let Some(lifetime) = change.lifetime {
+            draft.session.lifetime = Some(lifetime.get());
+            draft.session.expires_at = Some(draft.now + lifetime.get());
+            draft.changed = true;
+        }
+        self.commit(draft).await
+    }
+
+    async fn commit(&self, mut draft: Draft) -> Result<SessionChanged, DomainError> {
+        let resource_owner = self.instance_id().await?;
+        if !draft.changed {
+            // The contract's no-op: nothing written, no new token.
+            return Ok(SessionChanged {
+                session_id: draft.session.id.clone(),
+                session_token: None,
+                details: Details {
+                    sequence: draft.session.sequence,
+                    change_date: draft.session.changed_at,
+                    resource_owner,
+                },
+                challenges: draft.response,
+            });
+        }
+        // Deliver before writing: a failed delivery stores no code, and a failed write leaves a
+        // delivered code unusable rather than a stored code undelivered behind a rotated token.
+        for delivery in std::mem::take(&mut draft.deliveries) {
+            self.deliver(&draft, delivery).await?;
+        }
+        // SECURITY: every change mints a new 256-bit token; only its hash is stored.
+        let token = crypto::random_token(self.rng.as_ref());
+        draft.session.token_hash = crypto::token_hash(token.expose());
+        draft.session.changed_at = draft.now;
+        let kind = if draft.is_new() {
+            "session.created"
+        } else {
+            "session.changed"
+        };
+        let event = self.event(&draft, kind, None);
+        if draft.is_new() {
+            draft.events.insert(0, event);
+        } else {
+            draft.events.push(event);
+        }
+        let write = SessionWrite {
+            session: draft.session.clone(),
+            expected_sequence: draft.expected,
+            events: std::mem::take(&mut draft.events),
+            user_effects: std::mem::take(&mut draft.effects),
+        };
+        let sequence = match self.store.write_session(&write).await {
+            Ok(sequence) => sequence,
+            Err(StoreError::Locked { until }) => {
+                return Err(DomainError::LockedAfterCheck {
+                    until,
+                    seconds_left: seconds_until(until, draft.now),
+                })
+            }
+            Err(StoreError::Replayed) => {
+                return Err(self.replayed(&draft, &write.user_effects).await)
+            }
+            Err(StoreError::NotFound) => return Err(DomainError::SessionNotFound),
+            Err(e) => return Err(store_err("write session", e)),
+        };
+        Ok(SessionChanged {
+            session_id: draft.session.id.clone(),
+            session_token: Some(token),
+            details: Details {
+                sequence,
+                change_date: draft.now,
+                resource_owner,
+            },
+            challenges: draft.response,
+        })
+    }
+
+    /// A single-use value was used by a concurrent request between our read and our write.
+    async fn replayed(&self, draft: &Draft, effects: &[UserEffect]) -> DomainError {
+        let totp = effects
+            .iter()
+            .any(|e| matches!(e, UserEffect::UseTotpStep { .. }));
+        let check = if totp {
+            CheckKind::Totp
+        } else {
+            CheckKind::RecoveryCode
+        };
+        self.fail_counted(draft, check, FailureCounter::Code, None, |r, limit| {
+            if totp {
+                DomainError::TotpReplayed {
+                    failed_attempts: r.failures,
+                    limit,
+                    locked_until: r.locked_until,
+                }
+            } else {
+                DomainError::RecoveryCodeInvalid {
+                    failed_attempts: r.failures,
+                    limit,
+                    locked_until: r.locked_until,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn deliver(&self, draft: &Draft, delivery: Delivery) -> Result<(), DomainError> {
+        let Some(user) = &draft.user else {
+            return Err(DomainError::Internal);
+        };
+        let mut context = CodeContext {
+            user_id: user.id.clone(),
+            login_name: user.login_name.clone(),
+            display_name: user.display_name.clone(),
+            preferred_language: user.preferred_language.clone(),
+            session_id: draft.session.id.clone(),
+            url: None,
+        };
+        let result = match delivery {
+            Delivery::Sms { to, code } => self.notifier.send_sms_code(&to, &code, &context).await,
+            Delivery::Email { to, code, template } => {
+                context.url = template.map(|t| t.render(code.expose(), &context));
+                self.notifier.send_email_code(&to, &code, &context).await
+            }
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "code delivery failed");
+            DomainError::DeliveryFailed
+        })
+    }
+
+    async fn check_user(
+        &self,
+        draft: &mut Draft,
+        user_ref: &UserRef,
+        password: Option<&Password>,
+    ) -> Result<(), DomainError> {
+        let found = match user_ref {
+            UserRef::Id(id) => self.store.find_user(id.as_str()).await,
+            UserRef::LoginName(name) => self.store.find_user_by_login_name(name.as_str()).await,
+        }
+        .map_err(|e| store_err("find user", e))?;
+        let Some(user) = found else {
+            if draft.conceal {
+                if let Some(password) = password {
+                    // SECURITY: an unknown name costs one argon2 verification, like a wrong password.
+                    self.hasher.verify_dummy(&password.0).await?;
+                    return Err(self
+                        .fail(draft, "check.user", DomainError::LoginFailed)
+                        .await);
+                }
+            }
+            return Err(self
+                .fail(draft, "check.user", DomainError::UserNotFound)
+                .await);
+        };
+        if let Some(current) = draft.session.user_id() {
+            if current != user.id {
+                return Err(self
+                    .fail(draft, "check.user", DomainError::UserChangeNotPossible)
+                    .await);
+            }
+        }
+        draft.user = Some(user.clone());
+        if user.state != UserState::Active {
+            return Err(self
+                .fail(draft, "check.user", DomainError::UserNotActive)
+                .await);
+        }
+        draft.session.factors.user = Some(UserFactor {
+            user_id: user.id.clone(),
+            login_name: user.login_name.clone(),
+            display_name: user.display_name.clone(),
+            organization_id: self.instance_id().await?,
+            verified_at: draft.now,
+        });
+        let event = self.event(draft, "check.user", None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(())
+    }
+
+    async fn check_password(
+        &self,
+        draft: &mut Draft,
+        password: &Password,
+    ) -> Result<(), DomainError> {
+        let user = self.session_user(draft, CheckKind::Password).await?;
+        // SECURITY: a locked user is refused before any hashing.
+        if let Some(locked) = self.locked(&user, draft.now) {
+            return Err(self.fail(draft, "check.password", locked).await);
+        }
+        let Some(hash) = &user.password_hash else {
+            if draft.conceal {
+                self.hasher.verify_dummy(&password.0).await?;
+                return Err(self
+                    .fail(draft, "check.password", DomainError::LoginFailed)
+                    .await);
+            }
+            return Err(self
+                .fail(draft, "check.password", DomainError::PasswordNotSet)
+                .await);
+        };
+        let result = self.hasher.verify(&password.0, hash).await?;
+        if !result.matches {
+            let conceal = draft.conceal;
+            return Err(self
+                .fail_counted(
+                    draft,
+                    CheckKind::Password,
+                    FailureCounter::Password,
+                    None,
+                    |r, limit| {
+                        if conceal {
+                            DomainError::LoginFailed
+                        } else {
+                            DomainError::WrongPassword {
+                                failed_attempts: r.failures,
+                                limit,
+                                locked_until: r.locked_until,
+                            }
+                        }
+                    },
+                )
+                .await);
+        }
+        draft.effect(UserEffect::ResetFailures {
+            user_id: user.id.clone(),
+            counter: FailureCounter::Password,
+            now: draft.now,
+        });
+        if result.needs_rehash {
+            let hash = self.hasher.hash(&password.0, self.rng.clone()).await?;
+            draft.effect(UserEffect::SetPasswordHash {
+                user_id: user.id.clone(),
+                hash,
+            });
+        }
+        draft.session.factors.password = Some(draft.now);
+        let event = self.event(draft, "check.password", None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(())
+    }
+
+    async fn check_totp(&self, draft: &mut Draft, code: &TotpCode) -> Result<(), DomainError> {
+        let user = self.session_user(draft, CheckKind::Totp).await?;
+        let Some(record) = user.totp.as_ref().filter(|t| t.confirmed) else {
+            return Err(self
+                .fail(draft, "check.totp", DomainError::TotpNotReady)
+                .await);
+        };
+        if let Some(locked) = self.locked(&user, draft.now) {
+            return Err(self.fail(draft, "check.totp", locked).await);
+        }
+        let secret = crypto::decrypt(&self.key, &record.encrypted_secret, user.id.as_bytes())
+            .map_err(|e| DomainError::internal("decrypt totp secret", &e))?;
+        let matched = totp::verify(secret.expose(), code.0.expose(), draft.now);
+        let Some(step) = matched else {
+            return Err(self
+                .fail_counted(
+                    draft,
+                    CheckKind::Totp,
+                    FailureCounter::Code,
+                    None,
+                    |r, limit| DomainError::InvalidCode {
+                        check: CheckKind::Totp,
+                        failed_attempts: r.failures,
+                        limit,
+                        locked_until: r.locked_until,
+                    },
+                )
+                .await);
+        };
+        // SECURITY: a code is accepted once per step; this step or an older one is a replay.
+        if record.last_used_step.is_some_and(|last| last >= step) {
+            return Err(self
+                .fail_counted(
+                    draft,
+                    CheckKind::Totp,
+                    FailureCounter::Code,
+                    None,
+                    |r, limit| DomainError::TotpReplayed {
+                        failed_attempts: r.failures,
+                        limit,
+                        locked_until: r.locked_until,
+                    },
+                )
+                .await);
+        }
+        draft.effect(UserEffect::UseTotpStep {
+            user_id: user.id.clone(),
+            step,
+        });
+        draft.effect(UserEffect::ResetFailures {
+            user_id: user.id.clone(),
+            counter: FailureCounter::Code,
+            now: draft.now,
+        });
+        draft.session.factors.totp = Some(draft.now);
+        let event = self.event(draft, "check.totp", None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(())
+    }
+
+    async fn check_otp(
+        &self,
+        draft: &mut Draft,
+        code: &OtpCode,
+        channel: Channel,
+    ) -> Result<(), DomainError> {
+        let (check, store_channel) = match channel {
+            Channel::Sms => (CheckKind::OtpSms, CodeChannel::Sms),
+            Channel::Email => (CheckKind::OtpEmail, CodeChannel::Email),
+        };
+        let kind = check_event_kind(check);
+        let user = self.session_user(draft, check).await?;
+        let pending = match channel {
+            Channel::Sms => draft.session.challenges.otp_sms.clone(),
+            Channel::Email => draft.session.challenges.otp_email.clone(),
+        };
+        let Some(challenge) = pending else {
+            return Err(self
+                .fail(draft, kind, DomainError::NoCodeChallenge { channel })
+                .await);
+        };
+        if let Some(locked) = self.locked(&user, draft.now) {
+            return Err(self.fail(draft, kind, locked).await);
+        }
+        // SECURITY: codes expire and allow a bounded number of tries each.
+        if challenge.expires_at <= draft.now {
+            return Err(self
+                .fail(draft, kind, DomainError::CodeExpired { channel })
+                .await);
+        }
+        if challenge.failed_attempts >= self.config.code_max_attempts {
+            return Err(self
+                .fail(draft, kind, DomainError::CodeAttemptsExhausted { channel })
+                .await);
+        }
+        let hash = crypto::code_hash(&draft.session.id, code.0.expose());
+        if !crypto::constant_time_eq(hash.as_bytes(), challenge.code_hash.as_bytes()) {
+            return Err(self
+                .fail_counted(
+                    draft,
+                    check,
+                    FailureCounter::Code,
+                    Some(store_channel),
+                    |r, limit| DomainError::InvalidCode {
+                        check,
+                        failed_attempts: r.failures,
+                        limit,
+                        locked_until: r.locked_until,
+                    },
+                )
+                .await);
+        }
+        // SECURITY: single use: the challenge is cleared with the passing check.
+        match channel {
+            Channel::Sms => {
+                draft.session.challenges.otp_sms = None;
+                draft.session.factors.otp_sms = Some(draft.now);
+            }
+            Channel::Email => {
+                draft.session.challenges.otp_email = None;
+                draft.session.factors.otp_email = Some(draft.now);
+            }
+        }
+        draft.effect(UserEffect::ResetFailures {
+            user_id: user.id.clone(),
+            counter: FailureCounter::Code,
+            now: draft.now,
+        });
+        let event = self.event(draft, kind, None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(())
+    }
+
+    async fn check_recovery_code(
+        &self,
+        draft: &mut Draft,
+        code: &RecoveryCodeInput,
+    ) -> Result<(), DomainError> {
+        let user = self.session_user(draft, CheckKind::RecoveryCode).await?;
+        if let Some(locked) = self.locked(&user, draft.now) {
+            return Err(self.fail(draft, "check.recovery_code", locked).await);
+        }
+        let codes = self
+            .store
+            .list_recovery_codes(&user.id)
+            .await
+            .map_err(|e| store_err("list recovery codes", e))?;
+        let hash = crypto::recovery_code_hash(code.0.expose());
+        let mut matched = None;
+        for stored in &codes {
+            if crypto::constant_time_eq(hash.as_bytes(), stored.code_hash.as_bytes())
+                && stored.used_at.is_none()
+            {
+                matched = Some(stored.id.clone());
+            }
+        }
+        let Some(code_id) = matched else {
+            return Err(self
+                .fail_counted(
+                    draft,
+                    CheckKind::RecoveryCode,
+                    FailureCounter::Code,
+                    None,
+                    |r, limit| DomainError::RecoveryCodeInvalid {
+                        failed_attempts: r.failures,
+                        limit,
+                        locked_until: r.locked_until,
+                    },
+                )
+                .await);
+        };
+        draft.effect(UserEffect::UseRecoveryCode {
+            code_id,
+            now: draft.now,
+        });
+        draft.effect(UserEffect::ResetFailures {
+            user_id: user.id.clone(),
+            counter: FailureCounter::Code,
+            now: draft.now,
+        });
+        draft.session.factors.recovery_code = Some(draft.now);
+        let event = self.event(draft, "check.recovery_code", None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(())
+    }
+
+    /// Common part of both code challenges: cooldown, new code, stored hash.
+    async fn new_code_challenge(
+        &self,
+        draft: &mut Draft,
+        channel: Channel,
+    ) -> Result<Secret<String>, DomainError> {
+        let (existing, kind) = match channel {
+            Channel::Sms => (&draft.session.challenges.otp_sms, "challenge.otp_sms"),
+            Channel::Email => (&draft.session.challenges.otp_email, "challenge.otp_email"),
+        };
+        if let Some(previous) = existing {
+            let ready_at = previous.created_at + self.config.resend_cooldown;
+            if ready_at > draft.now {
+                let seconds_left = (ready_at - draft.now).whole_seconds().max(1);
+                return Err(self
+                    .fail(draft, kind, DomainError::ResendCooldown { seconds_left })
+                    .await);
+            }
+        }
+        let code = crypto::six_digit_code(self.rng.as_ref());
+        let challenge = CodeChallenge {
+            code_hash: crypto::code_hash(&draft.session.id, code.expose()),
+            created_at: draft.now,
+            expires_at: draft.now + self.config.code_ttl,
+            failed_attempts: 0,
+        };
+        match channel {
+            Channel::Sms => draft.session.challenges.otp_sms = Some(challenge),
+            Channel::Email => draft.session.challenges.otp_email = Some(challenge),
+        }
+        let event = self.event(draft, kind, None);
+        draft.events.push(event);
+        draft.changed = true;
+        Ok(code)
+    }
+
+    async fn challenge_sms(
+        &self,
+        draft: &mut Draft,
+        delivery: SmsCodeDelivery,
+    ) -> Result<(), DomainError> {
+        let user = self.session_user(draft, CheckKind::ChallengeOtpSms).await?;
+        let phone = user
+            .phone
+            .clone()
+            .filter(|_| user.otp_sms_enabled && user.phone_verified);
+        let Some(phone) = phone else {
+            let error = DomainError::OtpNotReady {
+                channel: Channel::Sms,
+            };
+            return Err(self.fail(draft, "challenge.otp_sms", error).await);
+        };
+        let code = self.new_code_challenge(draft, Channel::Sms).await?;
+        if delivery.return_code {
+            draft.response.otp_sms = Some(code);
+        } else {
+            draft.deliveries.push(Delivery::Sms { to: phone, code });
+        }
+        Ok(())
+    }
+
+    async fn challenge_email(
+        &self,
+        draft: &mut Draft,
+        delivery: &EmailCodeDelivery,
+    ) -> Result<(), DomainError> {
+        let user = self
+            .session_user(draft, CheckKind::ChallengeOtpEmail)
+            .await?;
+        let email = user
+            .email
+            .clone()
+            .filter(|_| user.otp_email_enabled && user.email_verified);
+        let Some(email) = email else {
+            let error = DomainError::OtpNotReady {
+                channel: Channel::Email,
+            };
+            return Err(self.fail(draft, "challenge.otp_email", error).await);
+        };
+        let code = self.new_code_challenge(draft, Channel::Email).await?;
+        match delivery {
+            EmailCodeDelivery::Return => draft.response.otp_email = Some(code),
+            EmailCodeDelivery::Send { url_template } => draft.deliveries.push(Delivery::Email {
+                to: email,
+                code,
+                template: url_template.clone(),
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// Checks a presented token against the session's newest token hash.
+fn verify_token(session: &Session, token: &str, side: TokenSide) -> Result<(), DomainError> {
+    // SECURITY: constant-time comparison of hashes; an old token's hash no longer matches.
+    if token.is_empty()
+        || token.len() > 200
+        || !crypto::constant_time_eq(&crypto::token_hash(token), &session.token_hash)
+    {
+        return Err(DomainError::InvalidSessionToken { side });
+    }
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! Test support: an in-memory [`Store`] with the documented atomic semantics, and an engine
+//! builder with a manual clock, a seeded RNG, a recording notifier and cheap argon2 parameters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::clock::ManualClock;
+use crate::crypto::{Argon2Params, SeededRng, ServerKey};
+use crate::model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User};
+use crate::notifier::RecordingNotifier;
+use crate::service::{Config, Engine};
+use crate::store::{
+    CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, SessionFilter,
+    SessionPage, SessionQuery, SessionWrite, Store, StoreError, TimeCompare, UserEffect,
+};
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    instance: Option<Instance>,
+    users: BTreeMap<String, User>,
+    recovery: BTreeMap<String, Vec<RecoveryCode>>,
+    apps: BTreeMap<String, App>,
+    keys: BTreeMap<String, ApiKey>,
+    sessions: HashMap<String, Session>,
+    events: Vec<Event>,
+}
+
+impl State {
+    fn append(&mut self, event: &NewEvent) -> i64 {
+        let sequence = self.events.len() as i64 + 1;
+        self.events.push(Event {
+            sequence,
+            event: event.clone(),
+        });
+        sequence
+    }
+    fn login_taken(&self, name: &str, except: &str) -> bool {
+        let lower = name.to_lowercase();
+        self.users
+            .values()
+            .any(|u| u.id != except && u.login_name.to_lowercase() == lower)
+    }
+    fn apply(&mut self, effect: &UserEffect) -> Result<(), StoreError> {
+        match effect {
+            UserEffect::ResetFailures {
+                user_id,
+                counter,
+                now,
+            } => {
+                let user = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
+                if let Some(until) = user.locked_until {
+                    if until > *now {
+                        return Err(StoreError::Locked { until });
+                    }
+                    user.locked_until = None;
+                }
+                match counter {
+                    FailureCounter::Password => user.password_failures = 0,
+                    FailureCounter::Code => user.code_failures = 0,
+                }
+            }
+            UserEffect::UseTotpStep { user_id, step } => {
+                let user = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
+                let totp = user.totp.as_mut().ok_or(StoreError::NotFound)?;
+                if totp.last_used_step.is_some_and(|last| last >= *step) {
+                    return Err(StoreError::Replayed);
+                }
+                totp.last_used_step = Some(*step);
+            }
+            UserEffect::UseRecoveryCode { code_id, now } => {
+                let code = self
+                    .recovery
+                    .values_mut()
+                    .flatten()
+                    .find(|c| c.id == *code_id)
+                    .ok_or(StoreError::NotFound)?;
+                if code.used_at.is_some() {
+                    return Err(StoreError::Replayed);
+                }
+                code.used_at = Some(*now);
+            }
+            UserEffect::SetPasswordHash { user_id, hash } => {
+                let user = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
+                user.password_hash = Some(hash.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A faithful in-memory [`Store`]: one mutex makes every method atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore(Mutex<State>);
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+    /// Every event so far (tests).
+    pub fn events(&self) -> Vec<Event> {
+        self.state().events.clone()
+    }
+    /// Overwrites a stored session as is (tests that need an odd state).
+    pub fn put_session(&self, session: Session) {
+        self.state().sessions.insert(session.id.clone(), session);
+    }
+}
+
+fn compare(method: TimeCompare, value: OffsetDateTime, against: OffsetDateTime) -> bool {
+    match method {
+        TimeCompare::Equals => value == against,
+        TimeCompare::Greater => value > against,
+        TimeCompare::GreaterOrEquals => value >= against,
+        TimeCompare::Less => value < against,
+        TimeCompare::LessOrEquals => value <= against,
+    }
+}
+
+fn matches(session: &Session, filter: &SessionFilter) -> bool {
+    match filter {
+        SessionFilter::Ids(ids) => ids.contains(&session.id),
+        SessionFilter::UserId(id) => session.user_id() == Some(id.as_str()),
+        SessionFilter::CreationDate(m, at) => compare(*m, session.created_at, *at),
+        SessionFilter::Creator(c) => session.creator == *c,
+        SessionFilter::UserAgentFingerprint(f) => {
+            session
+                .user_agent
+                .as_ref()
+                .and_then(|ua| ua.fingerprint_id.as_ref())
+                == Some(f)
+        }
+        SessionFilter::ExpirationDate(m, at) => {
+            session.expires_at.is_some_and(|e| compare(*m, e, *at))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get_or_create_instance(&self, candidate: &Instance) -> Result<Instance, StoreError> {
+        let mut s = self.state();
+        Ok(s.instance.get_or_insert_with(|| candidate.clone()).clone())
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.login_taken(&user.login_name, "") {
+            return Err(StoreError::Duplicate { what: "login_name" });
+        }
+        if s.users.contains_key(&user.id) {
+            return Err(StoreError::Duplicate { what: "id" });
+        }
+        s.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.state().users.get(id).cloned())
+    }
+    async fn find_user_by_login_name(&self, login_name: &str) -> Result<Option<User>, StoreError> {
+        let lower = login_name.to_lowercase();
+        Ok(self
+            .state()
+            .users
+            .values()
+            .find(|u| u.login_name.to_lowercase() == lower)
+            .cloned())
+    }
+    async fn find_users_by_verified_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        let lower = email.to_lowercase();
+        Ok(self
+            .state()
+            .users
+            .values()
+            .filter(|u| {
+                u.email_verified && u.email.as_deref().map(str::to_lowercase) == Some(lower.clone())
+            })
+            .cloned()
+            .collect())
+    }
+    async fn list_users(&self, offset: u64, limit: u32) -> Result<Vec<User>, StoreError> {
+        let s = self.state();
+        let mut users: Vec<User> = s.users.values().cloned().collect();
+        users.sort_by(|a, b| a.login_name.cmp(&b.login_name));
+        Ok(users
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(limit as usize)
+            .collect())
+    }
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.login_taken(&user.login_name, &user.id) {
+            return Err(StoreError::Duplicate { what: "login_name" });
+        }
+        let stored = s.users.get_mut(&user.id).ok_or(StoreError::NotFound)?;
+        let (pf, cf, lu) = (
+            stored.password_failures,
+            stored.code_failures,
+            stored.locked_until,
+        );
+        *stored = user.clone();
+        stored.password_failures = pf;
+        stored.code_failures = cf;
+        stored.locked_until = lu;
+        Ok(())
+    }
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        s.recovery.remove(id);
+        Ok(s.users.remove(id).is_some())
+    }
+
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError> {
+        let mut s = self.state();
+        let user = s.users.get(&failure.user_id).ok_or(StoreError::NotFound)?;
+        if let Some(until) = user.locked_until.filter(|u| *u > failure.now) {
+            s.append(&failure.event);
+            return Err(StoreError::Locked { until });
+        }
+        let mut code_attempts = None;
+        if let Some((session_id, channel)) = &failure.code_challenge {
+            let session = s.sessions.get_mut(session_id).ok_or(StoreError::NotFound)?;
+            let challenge = match channel {
+                CodeChannel::Sms => session.challenges.otp_sms.as_mut(),
+                CodeChannel::Email => session.challenges.otp_email.as_mut(),
+            }
+            .ok_or(StoreError::NotFound)?;
+            challenge.failed_attempts += 1;
+            code_attempts = Some(challenge.failed_attempts);
+        }
+        let user = s
+            .users
+            .get_mut(&failure.user_id)
+            .ok_or(StoreError::NotFound)?;
+        if user.locked_until.is_some() {
+            // The earlier lock has run out: the counter starts again.
+            user.locked_until = None;
+            match failure.counter {
+                FailureCounter::Password => user.password_failures = 0,
+                FailureCounter::Code => user.code_failures = 0,
+            }
+        }
+        let counter = match failure.counter {
+            FailureCounter::Password => &mut user.password_failures,
+            FailureCounter::Code => &mut user.code_failures,
+        };
+        *counter += 1;
+        let failures = *counter;
+        if failure.rule.limit > 0 && failures >= failure.rule.limit {
+            user.locked_until = Some(failure.now + failure.rule.lock_for);
+        }
+        let locked_until = user.locked_until;
+        s.append(&failure.event);
+        Ok(FailureRecord {
+            failures,
+            locked_until,
+            code_attempts,
+        })
+    }
+    async fn unlock_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(user) = s.users.get_mut(user_id) else {
+            return Ok(false);
+        };
+        user.password_failures = 0;
+        user.code_failures = 0;
+        user.locked_until = None;
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        codes: &[RecoveryCode],
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if !s.users.contains_key(user_id) {
+            return Err(StoreError::NotFound);
+        }
+        s.recovery.insert(user_id.to_owned(), codes.to_vec());
+        Ok(())
+    }
+    async fn list_recovery_codes(&self, user_id: &str) -> Result<Vec<RecoveryCode>, StoreError> {
+        Ok(self
+            .state()
+            .recovery
+            .get(user_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.apps.values().any(|a| a.app_key == app.app_key) {
+            return Err(StoreError::Duplicate { what: "app_key" });
+        }
+        s.apps.insert(app.id.clone(), app.clone());
+        Ok(())
+    }
+    async fn find_app(&self, id: &str) -> Result<Option<App>, StoreError> {
+        Ok(self.state().apps.get(id).cloned())
+    }
+    async fn find_app_by_key(&self, app_key: &str) -> Result<Option<App>, StoreError> {
+        Ok(self
+            .state()
+            .apps
+            .values()
+            .find(|a| a.app_key == app_key)
+            .cloned())
+    }
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        Ok(self.state().apps.values().cloned().collect())
+    }
+    async fn update_app(&self, app: &App) -> Result<(), StoreError> {
+        let mut s = self.state();
+        let stored = s.apps.get_mut(&app.id).ok_or(StoreError::NotFound)?;
+        *stored = app.clone();
+        Ok(())
+    }
+    async fn delete_app(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.state().apps.remove(id).is_some())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.state().keys.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+    async fn find_api_key_by_hash(
+        &self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .state()
+            .keys
+            .values()
+            .find(|k| k.key_hash == *key_hash)
+            .cloned())
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self.state().keys.values().cloned().collect())
+    }
+    async fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(key) = s.keys.get_mut(id) else {
+            return Ok(false);
+        };
+        key.revoked_at.get_or_insert(now);
+        Ok(true)
+    }
+
+    async fn write_session(&self, write: &SessionWrite) -> Result<i64, StoreError> {
+        let mut guard = self.state();
+        if write.events.is_empty() {
+            return Err(StoreError::Backend("a session write needs an event".into()));
+        }
+        match (
+            write.expected_sequence,
+            guard.sessions.get(&write.session.id),
+        ) {
+            (None, Some(_)) => return Err(StoreError::Duplicate { what: "session" }),
+            (Some(_), None) => return Err(StoreError::NotFound),
+            (Some(expected), Some(stored)) if stored.sequence != expected => {
+                return Err(StoreError::Conflict)
+            }
+            _ => {}
+        }
+        // All or nothing: apply the effects to a copy and commit the copy.
+        let mut next = guard.clone();
+        for effect in &write.user_effects {
+            next.apply(effect)?;
+        }
+        let mut sequence = 0;
+        for event in &write.events {
+            sequence = next.append(event);
+        }
+        let mut session = write.session.clone();
+        session.sequence = sequence;
+        next.sessions.insert(session.id.clone(), session);
+        *guard = next;
+        Ok(sequence)
+    }
+    async fn find_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self.state().sessions.get(id).cloned())
+    }
+    async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let s = self.state();
+        let mut found: Vec<Session> = s
+            .sessions
+            .values()
+            .filter(|sess| query.filters.iter().all(|f| matches(sess, f)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        if !query.ascending {
+            found.reverse();
+        }
+        let total = found.len() as u64;
+        let sessions = found
+            .into_iter()
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .take(query.limit as usize)
+            .collect();
+        Ok(SessionPage { total, sessions })
+    }
+    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut s = self.state();
+        for e in events {
+            s.append(e);
+        }
+        Ok(())
+    }
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .state()
+            .events
+            .iter()
+            .filter(|e| e.sequence > filter.after)
+            .filter(|e| filter.session_id.is_none() || e.event.session_id == filter.session_id)
+            .filter(|e| filter.user_id.is_none() || e.event.user_id == filter.user_id)
+            .take(if filter.limit == 0 {
+                usize::MAX
+            } else {
+                filter.limit as usize
+            })
+            .cloned()
+            .collect())
+    }
+}
+
+/// Cheap argon2 parameters for tests (64 KiB, one pass).
+pub fn cheap_argon2() -> Argon2Params {
+    Argon2Params {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    }
+}
+
+/// An engine wired to in-memory parts, with handles to drive them.
+pub struct TestEngine {
+    pub engine: Engine,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub notifier: Arc<RecordingNotifier>,
+}
+
+/// 2025-01-01T00:00:00Z, where test clocks start.
+pub fn test_epoch() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Builds a [`TestEngine`] with `config` (its argon2 parameters replaced by cheap ones).
+pub fn test_engine_with(mut config: Config) -> Result<TestEngine, crate::DomainError> {
+    config.argon2 = cheap_argon2();
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(test_epoch()));
+    let notifier = Arc::new(RecordingNotifier::new());
+    let rng = Arc::new(SeededRng::new(42));
+    let key = ServerKey::generate(rng.as_ref());
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        rng,
+        notifier.clone(),
+        key,
+        config,
+    )?;
+    Ok(TestEngine {
+        engine,
+        store,
+        clock,
+        notifier,
+    })
+}
+
+/// Builds a [`TestEngine`] with the default configuration.
+pub fn test_engine() -> Result<TestEngine, crate::DomainError> {
+    test_engine_with(Config::default())
+}
