@@ -5,6 +5,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod rows;
+mod sql;
+mod store;
+mod ts;
+
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
@@ -17,18 +22,24 @@ use sqlx::{
 /// Why the database could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The URL names no supported backend.
     #[error("unsupported database URL (expected sqlite:… or postgres://…): {0}")]
     UnsupportedUrl(String),
+    /// The database could not be reached or refused a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A migration did not apply.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A connection pool on one of the two supported backends.
+/// A connection pool on one of the two supported backends. It implements
+/// [`domain::store::Store`], so the server can hold it as `Arc<dyn Store>`.
 #[derive(Clone, Debug)]
 pub enum Database {
+    /// The embedded default: one file, one writer at a time.
     Sqlite(SqlitePool),
+    /// Shared by any number of server replicas.
     Postgres(PgPool),
 }
 

@@ -1,0 +1,141 @@
+//! [`Store`] for [`Database`]: each method runs the backend's version of the shared SQL.
+
+use async_trait::async_trait;
+use domain::{
+    model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User},
+    store::{
+        EventFilter, FailureRecord, FailureWrite, SessionPage, SessionQuery, SessionWrite, Store,
+        StoreError,
+    },
+};
+use time::OffsetDateTime;
+
+use crate::{sql, Database};
+
+/// Calls the function of the same name in the module of the pool's backend.
+macro_rules! dispatch {
+    ($db:expr, $method:ident($($arg:expr),*)) => {
+        match $db {
+            Database::Sqlite(pool) => sql::sqlite::$method(pool, $($arg),*).await,
+            Database::Postgres(pool) => sql::postgres::$method(pool, $($arg),*).await,
+        }
+    };
+}
+
+#[async_trait]
+impl Store for Database {
+    async fn get_or_create_instance(&self, candidate: &Instance) -> Result<Instance, StoreError> {
+        dispatch!(self, get_or_create_instance(candidate))
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        dispatch!(self, insert_user(user))
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, find_user(id))
+    }
+
+    async fn find_user_by_login_name(&self, login_name: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, find_user_by_login_name(login_name))
+    }
+
+    async fn find_users_by_verified_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        dispatch!(self, find_users_by_verified_email(email))
+    }
+
+    async fn list_users(&self, offset: u64, limit: u32) -> Result<Vec<User>, StoreError> {
+        dispatch!(self, list_users(offset, limit))
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        dispatch!(self, update_user(user))
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, delete_user(id))
+    }
+
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError> {
+        dispatch!(self, record_failure(failure))
+    }
+
+    async fn unlock_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, unlock_user(user_id))
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        codes: &[RecoveryCode],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, replace_recovery_codes(user_id, codes))
+    }
+
+    async fn list_recovery_codes(&self, user_id: &str) -> Result<Vec<RecoveryCode>, StoreError> {
+        dispatch!(self, list_recovery_codes(user_id))
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError> {
+        dispatch!(self, insert_app(app))
+    }
+
+    async fn find_app(&self, id: &str) -> Result<Option<App>, StoreError> {
+        dispatch!(self, find_app(id))
+    }
+
+    async fn find_app_by_key(&self, app_key: &str) -> Result<Option<App>, StoreError> {
+        dispatch!(self, find_app_by_key(app_key))
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        dispatch!(self, list_apps())
+    }
+
+    async fn update_app(&self, app: &App) -> Result<(), StoreError> {
+        dispatch!(self, update_app(app))
+    }
+
+    async fn delete_app(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, delete_app(id))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        dispatch!(self, insert_api_key(key))
+    }
+
+    async fn find_api_key_by_hash(
+        &self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<ApiKey>, StoreError> {
+        dispatch!(self, find_api_key_by_hash(key_hash))
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        dispatch!(self, list_api_keys())
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        dispatch!(self, revoke_api_key(id, now))
+    }
+
+    async fn write_session(&self, write: &SessionWrite) -> Result<i64, StoreError> {
+        dispatch!(self, write_session(write))
+    }
+
+    async fn find_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        dispatch!(self, find_session(id))
+    }
+
+    async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        dispatch!(self, list_sessions(query))
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        dispatch!(self, append_events(events))
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        dispatch!(self, list_events(filter))
+    }
+}
