@@ -31,6 +31,10 @@ pub struct GlobalArgs {
     /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data dir>/vestibule.db]
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// File holding the key that encrypts TOTP secrets; replicas must share it
+    /// [default: <data dir>/server.key, created on first start]
+    #[arg(long, global = true, env = "VESTIBULE_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +43,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit
     Migrate,
+    /// Manage users
+    #[command(subcommand)]
+    User(crate::admin_cli::UserCommand),
+    /// Manage apps that send people here to sign in
+    #[command(subcommand)]
+    App(crate::admin_cli::AppCommand),
+    /// Manage API keys for the Session and admin APIs
+    #[command(subcommand)]
+    Apikey(crate::admin_cli::ApiKeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +65,30 @@ pub struct ServeArgs {
     /// Directory holding the built site (pkg/ with JS, WASM, CSS) [default: target/site]
     #[arg(long, env = "VESTIBULE_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
+    /// Do not create the demo user, app and API key on first start [default: create them]
+    #[arg(long, env = "VESTIBULE_NO_DEMO")]
+    pub no_demo: bool,
+    /// Mail server for email codes: smtp://HOST:PORT (STARTTLS when offered), smtps://HOST:PORT
+    /// (TLS), credentials as smtp://USER:PASSWORD@HOST [default: codes are only logged]
+    #[arg(long, env = "VESTIBULE_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of email codes, like "Sign-in <login@example.com>" (required with --smtp-url)
+    #[arg(long, env = "VESTIBULE_SMTP_FROM", value_name = "MAILBOX")]
+    pub smtp_from: Option<String>,
+    /// PEM file with a private CA that signed the mail server's certificate
+    #[arg(long, env = "VESTIBULE_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// SMS provider URL receiving POST {"to", "text"} as JSON [default: codes are only logged]
+    #[arg(long, env = "VESTIBULE_SMS_URL", value_name = "URL")]
+    pub sms_url: Option<String>,
+    /// Bearer token sent to the SMS provider
+    #[arg(
+        long,
+        env = "VESTIBULE_SMS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub sms_token: Option<String>,
 }
 
 /// Errors a command reports before exiting with status 1.
@@ -73,6 +110,14 @@ pub enum CliError {
     },
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Key(#[from] crate::wiring::KeyError),
+    #[error("code delivery: {0}")]
+    Notify(#[from] crate::notify::NotifyError),
+    #[error("{} ({})", .0.message(), .0.id())]
+    Domain(#[from] domain::DomainError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Runs the parsed command.
@@ -81,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let mut over = Overrides {
         data_dir: cli.global.data_dir,
         database_url: cli.global.database_url,
+        key_file: cli.global.key_file,
         ..Overrides::default()
     };
     match cli.command {
@@ -88,6 +134,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             over.listen = args.listen;
             over.public_url = args.public_url;
             over.site_root = args.site_root;
+            over.demo = args.no_demo.then_some(false);
+            over.smtp_url = args.smtp_url;
+            over.smtp_from = args.smtp_from;
+            over.smtp_ca_file = args.smtp_ca_file;
+            over.sms_url = args.sms_url;
+            over.sms_token = args.sms_token;
             let settings = Settings::resolve(over, file)?;
             crate::http::serve(settings).await
         }
@@ -96,6 +148,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = crate::http::open_database(&settings).await?;
             println!("migrations applied ({})", db.backend());
             Ok(())
+        }
+        Command::User(command) => {
+            let engine = crate::admin_cli::engine(Settings::resolve(over, file)?).await?;
+            crate::admin_cli::user(&engine, command).await
+        }
+        Command::App(command) => {
+            let engine = crate::admin_cli::engine(Settings::resolve(over, file)?).await?;
+            crate::admin_cli::app(&engine, command).await
+        }
+        Command::Apikey(command) => {
+            let engine = crate::admin_cli::engine(Settings::resolve(over, file)?).await?;
+            crate::admin_cli::api_key(&engine, command).await
         }
     }
 }

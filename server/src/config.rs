@@ -14,6 +14,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Where the built site (`pkg/` with JS, WASM and CSS) is served from unless told otherwise.
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
+/// The server key's file name inside the data directory unless told otherwise.
+pub const DEFAULT_KEY_FILE: &str = "server.key";
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,11 @@ pub enum ConfigError {
         "`{value}` is not a public URL like https://login.example.com (http or https, no query)"
     )]
     PublicUrl { value: String },
+    #[error("`{key}` must be set because {because}")]
+    Missing {
+        key: &'static str,
+        because: &'static str,
+    },
 }
 
 /// What a TOML configuration file may hold. Every key is optional.
@@ -42,6 +49,13 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub site_root: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub demo: Option<bool>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub sms_url: Option<String>,
+    pub sms_token: Option<String>,
 }
 
 impl FileConfig {
@@ -69,6 +83,22 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub site_root: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub demo: Option<bool>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub sms_url: Option<String>,
+    pub sms_token: Option<String>,
+}
+
+/// How one-time codes reach people.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// `smtp://` or `smtps://` URL of the mail server; none means codes go to the log.
+    pub smtp: Option<crate::notify::SmtpSettings>,
+    /// The SMS provider's URL; none means codes go to the log.
+    pub sms: Option<crate::notify::SmsSettings>,
 }
 
 /// The settings the server runs with, every value checked.
@@ -80,6 +110,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub site_root: PathBuf,
+    /// The 32-byte key that encrypts TOTP secrets; every replica must share it.
+    pub key_file: PathBuf,
+    /// Create a demo user, app and API key when the database has none.
+    pub demo: bool,
+    pub delivery: Delivery,
 }
 
 impl Settings {
@@ -108,12 +143,41 @@ impl Settings {
             .site_root
             .or(file.site_root)
             .unwrap_or_else(|| DEFAULT_SITE_ROOT.into());
+        let key_file = over
+            .key_file
+            .or(file.key_file)
+            .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE));
+        let demo = over.demo.or(file.demo).unwrap_or(true);
+        let smtp = match over.smtp_url.or(file.smtp_url) {
+            None => None,
+            Some(url) => Some(crate::notify::SmtpSettings {
+                url,
+                from: over
+                    .smtp_from
+                    .or(file.smtp_from)
+                    .ok_or(ConfigError::Missing {
+                        key: "smtp_from",
+                        because: "smtp_url is set",
+                    })?,
+                ca_cert: over.smtp_ca_file.or(file.smtp_ca_file),
+            }),
+        };
+        let sms = over
+            .sms_url
+            .or(file.sms_url)
+            .map(|url| crate::notify::SmsSettings {
+                url,
+                bearer_token: over.sms_token.or(file.sms_token),
+            });
         Ok(Self {
             listen,
             public_url,
             data_dir,
             database_url,
             site_root,
+            key_file,
+            demo,
+            delivery: Delivery { smtp, sms },
         })
     }
 }
@@ -151,6 +215,23 @@ mod tests {
         assert_eq!(s.public_url, "http://localhost:3000");
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(s.database_url, "sqlite://./data/vestibule.db");
+        assert_eq!(s.key_file, PathBuf::from("./data/server.key"));
+        assert!(s.demo);
+        assert!(s.delivery.smtp.is_none() && s.delivery.sms.is_none());
+    }
+
+    #[test]
+    fn an_smtp_url_needs_a_sender() {
+        let over = Overrides {
+            smtp_url: Some("smtp://127.0.0.1:2525".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(over.clone(), FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("smtp_from"), "{err}");
+        let file: FileConfig = toml::from_str("smtp_from = \"Login <login@example.com>\"").unwrap();
+        let s = Settings::resolve(over, file).unwrap();
+        let smtp = s.delivery.smtp.unwrap();
+        assert_eq!(smtp.from, "Login <login@example.com>");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::{cli::CliError, config::Settings};
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Database,
+    pub engine: Arc<domain::Engine>,
     pub settings: Arc<Settings>,
 }
 
@@ -172,6 +173,8 @@ async fn readyz(State(db): State<Database>) -> impl IntoResponse {
 pub struct BoundServer {
     pub addr: std::net::SocketAddr,
     pub state: AppState,
+    /// Set when this start created the demo data.
+    pub demo: Option<crate::wiring::DemoCredentials>,
     listener: tokio::net::TcpListener,
 }
 
@@ -201,14 +204,22 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(CliError::Serve)?;
+    let engine = crate::wiring::build_engine(&settings, db.clone()).await?;
+    let demo = if settings.demo {
+        crate::wiring::seed_demo(&engine).await?
+    } else {
+        None
+    };
     let state = AppState {
         leptos_options: leptos_options(&settings),
         db,
+        engine,
         settings: Arc::new(settings),
     };
     Ok(BoundServer {
         addr,
         state,
+        demo,
         listener,
     })
 }
@@ -222,8 +233,39 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         server.addr
     );
     println!("Public URL: {}", server.state.settings.public_url);
+    if let Some(demo) = &server.demo {
+        print_demo(demo, &server.state.settings.public_url);
+    }
+    let delivery = &server.state.settings.delivery;
+    if delivery.smtp.is_none() {
+        tracing::warn!("no smtp_url configured: email codes are only logged (development)");
+    }
+    if delivery.sms.is_none() {
+        tracing::warn!("no sms_url configured: SMS codes are only logged (development)");
+    }
     tracing::info!(addr = %server.addr, backend, "listening");
     server.run(shutdown_signal()).await
+}
+
+fn print_demo(demo: &crate::wiring::DemoCredentials, public_url: &str) {
+    println!(
+        "
+First start: created demo data (shown only now; `--no-demo` skips this).
+  user     login name: {login}   password: {password}
+  app      app_key: {app_key}   app_secret: {app_secret}
+  API key  {api_key}   (scopes: session, admin)
+Try it:
+  curl -s -X POST {public_url}/session/generate/ -H 'Content-Type: application/json' \\
+       -d '{{\"app_key\": \"{app_key}\", \"app_secret\": \"{app_secret}\"}}'
+  curl -s -X POST {public_url}/v2/sessions -H 'Authorization: Bearer {api_key}' \\
+       -H 'Content-Type: application/json' -d '{{\"checks\": {{\"user\": {{\"loginName\": \"{login}\"}}}}}}'
+",
+        login = demo.login_name,
+        password = demo.password,
+        app_key = demo.app_key,
+        app_secret = demo.app_secret,
+        api_key = demo.api_key,
+    );
 }
 
 async fn shutdown_signal() {

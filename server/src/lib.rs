@@ -1,8 +1,10 @@
 //! Vestibule's server: configuration, command line, HTTP wiring and middleware.
 #![forbid(unsafe_code)]
 
+pub mod admin_cli;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod notify;
 pub mod telemetry;
+pub mod wiring;

@@ -5,6 +5,10 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use domain::{
+    crypto::Secret,
+    notifier::{CodeContext, LogNotifier, Notifier, NotifyError as DomainNotifyError},
+};
 use lettre::{
     message::{header::ContentType, Mailbox},
     transport::smtp::client::{Certificate, Tls, TlsParameters},
@@ -30,7 +34,7 @@ pub enum NotifyError {
 }
 
 /// How to reach the SMTP server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SmtpSettings {
     /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic]` (STARTTLS or plain) or
     /// `smtps://[user:pass@]host[:port]` (TLS from the first byte).
@@ -104,7 +108,7 @@ fn host_of(url: &str) -> Result<String, NotifyError> {
 }
 
 /// How to reach the SMS provider: an HTTPS endpoint that takes `{"to": "+49…", "text": "…"}`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SmsSettings {
     pub url: String,
     /// Sent as `Authorization: Bearer …` when set.
@@ -148,5 +152,95 @@ impl HttpSms {
             return Err(NotifyError::SmsRejected(response.status().as_u16()));
         }
         Ok(())
+    }
+}
+
+// SECURITY: the SMTP URL may carry a password and the SMS token is a credential; neither is
+// printed when settings are logged or shown in an error.
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.split_once('@') {
+            Some((_, host)) => format!("smtp…://[credentials]@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("SmtpSettings")
+            .field("url", &url)
+            .field("from", &self.from)
+            .field("ca_cert", &self.ca_cert)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsSettings")
+            .field("url", &self.url)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// The engine's code delivery: SMTP and the SMS provider where configured, else the log
+/// (development only: the log notifier writes codes at `debug` level).
+pub struct CodeSender {
+    email: Option<SmtpMailer>,
+    sms: Option<HttpSms>,
+}
+
+impl CodeSender {
+    /// Builds the senders the settings name; fails on settings that cannot work.
+    pub fn new(delivery: &crate::config::Delivery) -> Result<Self, NotifyError> {
+        let email = delivery.smtp.as_ref().map(SmtpMailer::new).transpose()?;
+        let sms = delivery.sms.clone().map(HttpSms::new).transpose()?;
+        Ok(Self { email, sms })
+    }
+
+    fn message(code: &str, context: &CodeContext) -> String {
+        match &context.url {
+            Some(url) => format!(
+                "Your sign-in code is {code}.\n\nOr open this link to continue: {}\n\nIf you did not try to sign in, ignore this message.",
+                url.expose()
+            ),
+            None => format!(
+                "Your sign-in code is {code}.\n\nIt is valid for 10 minutes. If you did not try to sign in, ignore this message."
+            ),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for CodeSender {
+    async fn send_email_code(
+        &self,
+        to: &str,
+        code: &Secret<String>,
+        context: &CodeContext,
+    ) -> Result<(), DomainNotifyError> {
+        let Some(mailer) = &self.email else {
+            return LogNotifier.send_email_code(to, code, context).await;
+        };
+        let body = Self::message(code.expose(), context);
+        mailer
+            .send(to, "Your sign-in code", &body)
+            .await
+            .map_err(|e| DomainNotifyError(e.to_string()))
+    }
+
+    async fn send_sms_code(
+        &self,
+        to: &str,
+        code: &Secret<String>,
+        context: &CodeContext,
+    ) -> Result<(), DomainNotifyError> {
+        let Some(sms) = &self.sms else {
+            return LogNotifier.send_sms_code(to, code, context).await;
+        };
+        let text = format!("{} is your sign-in code.", code.expose());
+        sms.send(to, &text)
+            .await
+            .map_err(|e| DomainNotifyError(e.to_string()))
     }
 }

@@ -1,4 +1,5 @@
-//! Logging: `tracing` with a filter from `RUST_LOG` (default `info`).
+//! Logging: `tracing` to standard error (standard output is for what commands print), with a
+//! filter from `RUST_LOG` (default `info`).
 
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -6,5 +7,9 @@ use tracing_subscriber::{fmt, EnvFilter};
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos=warn"));
-    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -154,11 +154,18 @@ fn validate_branding(branding: Branding) -> Result<Branding, DomainError> {
     })
 }
 
+/// None is allowed: the hosted page then ends on a "you are signed in" page (as in the Ziqx flow).
 fn uris(list: Vec<HttpUrl>) -> Result<Vec<String>, DomainError> {
-    if list.is_empty() || list.len() > 20 {
-        return Err(DomainError::field("redirect_uris", "1 to 20 required"));
+    if list.len() > 20 {
+        return Err(DomainError::field("redirect_uris", "at most 20"));
     }
-    Ok(list.into_iter().map(|u| u.as_str().to_owned()).collect())
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for uri in list {
+        if !out.iter().any(|u| u == uri.as_str()) {
+            out.push(uri.as_str().to_owned());
+        }
+    }
+    Ok(out)
 }
 
 impl Engine {

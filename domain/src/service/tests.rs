@@ -1666,7 +1666,11 @@ async fn apps() {
     let bad_cases: Vec<(NewApp, &str)> = vec![
         (
             NewApp {
-                redirect_uris: vec![],
+                redirect_uris: (0..21)
+                    .map(|i| {
+                        HttpUrl::parse("redirect_uri", &format!("https://a.example/{i}")).unwrap()
+                    })
+                    .collect(),
                 ..new_app()
             },
             "redirect_uris",

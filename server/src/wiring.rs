@@ -1,0 +1,226 @@
+//! Builds the engine the server and the CLI share: database, server key, code delivery, and the
+//! demo data a first start creates.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use domain::{
+    clock::SystemClock,
+    crypto::{Rng, ServerKey, SystemRng},
+    input::{LoginName, Name, NewPassword},
+    model::{LoginPolicy, Scope},
+    service::{NewApp, NewUser},
+    DomainError, Engine,
+};
+use storage::Database;
+
+use crate::{cli::CliError, config::Settings, notify::CodeSender};
+
+/// Why the server key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the server key {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the server key {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the server key {path} is not 32 bytes of base64; restore the original file (TOTP secrets cannot be read without it)")]
+    Malformed { path: PathBuf },
+}
+
+/// Reads the server key, or creates it (mode 0600) when the file does not exist yet.
+pub fn load_or_create_key(path: &Path, rng: &dyn Rng) -> Result<ServerKey, KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let malformed = || KeyError::Malformed {
+                path: path.to_owned(),
+            };
+            let bytes = STANDARD.decode(text.trim()).map_err(|_| malformed())?;
+            ServerKey::from_bytes(&bytes).map_err(|_| malformed())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => create_key(path, rng),
+        Err(source) => Err(KeyError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn create_key(path: &Path, rng: &dyn Rng) -> Result<ServerKey, KeyError> {
+    let write_error = |source| KeyError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let key = ServerKey::generate(rng);
+    let mut options = std::fs::OpenOptions::new();
+    // SECURITY: create_new never overwrites a key another process wrote a moment ago; only the
+    // owner may read the file.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            writeln!(file, "{}", STANDARD.encode(key.expose_bytes())).map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+            tracing::info!(path = %path.display(), "created the server key");
+            Ok(key)
+        }
+        // Another process created it first: use theirs.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_or_create_key(path, rng)
+        }
+        Err(source) => Err(write_error(source)),
+    }
+}
+
+/// Wires the engine over `db` with the configured key and code delivery.
+pub async fn build_engine(settings: &Settings, db: Database) -> Result<Arc<Engine>, CliError> {
+    let rng = Arc::new(SystemRng);
+    let key = load_or_create_key(&settings.key_file, rng.as_ref())?;
+    let sender = CodeSender::new(&settings.delivery)?;
+    let engine = Engine::new(
+        Arc::new(db),
+        Arc::new(SystemClock),
+        rng,
+        Arc::new(sender),
+        key,
+        domain::Config::default(),
+    )?;
+    engine.init_instance().await?;
+    Ok(Arc::new(engine))
+}
+
+/// What a first start created, printed once so a newcomer can try the whole flow.
+#[derive(Debug, Clone)]
+pub struct DemoCredentials {
+    pub login_name: String,
+    pub password: String,
+    pub app_key: String,
+    pub app_secret: String,
+    pub api_key: String,
+}
+
+/// The demo user's login name.
+pub const DEMO_LOGIN_NAME: &str = "demo";
+
+/// Creates a demo user, app and API key when the database holds no user and no app at all.
+/// Returns `None` when there is data already (or another replica just created it).
+pub async fn seed_demo(engine: &Engine) -> Result<Option<DemoCredentials>, DomainError> {
+    if !engine.list_users(0, 1).await?.is_empty() || !engine.list_apps().await?.is_empty() {
+        return Ok(None);
+    }
+    let password = readable_password(&SystemRng);
+    let mut user = NewUser::named(LoginName::parse(DEMO_LOGIN_NAME)?);
+    user.display_name = Some(domain::input::DisplayName::parse("Demo User")?);
+    user.password = Some(NewPassword::parse(password.clone())?);
+    match engine.create_user(user).await {
+        Ok(_) => {}
+        // Another replica seeded at the same moment.
+        Err(DomainError::LoginNameTaken) => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    let (app, secret) = engine
+        .create_app(NewApp {
+            name: Name::parse("Demo app")?,
+            redirect_uris: Vec::new(),
+            policy: LoginPolicy::default(),
+            branding: Default::default(),
+        })
+        .await?;
+    let (_, api_key) = engine
+        .create_api_key(Name::parse("demo")?, vec![Scope::Session, Scope::Admin])
+        .await?;
+    Ok(Some(DemoCredentials {
+        login_name: DEMO_LOGIN_NAME.to_owned(),
+        password,
+        app_key: app.app_key,
+        app_secret: secret.into_inner(),
+        api_key: api_key.into_inner(),
+    }))
+}
+
+/// Four groups of five lowercase letters and digits (about 100 bits), easy to type.
+pub fn readable_password(rng: &dyn Rng) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 20];
+    rng.fill_bytes(&mut bytes);
+    let letters: Vec<char> = bytes
+        .iter()
+        // 256 is a multiple of 32, so the modulo keeps every letter equally likely.
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    letters
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        let mut bytes = [0u8; 8];
+        SystemRng.fill_bytes(&mut bytes);
+        std::env::temp_dir()
+            .join(format!("vestibule-key-{}", domain::crypto::to_hex(&bytes)))
+            .join(name)
+    }
+
+    #[test]
+    fn the_key_is_created_once_private_and_then_reused() {
+        let path = temp_path("server.key");
+        let first = load_or_create_key(&path, &SystemRng).unwrap();
+        let again = load_or_create_key(&path, &SystemRng).unwrap();
+        assert_eq!(first.expose_bytes(), again.expose_bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_damaged_key_is_refused_not_replaced() {
+        let path = temp_path("server.key");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "not base64!\n").unwrap();
+        let err = load_or_create_key(&path, &SystemRng).unwrap_err();
+        assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
+        std::fs::write(&path, format!("{}\n", STANDARD.encode([1u8; 16]))).unwrap();
+        assert!(load_or_create_key(&path, &SystemRng).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            STANDARD.encode([1u8; 16])
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn demo_passwords_are_random_and_readable() {
+        let a = readable_password(&SystemRng);
+        let b = readable_password(&SystemRng);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 23);
+        assert_eq!(a.split('-').count(), 4);
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
+    }
+}
