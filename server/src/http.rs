@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::api::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .nest_service(
             "/pkg",

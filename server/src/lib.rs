@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_cli;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod http;

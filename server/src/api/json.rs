@@ -1,0 +1,185 @@
+//! Request extractors whose every rejection is an [`ApiError`] (400 in the contract's shape),
+//! never a framework's plain-text answer or a 500.
+
+use axum::{
+    body::Body,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use super::error::{ids, ApiError};
+
+/// Largest request body the API reads (1 MiB, the contract's bound for WebAuthn assertions).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON request body. An empty body reads as `{}` (grpc-gateway treats it as an empty
+/// message), so `DELETE` without a body works; unknown fields are ignored, like protojson's
+/// `DiscardUnknown`.
+#[derive(Debug, Clone, Default)]
+pub struct ApiJson<T>(pub T);
+
+/// Whether a `Content-Type` value names JSON (`application/json`, `...+json`, with parameters).
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads the body up to [`MAX_BODY_BYTES`]; 400 `API-Json02` beyond it.
+pub async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn too_large() -> ApiError {
+    ApiError::invalid_argument(
+        ids::BODY_TOO_LARGE,
+        format!("The request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Parses JSON into `T`, naming the field that failed (`checks.user.userId: invalid type ...`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, (String, serde_json::Error)> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|err| {
+            let path = err.path().to_string();
+            (path, err.into_inner())
+        });
+    let parsed = parsed.and_then(|v| de.end().map(|()| v).map_err(|e| (String::new(), e)));
+    parsed.map_err(|(path, inner)| {
+        // serde_json's message may quote a fragment of the input; keep it short.
+        let mut reason = inner.to_string();
+        if reason.len() > 300 {
+            let cut = (0..=300)
+                .rev()
+                .find(|i| reason.is_char_boundary(*i))
+                .unwrap_or(0);
+            reason.truncate(cut);
+        }
+        let message = if path.is_empty() || path == "." {
+            format!("invalid request body: {reason}")
+        } else {
+            format!("invalid request body at {path}: {reason}")
+        };
+        ApiError::invalid_argument(ids::MALFORMED_BODY, message)
+    })
+}
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > MAX_BODY_BYTES as u64 {
+                return Err(too_large());
+            }
+        }
+        let bytes = read_body(body).await?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !is_json_content_type(content_type) {
+                return Err(ApiError::invalid_argument(
+                    ids::CONTENT_TYPE,
+                    "Content-Type must be application/json",
+                ));
+            }
+        }
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Query-string parameters; a parameter that does not parse is a 400 in the contract's shape.
+#[derive(Debug, Clone, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid_argument(ids::BAD_PARAMETER, e.body_text()))
+    }
+}
+
+/// Path parameters; a parameter that does not parse is a 400 in the contract's shape.
+#[derive(Debug, Clone, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::invalid_argument(ids::BAD_PARAMETER, e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Msg {
+        a: u32,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Msg>(br#"{"a": "x"}"#).unwrap_err();
+        assert_eq!(err.id, ids::MALFORMED_BODY);
+        assert!(err.message.contains("at a"), "{}", err.message);
+        assert!(parse_json::<Msg>(b"{").is_err());
+        assert!(parse_json::<Msg>(br#"{"a":1} x"#).is_err());
+        assert!(parse_json::<Msg>(br#"{"a":1}"#).is_ok());
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_content_type("application/merge-patch+json"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type("application/proto"));
+        assert!(!is_json_content_type(""));
+    }
+}
