@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod i18n;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};

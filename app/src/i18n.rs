@@ -1,0 +1,506 @@
+//! The console's words in every language it speaks. Each language is one exhaustive `match` over
+//! [`Key`], so a missing translation does not compile; there is no fallback that could show a raw
+//! key. Placeholders are `{name}` and are filled by [`Lang::fill`].
+
+use serde::{Deserialize, Serialize};
+
+/// A language of the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    De,
+    Fr,
+    Es,
+}
+
+/// Every string the console shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    PageTitle,
+    SignInTo,
+    LoginNameLabel,
+    Continue,
+    PasswordLabel,
+    SignIn,
+    NotYou,
+    ChooseFactor,
+    FactorTotp,
+    FactorSms,
+    FactorEmail,
+    FactorRecovery,
+    CodeLabel,
+    RecoveryCodeLabel,
+    Verify,
+    CodeSentSms,
+    CodeSentEmail,
+    Resend,
+    ResendIn,
+    EnrollTitle,
+    EnrollScan,
+    EnrollSecret,
+    EnrollCodeLabel,
+    RecoveryTitle,
+    RecoveryHint,
+    Copy,
+    Copied,
+    RecoverySaved,
+    DoneTitle,
+    DoneReturn,
+    Redirecting,
+    ErrWrongCredentials,
+    ErrAttemptsLeft,
+    ErrLocked,
+    ErrLinkUsed,
+    ErrLinkExpired,
+    ErrCodeWrong,
+    ErrCodeExpired,
+    ErrTooManyCodes,
+    ErrServer,
+    ErrRequired,
+    ErrTooLong,
+    Language,
+    PasskeyNeedsJs,
+}
+
+impl Key {
+    /// Every key, for tests that walk the whole table.
+    pub const ALL: [Key; 44] = [
+        Key::PageTitle,
+        Key::SignInTo,
+        Key::LoginNameLabel,
+        Key::Continue,
+        Key::PasswordLabel,
+        Key::SignIn,
+        Key::NotYou,
+        Key::ChooseFactor,
+        Key::FactorTotp,
+        Key::FactorSms,
+        Key::FactorEmail,
+        Key::FactorRecovery,
+        Key::CodeLabel,
+        Key::RecoveryCodeLabel,
+        Key::Verify,
+        Key::CodeSentSms,
+        Key::CodeSentEmail,
+        Key::Resend,
+        Key::ResendIn,
+        Key::EnrollTitle,
+        Key::EnrollScan,
+        Key::EnrollSecret,
+        Key::EnrollCodeLabel,
+        Key::RecoveryTitle,
+        Key::RecoveryHint,
+        Key::Copy,
+        Key::Copied,
+        Key::RecoverySaved,
+        Key::DoneTitle,
+        Key::DoneReturn,
+        Key::Redirecting,
+        Key::ErrWrongCredentials,
+        Key::ErrAttemptsLeft,
+        Key::ErrLocked,
+        Key::ErrLinkUsed,
+        Key::ErrLinkExpired,
+        Key::ErrCodeWrong,
+        Key::ErrCodeExpired,
+        Key::ErrTooManyCodes,
+        Key::ErrServer,
+        Key::ErrRequired,
+        Key::ErrTooLong,
+        Key::Language,
+        Key::PasskeyNeedsJs,
+    ];
+}
+
+impl Lang {
+    /// Every language, in the switcher's order.
+    pub const ALL: [Lang; 4] = [Lang::En, Lang::De, Lang::Fr, Lang::Es];
+
+    /// The BCP 47 primary tag (`lang` attribute, `?lang=` parameter).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+        }
+    }
+
+    /// The language's name in itself, for the switcher.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::De => "Deutsch",
+            Lang::Fr => "Français",
+            Lang::Es => "Español",
+        }
+    }
+
+    /// The language of a tag like `de`, `de-CH` or `FR_fr`, if we speak it.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        Lang::ALL.into_iter().find(|l| l.code() == primary)
+    }
+
+    /// The first language we speak from `ui_locales` (space-separated, in order of preference, as
+    /// given by the app at generate), else from the browser's `Accept-Language` (by weight), else
+    /// English.
+    pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>) -> Lang {
+        if let Some(lang) = ui_locales
+            .into_iter()
+            .flat_map(str::split_whitespace)
+            .find_map(Lang::from_tag)
+        {
+            return lang;
+        }
+        accept_language
+            .and_then(|header| {
+                let codes: Vec<&str> = Lang::ALL.iter().map(|l| l.code()).collect();
+                // Tags are case-insensitive (RFC 5646); the crate compares them as given.
+                accept_language::intersection(&header.to_ascii_lowercase(), &codes)
+                    .first()
+                    .and_then(|tag| Lang::from_tag(tag))
+            })
+            .unwrap_or_default()
+    }
+
+    /// The text for `key`.
+    pub fn text(self, key: Key) -> &'static str {
+        match self {
+            Lang::En => en(key),
+            Lang::De => de(key),
+            Lang::Fr => fr(key),
+            Lang::Es => es(key),
+        }
+    }
+
+    /// The text for `key` with each `{name}` replaced by its value.
+    pub fn fill(self, key: Key, values: &[(&str, &str)]) -> String {
+        let mut out = self.text(key).to_owned();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+}
+
+fn en(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        PageTitle => "Sign in",
+        SignInTo => "Sign in to {app}",
+        LoginNameLabel => "Login name or email",
+        Continue => "Continue",
+        PasswordLabel => "Password",
+        SignIn => "Sign in",
+        NotYou => "Not you? Start again",
+        ChooseFactor => "Confirm it is you",
+        FactorTotp => "Code from an authenticator app",
+        FactorSms => "Code by text message to {to}",
+        FactorEmail => "Code by email to {to}",
+        FactorRecovery => "A recovery code",
+        CodeLabel => "6-digit code",
+        RecoveryCodeLabel => "Recovery code",
+        Verify => "Verify",
+        CodeSentSms => "We sent a code by text message to {to}.",
+        CodeSentEmail => "We sent a code by email to {to}.",
+        Resend => "Send a new code",
+        ResendIn => "You can ask for a new code in {seconds} seconds.",
+        EnrollTitle => "Set up an authenticator app",
+        EnrollScan => "Scan this QR code with your authenticator app.",
+        EnrollSecret => "Or enter this key by hand:",
+        EnrollCodeLabel => "Code from the app",
+        RecoveryTitle => "Save your recovery codes",
+        RecoveryHint => {
+            "Each code works once, if you lose your authenticator. They are shown only now."
+        }
+        Copy => "Copy codes",
+        Copied => "Copied",
+        RecoverySaved => "I have saved them",
+        DoneTitle => "You are signed in",
+        DoneReturn => "You can go back to {app} now.",
+        Redirecting => "Taking you back to {app}…",
+        ErrWrongCredentials => "The login name or password is not right.",
+        ErrAttemptsLeft => "{count} attempts left before the account is locked for a while.",
+        ErrLocked => "Too many failed attempts. Try again after {time}.",
+        ErrLinkUsed => "This sign-in link was already used. Go back to the app to start again.",
+        ErrLinkExpired => "This sign-in link has expired. Go back to the app to start again.",
+        ErrCodeWrong => "That code is not right.",
+        ErrCodeExpired => "That code has expired. Ask for a new one.",
+        ErrTooManyCodes => "Too many codes were asked for. Wait {seconds} seconds.",
+        ErrServer => "Something went wrong on our side. Please try again.",
+        ErrRequired => "Please fill in this field.",
+        ErrTooLong => "This is too long.",
+        Language => "Language",
+        PasskeyNeedsJs => "Passkeys need JavaScript. You can sign in another way below.",
+    }
+}
+
+fn de(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        PageTitle => "Anmelden",
+        SignInTo => "Bei {app} anmelden",
+        LoginNameLabel => "Benutzername oder E-Mail",
+        Continue => "Weiter",
+        PasswordLabel => "Passwort",
+        SignIn => "Anmelden",
+        NotYou => "Nicht Sie? Neu beginnen",
+        ChooseFactor => "Bestätigen Sie, dass Sie es sind",
+        FactorTotp => "Code aus einer Authenticator-App",
+        FactorSms => "Code per SMS an {to}",
+        FactorEmail => "Code per E-Mail an {to}",
+        FactorRecovery => "Ein Wiederherstellungscode",
+        CodeLabel => "6-stelliger Code",
+        RecoveryCodeLabel => "Wiederherstellungscode",
+        Verify => "Bestätigen",
+        CodeSentSms => "Wir haben einen Code per SMS an {to} gesendet.",
+        CodeSentEmail => "Wir haben einen Code per E-Mail an {to} gesendet.",
+        Resend => "Neuen Code senden",
+        ResendIn => "Einen neuen Code können Sie in {seconds} Sekunden anfordern.",
+        EnrollTitle => "Authenticator-App einrichten",
+        EnrollScan => "Scannen Sie diesen QR-Code mit Ihrer Authenticator-App.",
+        EnrollSecret => "Oder geben Sie diesen Schlüssel von Hand ein:",
+        EnrollCodeLabel => "Code aus der App",
+        RecoveryTitle => "Wiederherstellungscodes sichern",
+        RecoveryHint => "Jeder Code funktioniert einmal, falls Sie Ihren Authenticator verlieren. Sie werden nur jetzt angezeigt.",
+        Copy => "Codes kopieren",
+        Copied => "Kopiert",
+        RecoverySaved => "Ich habe sie gesichert",
+        DoneTitle => "Sie sind angemeldet",
+        DoneReturn => "Sie können jetzt zu {app} zurückkehren.",
+        Redirecting => "Sie werden zu {app} zurückgeleitet…",
+        ErrWrongCredentials => "Benutzername oder Passwort ist nicht richtig.",
+        ErrAttemptsLeft => "Noch {count} Versuche, bevor das Konto vorübergehend gesperrt wird.",
+        ErrLocked => "Zu viele Fehlversuche. Versuchen Sie es nach {time} wieder.",
+        ErrLinkUsed => "Dieser Anmeldelink wurde bereits verwendet. Beginnen Sie in der App neu.",
+        ErrLinkExpired => "Dieser Anmeldelink ist abgelaufen. Beginnen Sie in der App neu.",
+        ErrCodeWrong => "Dieser Code ist nicht richtig.",
+        ErrCodeExpired => "Dieser Code ist abgelaufen. Fordern Sie einen neuen an.",
+        ErrTooManyCodes => "Zu viele Codes angefordert. Warten Sie {seconds} Sekunden.",
+        ErrServer => "Bei uns ist etwas schiefgegangen. Bitte versuchen Sie es erneut.",
+        ErrRequired => "Bitte füllen Sie dieses Feld aus.",
+        ErrTooLong => "Das ist zu lang.",
+        Language => "Sprache",
+        PasskeyNeedsJs => "Passkeys brauchen JavaScript. Unten können Sie sich anders anmelden.",
+    }
+}
+
+fn fr(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        PageTitle => "Connexion",
+        SignInTo => "Se connecter à {app}",
+        LoginNameLabel => "Identifiant ou e-mail",
+        Continue => "Continuer",
+        PasswordLabel => "Mot de passe",
+        SignIn => "Se connecter",
+        NotYou => "Ce n’est pas vous ? Recommencer",
+        ChooseFactor => "Confirmez votre identité",
+        FactorTotp => "Code d’une application d’authentification",
+        FactorSms => "Code par SMS au {to}",
+        FactorEmail => "Code par e-mail à {to}",
+        FactorRecovery => "Un code de récupération",
+        CodeLabel => "Code à 6 chiffres",
+        RecoveryCodeLabel => "Code de récupération",
+        Verify => "Vérifier",
+        CodeSentSms => "Nous avons envoyé un code par SMS au {to}.",
+        CodeSentEmail => "Nous avons envoyé un code par e-mail à {to}.",
+        Resend => "Envoyer un nouveau code",
+        ResendIn => "Vous pourrez demander un nouveau code dans {seconds} secondes.",
+        EnrollTitle => "Configurer une application d’authentification",
+        EnrollScan => "Scannez ce code QR avec votre application d’authentification.",
+        EnrollSecret => "Ou saisissez cette clé à la main :",
+        EnrollCodeLabel => "Code de l’application",
+        RecoveryTitle => "Conservez vos codes de récupération",
+        RecoveryHint => "Chaque code fonctionne une fois, si vous perdez votre application. Ils ne sont affichés que maintenant.",
+        Copy => "Copier les codes",
+        Copied => "Copié",
+        RecoverySaved => "Je les ai conservés",
+        DoneTitle => "Vous êtes connecté",
+        DoneReturn => "Vous pouvez revenir à {app}.",
+        Redirecting => "Retour vers {app}…",
+        ErrWrongCredentials => "L’identifiant ou le mot de passe est incorrect.",
+        ErrAttemptsLeft => "Encore {count} essais avant que le compte soit bloqué un moment.",
+        ErrLocked => "Trop d’échecs. Réessayez après {time}.",
+        ErrLinkUsed => "Ce lien de connexion a déjà été utilisé. Recommencez depuis l’application.",
+        ErrLinkExpired => "Ce lien de connexion a expiré. Recommencez depuis l’application.",
+        ErrCodeWrong => "Ce code est incorrect.",
+        ErrCodeExpired => "Ce code a expiré. Demandez-en un nouveau.",
+        ErrTooManyCodes => "Trop de codes demandés. Attendez {seconds} secondes.",
+        ErrServer => "Un problème est survenu de notre côté. Veuillez réessayer.",
+        ErrRequired => "Veuillez remplir ce champ.",
+        ErrTooLong => "C’est trop long.",
+        Language => "Langue",
+        PasskeyNeedsJs => "Les clés d’accès nécessitent JavaScript. Vous pouvez vous connecter autrement ci-dessous.",
+    }
+}
+
+fn es(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+        PageTitle => "Iniciar sesión",
+        SignInTo => "Iniciar sesión en {app}",
+        LoginNameLabel => "Usuario o correo electrónico",
+        Continue => "Continuar",
+        PasswordLabel => "Contraseña",
+        SignIn => "Iniciar sesión",
+        NotYou => "¿No es usted? Empezar de nuevo",
+        ChooseFactor => "Confirme que es usted",
+        FactorTotp => "Código de una aplicación de autenticación",
+        FactorSms => "Código por SMS al {to}",
+        FactorEmail => "Código por correo a {to}",
+        FactorRecovery => "Un código de recuperación",
+        CodeLabel => "Código de 6 dígitos",
+        RecoveryCodeLabel => "Código de recuperación",
+        Verify => "Verificar",
+        CodeSentSms => "Enviamos un código por SMS al {to}.",
+        CodeSentEmail => "Enviamos un código por correo a {to}.",
+        Resend => "Enviar un código nuevo",
+        ResendIn => "Podrá pedir un código nuevo en {seconds} segundos.",
+        EnrollTitle => "Configure una aplicación de autenticación",
+        EnrollScan => "Escanee este código QR con su aplicación de autenticación.",
+        EnrollSecret => "O introduzca esta clave a mano:",
+        EnrollCodeLabel => "Código de la aplicación",
+        RecoveryTitle => "Guarde sus códigos de recuperación",
+        RecoveryHint => "Cada código sirve una vez, si pierde su autenticador. Solo se muestran ahora.",
+        Copy => "Copiar códigos",
+        Copied => "Copiado",
+        RecoverySaved => "Ya los guardé",
+        DoneTitle => "Ha iniciado sesión",
+        DoneReturn => "Ya puede volver a {app}.",
+        Redirecting => "Volviendo a {app}…",
+        ErrWrongCredentials => "El usuario o la contraseña no son correctos.",
+        ErrAttemptsLeft => "Quedan {count} intentos antes de bloquear la cuenta un tiempo.",
+        ErrLocked => "Demasiados intentos fallidos. Inténtelo de nuevo después de {time}.",
+        ErrLinkUsed => "Este enlace de inicio de sesión ya se usó. Vuelva a la aplicación para empezar de nuevo.",
+        ErrLinkExpired => "Este enlace de inicio de sesión ha caducado. Vuelva a la aplicación para empezar de nuevo.",
+        ErrCodeWrong => "Ese código no es correcto.",
+        ErrCodeExpired => "Ese código ha caducado. Pida uno nuevo.",
+        ErrTooManyCodes => "Se pidieron demasiados códigos. Espere {seconds} segundos.",
+        ErrServer => "Algo salió mal por nuestra parte. Inténtelo de nuevo.",
+        ErrRequired => "Rellene este campo.",
+        ErrTooLong => "Es demasiado largo.",
+        Language => "Idioma",
+        PasskeyNeedsJs => "Las llaves de acceso necesitan JavaScript. Puede iniciar sesión de otra forma abajo.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = text
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn every_language_has_every_key_with_the_same_placeholders() {
+        for key in Key::ALL {
+            let english = Lang::En.text(key);
+            for lang in Lang::ALL {
+                let text = lang.text(key);
+                assert!(!text.trim().is_empty(), "{lang:?} {key:?} is empty");
+                assert_eq!(
+                    placeholders(text),
+                    placeholders(english),
+                    "{lang:?} {key:?} has other placeholders than English"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_list_is_complete_and_without_repeats() {
+        let mut seen = std::collections::HashSet::new();
+        for key in Key::ALL {
+            assert!(seen.insert(key), "{key:?} twice");
+        }
+        // Adding a variant without listing it would leave it untested; the exhaustive matches
+        // catch missing translations, this catches a missing entry in ALL.
+        let unlisted = |k: Key| match k {
+            Key::PageTitle
+            | Key::SignInTo
+            | Key::LoginNameLabel
+            | Key::Continue
+            | Key::PasswordLabel
+            | Key::SignIn
+            | Key::NotYou
+            | Key::ChooseFactor
+            | Key::FactorTotp
+            | Key::FactorSms
+            | Key::FactorEmail
+            | Key::FactorRecovery
+            | Key::CodeLabel
+            | Key::RecoveryCodeLabel
+            | Key::Verify
+            | Key::CodeSentSms
+            | Key::CodeSentEmail
+            | Key::Resend
+            | Key::ResendIn
+            | Key::EnrollTitle
+            | Key::EnrollScan
+            | Key::EnrollSecret
+            | Key::EnrollCodeLabel
+            | Key::RecoveryTitle
+            | Key::RecoveryHint
+            | Key::Copy
+            | Key::Copied
+            | Key::RecoverySaved
+            | Key::DoneTitle
+            | Key::DoneReturn
+            | Key::Redirecting
+            | Key::ErrWrongCredentials
+            | Key::ErrAttemptsLeft
+            | Key::ErrLocked
+            | Key::ErrLinkUsed
+            | Key::ErrLinkExpired
+            | Key::ErrCodeWrong
+            | Key::ErrCodeExpired
+            | Key::ErrTooManyCodes
+            | Key::ErrServer
+            | Key::ErrRequired
+            | Key::ErrTooLong
+            | Key::Language
+            | Key::PasskeyNeedsJs => seen.contains(&k),
+        };
+        assert!(Key::ALL.into_iter().all(unlisted));
+    }
+
+    #[test]
+    fn languages_are_negotiated_in_the_documented_order() {
+        let cases: [(Option<&str>, Option<&str>, Lang); 9] = [
+            (None, None, Lang::En),
+            (Some("de-CH fr"), Some("es"), Lang::De),
+            (Some("it fr-CA"), Some("de"), Lang::Fr),
+            (Some("it"), Some("es-ES,es;q=0.9,en;q=0.5"), Lang::Es),
+            (None, Some("en;q=0.1, fr;q=0.8, de;q=0.5"), Lang::Fr),
+            (None, Some("it, pt"), Lang::En),
+            (None, Some("*"), Lang::En),
+            (None, Some(";;;q=abc,,"), Lang::En),
+            (Some(""), Some("DE"), Lang::De),
+        ];
+        for (ui, accept, want) in cases {
+            assert_eq!(Lang::negotiate(ui, accept), want, "{ui:?} / {accept:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        assert_eq!(
+            Lang::De.fill(Key::ErrAttemptsLeft, &[("count", "3")]),
+            "Noch 3 Versuche, bevor das Konto vorübergehend gesperrt wird."
+        );
+        assert_eq!(
+            Lang::En.fill(Key::SignInTo, &[("app", "Shop")]),
+            "Sign in to Shop"
+        );
+    }
+}
