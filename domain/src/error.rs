@@ -194,6 +194,25 @@ pub enum DomainError {
     /// Ours: `NOTIFY-Snd01`, Internal: the code could not be delivered; nothing was stored.
     #[error("The code could not be delivered")]
     DeliveryFailed,
+    /// Ours: `HANDOFF-Lnk01`, NotFound: no login link with this token.
+    #[error("This sign-in link is not valid")]
+    HandoffLinkNotFound,
+    /// Ours: `HANDOFF-Lnk02`, FailedPrecondition: the link was not opened in time.
+    #[error("This sign-in link has expired")]
+    HandoffLinkExpired,
+    /// Ours: `HANDOFF-Lnk03`, FailedPrecondition: another browser opened the link first.
+    #[error("This sign-in link was already used")]
+    HandoffLinkUsed,
+    /// Ours: `HANDOFF-Ses01`, NotFound: no handoff with this `session_id`.
+    #[error("Session could not be found")]
+    HandoffNotFound,
+    /// Ours: `HANDOFF-Rdr01`, InvalidArgument: the redirect URI is not registered for the app.
+    #[error("redirect_uri is not registered for this app")]
+    RedirectUriMismatch,
+    /// Ours: `HANDOFF-End01`, FailedPrecondition: the login can no longer continue (session
+    /// expired, cancelled or its user deactivated).
+    #[error("This sign-in has ended")]
+    HandoffEnded,
     /// Ours: `INTERNAL-0001`, Internal. The detail went to the log, never to the client.
     #[error("Internal error")]
     Internal,
@@ -263,6 +282,12 @@ impl DomainError {
             E::InvalidApiKey => "AUTH-Key01",
             E::InvalidAppCredentials => "AUTH-App01",
             E::DeliveryFailed => "NOTIFY-Snd01",
+            E::HandoffLinkNotFound => "HANDOFF-Lnk01",
+            E::HandoffLinkExpired => "HANDOFF-Lnk02",
+            E::HandoffLinkUsed => "HANDOFF-Lnk03",
+            E::HandoffNotFound => "HANDOFF-Ses01",
+            E::RedirectUriMismatch => "HANDOFF-Rdr01",
+            E::HandoffEnded => "HANDOFF-End01",
             E::Internal => "INTERNAL-0001",
         }
     }
@@ -272,9 +297,14 @@ impl DomainError {
         use DomainError as E;
         use ErrorKind as K;
         match self {
-            E::UserNotFound | E::SessionNotFound | E::AppNotFound | E::ApiKeyNotFound => {
-                K::NotFound
-            }
+            E::UserNotFound
+            | E::SessionNotFound
+            | E::AppNotFound
+            | E::ApiKeyNotFound
+            | E::HandoffLinkNotFound
+            | E::HandoffNotFound => K::NotFound,
+            E::RedirectUriMismatch => K::InvalidArgument,
+            E::HandoffLinkExpired | E::HandoffLinkUsed | E::HandoffEnded => K::FailedPrecondition,
             E::WrongPassword { .. }
             | E::LoginFailed
             | E::UserChangeNotPossible

@@ -322,3 +322,35 @@ pub struct Event {
     pub sequence: i64,
     pub event: NewEvent,
 }
+
+/// A login link handed to an app backend (the app handoff, `POST /session/generate/`).
+///
+/// Only hashes of its three secrets are kept: the link token (in the URL the browser opens), the
+/// `session_id` the app backend validates with, and the secret of the browser that claimed the
+/// link (in an HttpOnly cookie). The engine session is created when the link is claimed, so an
+/// unclaimed link is one row that the purge removes once it has expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub id: String,
+    pub app_id: String,
+    /// SHA-256 of the single-use link token.
+    pub link_hash: [u8; 32],
+    /// SHA-256 of the `session_id` secret the app backend holds.
+    pub secret_hash: [u8; 32],
+    /// The registered URI the browser returns to (checked at generate); `None`: the app's first.
+    pub redirect_uri: Option<String>,
+    /// Opaque value of the app, returned with the redirect (at most 512 bytes).
+    pub state: Option<String>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    /// Lifetime of the engine session created at the claim.
+    pub lifetime: time::Duration,
+    pub created_at: OffsetDateTime,
+    /// The link can be claimed until then.
+    pub link_expires_at: OffsetDateTime,
+    pub claimed_at: Option<OffsetDateTime>,
+    /// SHA-256 of the claiming browser's secret.
+    pub browser_hash: Option<[u8; 32]>,
+    /// The engine session, once the link is claimed.
+    pub session_id: Option<String>,
+}

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User};
+use crate::model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -231,4 +231,30 @@ pub trait Store: Send + Sync + 'static {
     async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
     /// Ordered by position.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+
+    // --- app handoff ---
+    /// `Duplicate { what: "handoff" }` when the id or one of the hashes is taken.
+    async fn insert_handoff(&self, handoff: &Handoff) -> Result<(), StoreError>;
+    async fn find_handoff_by_link(
+        &self,
+        link_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError>;
+    async fn find_handoff_by_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError>;
+    /// Binds the handoff to a browser, atomically: only when it is unclaimed and its link has not
+    /// expired at `now`. False when another browser won or the link expired (nothing written).
+    async fn claim_handoff(
+        &self,
+        id: &str,
+        browser_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Records the engine session of a claimed handoff, only when it has none yet. False when
+    /// another request attached one first (or the handoff is gone or unclaimed).
+    async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError>;
+    /// Deletes handoffs that were never claimed and whose link expired before `now`; returns how
+    /// many went.
+    async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::clock::ManualClock;
 use crate::crypto::{Argon2Params, SeededRng, ServerKey};
-use crate::model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User};
+use crate::model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User};
 use crate::notifier::RecordingNotifier;
 use crate::service::{Config, Engine};
 use crate::store::{
@@ -26,6 +26,7 @@ struct State {
     keys: BTreeMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
     events: Vec<Event>,
+    handoffs: BTreeMap<String, Handoff>,
 }
 
 impl State {
@@ -328,7 +329,9 @@ impl Store for MemoryStore {
         Ok(())
     }
     async fn delete_app(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.state().apps.remove(id).is_some())
+        let mut s = self.state();
+        s.handoffs.retain(|_, h| h.app_id != id);
+        Ok(s.apps.remove(id).is_some())
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
@@ -434,6 +437,79 @@ impl Store for MemoryStore {
             })
             .cloned()
             .collect())
+    }
+
+    async fn insert_handoff(&self, handoff: &Handoff) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if !s.apps.contains_key(&handoff.app_id) {
+            return Err(StoreError::NotFound);
+        }
+        let taken = s.handoffs.values().any(|h| {
+            h.id == handoff.id
+                || h.link_hash == handoff.link_hash
+                || h.secret_hash == handoff.secret_hash
+        });
+        if taken {
+            return Err(StoreError::Duplicate { what: "handoff" });
+        }
+        s.handoffs.insert(handoff.id.clone(), handoff.clone());
+        Ok(())
+    }
+    async fn find_handoff_by_link(
+        &self,
+        link_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError> {
+        let s = self.state();
+        Ok(s.handoffs
+            .values()
+            .find(|h| h.link_hash == *link_hash)
+            .cloned())
+    }
+    async fn find_handoff_by_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError> {
+        let s = self.state();
+        Ok(s.handoffs
+            .values()
+            .find(|h| h.secret_hash == *secret_hash)
+            .cloned())
+    }
+    async fn claim_handoff(
+        &self,
+        id: &str,
+        browser_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        match s.handoffs.get_mut(id) {
+            Some(h) if h.claimed_at.is_none() && h.link_expires_at > now => {
+                h.claimed_at = Some(now);
+                h.browser_hash = Some(*browser_hash);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        if !s.sessions.contains_key(session_id) {
+            return Err(StoreError::NotFound);
+        }
+        match s.handoffs.get_mut(id) {
+            Some(h) if h.claimed_at.is_some() && h.session_id.is_none() => {
+                h.session_id = Some(session_id.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut s = self.state();
+        let before = s.handoffs.len();
+        s.handoffs
+            .retain(|_, h| h.claimed_at.is_some() || h.link_expires_at > now);
+        Ok((before - s.handoffs.len()) as u64)
     }
 }
 

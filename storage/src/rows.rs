@@ -390,3 +390,50 @@ impl EventRow {
         })
     }
 }
+
+/// The handoff columns, in the order [`HandoffRow`] reads them.
+pub(crate) const HANDOFF_COLUMNS: &str =
+    "id, app_id, link_hash, secret_hash, redirect_uri, state, login_hint, ui_locales, \
+     lifetime_seconds, created_at, link_expires_at, claimed_at, browser_hash, session_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct HandoffRow {
+    id: String,
+    app_id: String,
+    link_hash: Vec<u8>,
+    secret_hash: Vec<u8>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    login_hint: Option<String>,
+    ui_locales: Option<String>,
+    lifetime_seconds: i64,
+    created_at: Ts,
+    link_expires_at: Ts,
+    claimed_at: Option<Ts>,
+    browser_hash: Option<Vec<u8>>,
+    session_id: Option<String>,
+}
+
+impl HandoffRow {
+    pub(crate) fn into_model(self) -> Result<domain::model::Handoff, StoreError> {
+        Ok(domain::model::Handoff {
+            id: self.id,
+            app_id: self.app_id,
+            link_hash: to_hash(self.link_hash, "link_hash")?,
+            secret_hash: to_hash(self.secret_hash, "secret_hash")?,
+            redirect_uri: self.redirect_uri,
+            state: self.state,
+            login_hint: self.login_hint,
+            ui_locales: self.ui_locales,
+            lifetime: time::Duration::seconds(self.lifetime_seconds),
+            created_at: self.created_at.get(),
+            link_expires_at: self.link_expires_at.get(),
+            claimed_at: self.claimed_at.map(Ts::get),
+            browser_hash: self
+                .browser_hash
+                .map(|h| to_hash(h, "browser_hash"))
+                .transpose()?,
+            session_id: self.session_id,
+        })
+    }
+}

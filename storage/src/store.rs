@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::{
-    model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User},
+    model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User},
     store::{
         EventFilter, FailureRecord, FailureWrite, SessionPage, SessionQuery, SessionWrite, Store,
         StoreError,
@@ -137,5 +137,40 @@ impl Store for Database {
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
         dispatch!(self, list_events(filter))
+    }
+
+    async fn insert_handoff(&self, handoff: &Handoff) -> Result<(), StoreError> {
+        dispatch!(self, insert_handoff(handoff))
+    }
+
+    async fn find_handoff_by_link(
+        &self,
+        link_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError> {
+        dispatch!(self, find_handoff_by_link(link_hash))
+    }
+
+    async fn find_handoff_by_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<Handoff>, StoreError> {
+        dispatch!(self, find_handoff_by_secret(secret_hash))
+    }
+
+    async fn claim_handoff(
+        &self,
+        id: &str,
+        browser_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, claim_handoff(id, browser_hash, now))
+    }
+
+    async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, attach_handoff_session(id, session_id))
+    }
+
+    async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        dispatch!(self, purge_handoffs(now))
     }
 }

@@ -14,9 +14,9 @@ use std::{
 
 use domain::{
     model::{
-        ApiKey, App, Branding, CodeChallenge, FactorKind, Factors, Instance, LoginPolicy, NewEvent,
-        Outcome, PendingChallenges, RecoveryCode, Scope, Session, TotpRecord, User, UserAgent,
-        UserFactor, UserState, WebAuthnChallenge, WebAuthnFactor,
+        ApiKey, App, Branding, CodeChallenge, FactorKind, Factors, Handoff, Instance, LoginPolicy,
+        NewEvent, Outcome, PendingChallenges, RecoveryCode, Scope, Session, TotpRecord, User,
+        UserAgent, UserFactor, UserState, WebAuthnChallenge, WebAuthnFactor,
     },
     store::{
         CodeChannel, EventFilter, FailureCounter, FailureWrite, LockoutRule, SessionFilter,
@@ -196,6 +196,11 @@ contract!(
     events_cannot_be_rewritten,
     concurrent_failures_record_exactly_the_limit,
     concurrent_session_updates_one_wins,
+    handoffs_round_trip_and_are_found_by_hash,
+    handoff_claims_are_single_and_timely,
+    handoff_purge_takes_only_expired_unclaimed_links,
+    handoffs_go_with_their_app,
+    rate_counters_count_every_hit,
 );
 
 // --- fixtures ---
@@ -1729,4 +1734,149 @@ async fn concurrent_session_updates_one_wins(db: &Database) {
     }
     // Only the winners' events are in the log: one creation plus two per round.
     assert_eq!(all_events(db).await.len(), 1 + 10 * 2);
+}
+
+// --- app handoff ---
+
+fn handoff(id: &str, app_id: &str, n: u8) -> Handoff {
+    Handoff {
+        id: id.to_owned(),
+        app_id: app_id.to_owned(),
+        link_hash: [n; 32],
+        secret_hash: [n.wrapping_add(100); 32],
+        redirect_uri: Some("https://app.example.com/callback".to_owned()),
+        state: Some("s".repeat(512)),
+        login_hint: Some("Zoë".to_owned()),
+        ui_locales: Some("de-CH en".to_owned()),
+        lifetime: Duration::minutes(30),
+        created_at: at(0),
+        link_expires_at: at(600),
+        claimed_at: None,
+        browser_hash: None,
+        session_id: None,
+    }
+}
+
+async fn handoffs_round_trip_and_are_found_by_hash(db: &Database) {
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    let h = handoff("h1", "a1", 1);
+    db.insert_handoff(&h).await.unwrap();
+    let bare = Handoff {
+        redirect_uri: None,
+        state: None,
+        login_hint: None,
+        ui_locales: None,
+        ..handoff("h2", "a1", 2)
+    };
+    db.insert_handoff(&bare).await.unwrap();
+    assert_eq!(
+        db.find_handoff_by_link(&[1; 32]).await.unwrap(),
+        Some(h.clone())
+    );
+    assert_eq!(
+        db.find_handoff_by_secret(&[101; 32]).await.unwrap(),
+        Some(h.clone())
+    );
+    assert_eq!(db.find_handoff_by_link(&[2; 32]).await.unwrap(), Some(bare));
+    assert_eq!(db.find_handoff_by_link(&[101; 32]).await.unwrap(), None);
+    assert_eq!(db.find_handoff_by_secret(&[1; 32]).await.unwrap(), None);
+    // The same link or secret hash twice, or an unknown app, is refused.
+    let same_link = Handoff {
+        secret_hash: [55; 32],
+        ..handoff("h3", "a1", 1)
+    };
+    assert!(matches!(
+        db.insert_handoff(&same_link).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert!(db.insert_handoff(&handoff("h4", "nope", 4)).await.is_err());
+}
+
+async fn handoff_claims_are_single_and_timely(db: &Database) {
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    db.insert_handoff(&handoff("h1", "a1", 1)).await.unwrap();
+    // Expired at its expiry time.
+    assert!(!db.claim_handoff("h1", &[9; 32], at(600)).await.unwrap());
+    assert!(!db.claim_handoff("missing", &[9; 32], at(1)).await.unwrap());
+    // Of many racing browsers exactly one wins.
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move { db.claim_handoff("h1", &[i; 32], at(5)).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let claimed = db.find_handoff_by_link(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(claimed.claimed_at, Some(at(5)));
+    assert!(claimed.browser_hash.is_some());
+    assert!(!db.claim_handoff("h1", &[9; 32], at(6)).await.unwrap());
+    // A session is attached once; an unclaimed handoff takes none.
+    create(db, &session("s1", 0)).await;
+    create(db, &session("s2", 0)).await;
+    assert!(db.attach_handoff_session("h1", "s1").await.unwrap());
+    assert!(!db.attach_handoff_session("h1", "s2").await.unwrap());
+    db.insert_handoff(&handoff("h2", "a1", 2)).await.unwrap();
+    assert!(!db.attach_handoff_session("h2", "s2").await.unwrap());
+    let h = db
+        .find_handoff_by_secret(&[101; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.session_id.as_deref(), Some("s1"));
+}
+
+async fn handoff_purge_takes_only_expired_unclaimed_links(db: &Database) {
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    for (i, id) in ["h1", "h2", "h3"].iter().enumerate() {
+        db.insert_handoff(&handoff(id, "a1", i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    let later = Handoff {
+        link_expires_at: at(1200),
+        ..handoff("h4", "a1", 4)
+    };
+    db.insert_handoff(&later).await.unwrap();
+    assert!(db.claim_handoff("h2", &[9; 32], at(10)).await.unwrap());
+    assert_eq!(db.purge_handoffs(at(599)).await.unwrap(), 0);
+    assert_eq!(db.purge_handoffs(at(600)).await.unwrap(), 2);
+    assert!(db.find_handoff_by_link(&[1; 32]).await.unwrap().is_none());
+    assert!(db.find_handoff_by_link(&[2; 32]).await.unwrap().is_some());
+    assert!(db.find_handoff_by_link(&[3; 32]).await.unwrap().is_none());
+    assert!(db.find_handoff_by_link(&[4; 32]).await.unwrap().is_some());
+}
+
+async fn handoffs_go_with_their_app(db: &Database) {
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    db.insert_handoff(&handoff("h1", "a1", 1)).await.unwrap();
+    assert!(db.delete_app("a1").await.unwrap());
+    assert!(db.find_handoff_by_link(&[1; 32]).await.unwrap().is_none());
+}
+
+async fn rate_counters_count_every_hit(db: &Database) {
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.hit_rate_counter("k", 60, 120).await.unwrap() })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<i64>>(),
+        "every hit sees its own count"
+    );
+    assert_eq!(db.hit_rate_counter("k", 120, 180).await.unwrap(), 1);
+    assert_eq!(db.hit_rate_counter("other", 60, 120).await.unwrap(), 1);
+    assert_eq!(db.purge_rate_counters(119).await.unwrap(), 0);
+    assert_eq!(db.purge_rate_counters(120).await.unwrap(), 2);
+    assert_eq!(db.hit_rate_counter("k", 60, 120).await.unwrap(), 1);
 }

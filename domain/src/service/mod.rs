@@ -2,6 +2,7 @@
 //! with every operation of sign-in as a method. The edges (REST, Connect, hosted page) only call it.
 
 mod admin;
+mod handoff;
 mod policy;
 mod session;
 
@@ -19,6 +20,11 @@ use crate::password::PasswordHasher;
 use crate::store::{LockoutRule, Store};
 
 pub use admin::{AppChanges, AuthenticatedKey, NewApp, NewUser, ProfileChanges, UserFactors};
+pub use handoff::{
+    handoff_cookie_name, AuthenticatedApp, ClaimedHandoff, GenerateHandoff, GeneratedHandoff,
+    HandoffCompletion, HandoffProgress, HandoffState, HandoffStatus, HandoffUser, HandoffView,
+    ValidateHandoff, MAX_STATE_BYTES,
+};
 pub use policy::{PolicyState, VerifiedSession};
 pub use session::{
     Caller, ChallengeRequests, ChallengeResponse, Checks, CreateSessionRequest, Details,
@@ -49,6 +55,10 @@ pub struct Config {
     pub list_default_limit: u32,
     /// Largest page size; larger requests are reduced to it (1000).
     pub list_max_limit: u32,
+    /// How long a handoff login link can be claimed (default 10 minutes).
+    pub handoff_link_ttl: Duration,
+    /// Lifetime of a handoff's session when the app sends none (default 30 minutes).
+    pub handoff_session_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +80,8 @@ impl Default for Config {
             totp_issuer: "Vestibule".to_owned(),
             list_default_limit: 100,
             list_max_limit: 1000,
+            handoff_link_ttl: Duration::minutes(10),
+            handoff_session_lifetime: Duration::minutes(30),
         }
     }
 }
@@ -86,6 +98,8 @@ pub struct Engine {
     instance: OnceLock<Instance>,
     /// Sessions with a Set or Delete running in this process (double-submit guard).
     in_flight: Mutex<HashSet<String>>,
+    /// Ids of handoffs whose state changed in this process, for long-polling validators.
+    handoff_changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -123,6 +137,7 @@ impl Engine {
             config,
             instance: OnceLock::new(),
             in_flight: Mutex::new(HashSet::new()),
+            handoff_changes: tokio::sync::broadcast::channel(256).0,
         })
     }
 

@@ -404,7 +404,7 @@ impl Engine {
             .map_err(|e| store_err("list sessions", e))
     }
 
-    async fn load_session(&self, session_id: &str) -> Result<Session, DomainError> {
+    pub(super) async fn load_session(&self, session_id: &str) -> Result<Session, DomainError> {
         self.store
             .find_session(session_id)
             .await

@@ -1,0 +1,1062 @@
+//! The app handoff (Ziqx-style "session login"): an app backend trades its credentials for a
+//! single-use login link, the first browser that opens the link claims it, the person signs in on
+//! the hosted page, and the app backend asks for the outcome with its `session_id` secret.
+//!
+//! Three secrets, each kept only as a SHA-256 hash and compared in constant time:
+//! - the link token (in the URL): good for exactly one claim, and useless afterwards on its own;
+//! - the `session_id` (held by the app backend): reads the outcome, nothing else;
+//! - the browser secret (an HttpOnly cookie set at the claim): together with the link token it
+//!   lets that browser act on the login.
+//!
+//! The engine session behind a handoff is created at the claim, not at generate: a flood of
+//! generate calls then leaves only handoff rows, which [`Engine::purge_handoffs`] deletes once
+//! their links expire, and never grows the append-only event log. The session's rotating token
+//! is never handed out: the hosted page acts through the methods below, which call the session
+//! pipeline on the browser's behalf after checking the browser secret.
+
+use time::OffsetDateTime;
+
+use super::policy::PolicyState;
+use super::session::{Caller, ChallengeResponse, CreateSessionRequest, SessionChange};
+use super::{Engine, SetSessionRequest};
+use crate::crypto::{self, Secret};
+use crate::error::{store_err, DomainError};
+use crate::input::Lifetime;
+use crate::model::{App, Branding, FactorKind, Handoff, Session, UserAgent};
+use crate::store::StoreError;
+
+/// Longest `state` an app may pass, in bytes.
+pub const MAX_STATE_BYTES: usize = 512;
+const MAX_LOGIN_HINT_CHARS: usize = 200;
+const MAX_UI_LOCALES_CHARS: usize = 100;
+/// Link tokens and secrets are 43 characters; anything much longer is refused before hashing.
+const MAX_SECRET_CHARS: usize = 200;
+
+/// Proof that an app presented its key and secret. Only [`Engine::authenticate_app`] makes one.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedApp(App);
+
+impl AuthenticatedApp {
+    /// The app.
+    pub fn app(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What an app may ask for when it generates a link (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct GenerateHandoff {
+    /// Must equal one of the app's registered URIs; `None` picks the app's first one (if any).
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    /// Lifetime of the session once the link is claimed; `None`: the configured default.
+    pub lifetime: Option<Lifetime>,
+}
+
+/// A new login link. `token` and `session_id` are shown this once.
+#[derive(Debug)]
+pub struct GeneratedHandoff {
+    pub handoff_id: String,
+    /// Goes into the URL `<public url>/console/session/<token>`.
+    pub token: Secret<String>,
+    /// For the app backend only; it validates with it.
+    pub session_id: Secret<String>,
+    /// The link must be claimed before this time.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where the browser goes once the app's policy is satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffCompletion {
+    /// The redirect URI with `state` appended as a query parameter.
+    Redirect(String),
+    /// No redirect URI: show a page saying the person can return to the app.
+    SignedIn,
+}
+
+/// Where a claimed login stands.
+#[derive(Debug, Clone)]
+pub struct HandoffProgress {
+    /// The app's policy against the session: which step the page shows next.
+    pub policy: PolicyState,
+    /// Set once the policy is satisfied.
+    pub completion: Option<HandoffCompletion>,
+    /// Codes returned by a request that asked for them (never for the hosted page's own sends).
+    pub challenges: ChallengeResponse,
+}
+
+/// What the hosted page needs to draw a claimed login.
+#[derive(Debug, Clone)]
+pub struct HandoffView {
+    pub handoff_id: String,
+    pub app_name: String,
+    pub branding: Branding,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    pub progress: HandoffProgress,
+}
+
+/// The answer to a claim: the view, and the browser secret when this request made the claim
+/// (the server puts it in the claim cookie; a reload presents it again).
+#[derive(Debug)]
+pub struct ClaimedHandoff {
+    pub view: HandoffView,
+    pub new_browser_secret: Option<Secret<String>>,
+}
+
+/// A handoff the app backend may read: found by its `session_id` and, where the app's policy
+/// demands it, with the app secret checked. Made by [`Engine::find_handoff_for_validate`].
+#[derive(Debug, Clone)]
+pub struct ValidateHandoff {
+    secret_hash: [u8; 32],
+    handoff_id: String,
+    app: App,
+}
+
+impl ValidateHandoff {
+    /// The handoff's id (changes of it are broadcast under this id).
+    pub fn handoff_id(&self) -> &str {
+        &self.handoff_id
+    }
+    /// The app it belongs to.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+}
+
+/// The outcome as the app backend sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffState {
+    Pending,
+    Verified,
+    Failed,
+    Expired,
+}
+
+impl HandoffState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// The signed-in user, as reported to the app. Email and phone only when verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffUser {
+    pub id: String,
+    pub login_name: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The answer to validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffStatus {
+    pub state: HandoffState,
+    pub app_key: String,
+    /// When the link (before the claim) or the session (after) stops being usable.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the last check the policy needed passed.
+    pub verified_at: Option<OffsetDateTime>,
+    pub user: Option<HandoffUser>,
+    pub factors: Vec<FactorKind>,
+    /// RFC 8176 authentication method references for `factors`.
+    pub amr: Vec<&'static str>,
+    /// The engine session (`/v2/sessions/{id}`), once the link was claimed.
+    pub engine_session_id: Option<String>,
+}
+
+/// The name of the cookie that binds a browser to the link `link_token`. One cookie per link, so
+/// a browser can run logins for two apps side by side; the name reveals nothing about the token.
+pub fn handoff_cookie_name(link_token: &str) -> String {
+    let mut input = b"vestibule-handoff-cookie\0".to_vec();
+    input.extend_from_slice(link_token.as_bytes());
+    let digest = crypto::sha256(&input);
+    format!("vestibule_claim_{}", crypto::to_hex(&digest[..8]))
+}
+
+fn secret_hash(value: &str) -> Option<[u8; 32]> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_SECRET_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| crypto::token_hash(value))
+}
+
+fn no_controls(field: &'static str, text: &str) -> Result<(), DomainError> {
+    if text.chars().any(char::is_control) {
+        return Err(DomainError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Empty strings count as absent.
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// The factor kinds' RFC 8176 method references, with `mfa` when two independent factors count.
+fn amr_of(factors: &[FactorKind]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut push = |v: &'static str| {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    };
+    for kind in factors {
+        match kind {
+            FactorKind::Password => push("pwd"),
+            FactorKind::Totp | FactorKind::OtpEmail | FactorKind::RecoveryCode => push("otp"),
+            FactorKind::OtpSms => push("sms"),
+            FactorKind::Passkey => {
+                push("hwk");
+                push("user");
+            }
+            FactorKind::SecurityKey => push("hwk"),
+        }
+    }
+    if factors.len() >= 2 || factors.contains(&FactorKind::Passkey) {
+        push("mfa");
+    }
+    out
+}
+
+/// When the given factor passed on the session.
+fn factor_time(session: &Session, kind: FactorKind) -> Option<OffsetDateTime> {
+    let f = &session.factors;
+    match kind {
+        FactorKind::Password => f.password,
+        FactorKind::Totp => f.totp,
+        FactorKind::OtpSms => f.otp_sms,
+        FactorKind::OtpEmail => f.otp_email,
+        FactorKind::RecoveryCode => f.recovery_code,
+        FactorKind::Passkey | FactorKind::SecurityKey => {
+            f.web_auth_n.as_ref().map(|w| w.verified_at)
+        }
+    }
+}
+
+/// Appends `state` to the redirect URI as a query parameter, keeping what the URI already has.
+fn redirect_target(uri: &str, state: Option<&str>) -> Result<String, DomainError> {
+    let mut url =
+        url::Url::parse(uri).map_err(|e| DomainError::internal("stored redirect uri", &e))?;
+    if let Some(state) = state {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    Ok(url.into())
+}
+
+impl Engine {
+    /// Checks an app's key and secret (constant time, unknown keys cost the same).
+    pub async fn authenticate_app(
+        &self,
+        app_key: &str,
+        app_secret: &str,
+    ) -> Result<AuthenticatedApp, DomainError> {
+        if app_key.len() > MAX_SECRET_CHARS || app_secret.len() > MAX_SECRET_CHARS {
+            return Err(DomainError::InvalidAppCredentials);
+        }
+        self.verify_app_secret(app_key, app_secret)
+            .await
+            .map(AuthenticatedApp)
+    }
+
+    /// `POST /session/generate/`: a new single-use login link for the app.
+    #[tracing::instrument(skip_all, fields(app_id = %app.app().id))]
+    pub async fn generate_handoff(
+        &self,
+        app: &AuthenticatedApp,
+        request: GenerateHandoff,
+    ) -> Result<GeneratedHandoff, DomainError> {
+        let app = app.app();
+        let redirect_uri = match present(request.redirect_uri) {
+            // SECURITY: exact match only; no prefix, host or path matching (open redirects).
+            Some(uri) => match app.redirect_uris.iter().find(|r| **r == uri) {
+                Some(registered) => Some(registered.clone()),
+                None => return Err(DomainError::RedirectUriMismatch),
+            },
+            None => app.redirect_uris.first().cloned(),
+        };
+        let state = present(request.state);
+        if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+            return Err(DomainError::field("state", "at most 512 bytes"));
+        }
+        let login_hint = present(request.login_hint);
+        if let Some(hint) = &login_hint {
+            if hint.chars().count() > MAX_LOGIN_HINT_CHARS {
+                return Err(DomainError::field("login_hint", "at most 200 characters"));
+            }
+            no_controls("login_hint", hint)?;
+        }
+        let ui_locales = present(request.ui_locales);
+        if let Some(locales) = &ui_locales {
+            let ok = locales.chars().count() <= MAX_UI_LOCALES_CHARS
+                && locales
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' ' | ','));
+            if !ok {
+                return Err(DomainError::field(
+                    "ui_locales",
+                    "space-separated language tags, at most 100 characters",
+                ));
+            }
+        }
+        let lifetime = request
+            .lifetime
+            .map_or(self.config.handoff_session_lifetime, |l| l.get());
+        let now = self.now();
+        // SECURITY: 256-bit link token and session_id from the OS RNG, stored as SHA-256 only.
+        let token = crypto::random_token(self.rng.as_ref());
+        let session_id = crypto::random_token(self.rng.as_ref());
+        let handoff = Handoff {
+            id: self.new_id(),
+            app_id: app.id.clone(),
+            link_hash: crypto::token_hash(token.expose()),
+            secret_hash: crypto::token_hash(session_id.expose()),
+            redirect_uri,
+            state,
+            login_hint,
+            ui_locales,
+            lifetime,
+            created_at: now,
+            link_expires_at: now + self.config.handoff_link_ttl,
+            claimed_at: None,
+            browser_hash: None,
+            session_id: None,
+        };
+        self.store
+            .insert_handoff(&handoff)
+            .await
+            .map_err(|e| store_err("insert handoff", e))?;
+        Ok(GeneratedHandoff {
+            handoff_id: handoff.id,
+            token,
+            session_id,
+            expires_at: handoff.link_expires_at,
+        })
+    }
+
+    /// Opening the link: the first browser claims it and gets a browser secret; the same browser
+    /// (presenting that secret) may come back; anyone else gets `HANDOFF-Lnk03`, and an unclaimed
+    /// link past its expiry `HANDOFF-Lnk02`.
+    #[tracing::instrument(skip_all)]
+    pub async fn claim_handoff(
+        &self,
+        link_token: &str,
+        browser_secret: Option<&str>,
+        user_agent: Option<UserAgent>,
+    ) -> Result<ClaimedHandoff, DomainError> {
+        let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
+        let mut handoff = self.find_by_link(&link_hash).await?;
+        let mut new_secret = None;
+        if handoff.claimed_at.is_some() {
+            if !browser_matches(&handoff, browser_secret) {
+                return Err(DomainError::HandoffLinkUsed);
+            }
+        } else {
+            let now = self.now();
+            if handoff.link_expires_at <= now {
+                return Err(DomainError::HandoffLinkExpired);
+            }
+            let secret = crypto::random_token(self.rng.as_ref());
+            let hash = crypto::token_hash(secret.expose());
+            // SECURITY: the claim is a conditional update, so of two browsers racing exactly one
+            // wins, on any number of replicas.
+            let won = self
+                .store
+                .claim_handoff(&handoff.id, &hash, now)
+                .await
+                .map_err(|e| store_err("claim handoff", e))?;
+            if !won {
+                let again = self.find_by_link(&link_hash).await?;
+                return Err(if again.claimed_at.is_some() {
+                    DomainError::HandoffLinkUsed
+                } else {
+                    DomainError::HandoffLinkExpired
+                });
+            }
+            handoff.claimed_at = Some(now);
+            handoff.browser_hash = Some(hash);
+            new_secret = Some(secret);
+        }
+        let app = self.get_app(&handoff.app_id).await?;
+        let session = self.handoff_session(&mut handoff, user_agent).await?;
+        let progress = self
+            .handoff_progress(&handoff, &app, &session, ChallengeResponse::default())
+            .await?;
+        Ok(ClaimedHandoff {
+            view: view_of(&handoff, &app, progress),
+            new_browser_secret: new_secret,
+        })
+    }
+
+    /// The claimed login as the hosted page draws it (for the browser that claimed it).
+    pub async fn handoff_view(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<HandoffView, DomainError> {
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        let progress = self
+            .handoff_progress(&handoff, &app, &session, ChallengeResponse::default())
+            .await?;
+        Ok(view_of(&handoff, &app, progress))
+    }
+
+    /// Runs checks and challenges on the claimed login's session, for the browser that claimed
+    /// it, through the same pipeline as `SetSession` (hosted-page rules: unknown users and wrong
+    /// passwords look alike). The new session token stays inside the engine.
+    #[tracing::instrument(skip_all)]
+    pub async fn handoff_set_session(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+        change: SessionChange,
+    ) -> Result<HandoffProgress, DomainError> {
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        match self.evaluate_policy(&session, &app).await? {
+            PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
+                return Err(DomainError::HandoffEnded)
+            }
+            _ => {}
+        }
+        let caller = Caller { id: app.id.clone() };
+        let request = SetSessionRequest {
+            change,
+            session_token: None,
+            conceal_unknown_user: true,
+        };
+        let changed = self.set_session(&session.id, request, &caller).await?;
+        if changed.session_token.is_some() {
+            self.notify_handoff(&handoff.id);
+        }
+        let session = self.load_session(&session.id).await?;
+        self.handoff_progress(&handoff, &app, &session, changed.challenges)
+            .await
+    }
+
+    /// The person gave up: terminates the session, and validate answers `failed`.
+    pub async fn handoff_cancel(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<(), DomainError> {
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        self.delete_session(&session.id, None, &Caller { id: app.id })
+            .await?;
+        self.notify_handoff(&handoff.id);
+        Ok(())
+    }
+
+    /// Finds the handoff of a `session_id` for `POST /session/validate/`. Apps whose policy
+    /// requires it must send their secret (`AUTH-App01` otherwise); a secret or app key that is
+    /// sent is always checked.
+    pub async fn find_handoff_for_validate(
+        &self,
+        session_id: &str,
+        app_key: Option<&str>,
+        app_secret: Option<&str>,
+    ) -> Result<ValidateHandoff, DomainError> {
+        let hash = secret_hash(session_id).ok_or(DomainError::HandoffNotFound)?;
+        let handoff = self
+            .store
+            .find_handoff_by_secret(&hash)
+            .await
+            .map_err(|e| store_err("find handoff", e))?
+            .ok_or(DomainError::HandoffNotFound)?;
+        let app = self.get_app(&handoff.app_id).await?;
+        if let Some(key) = app_key {
+            if !crypto::constant_time_eq(key.as_bytes(), app.app_key.as_bytes()) {
+                return Err(DomainError::InvalidAppCredentials);
+            }
+        }
+        // SECURITY: the secret is compared in constant time against its stored hash.
+        let secret_ok = app_secret.map(|secret| {
+            secret.len() <= MAX_SECRET_CHARS && crypto::verify_app_secret(secret, &app.secret_hash)
+        });
+        match secret_ok {
+            Some(false) => return Err(DomainError::InvalidAppCredentials),
+            None if app.policy.require_secret_on_validate => {
+                return Err(DomainError::InvalidAppCredentials)
+            }
+            _ => {}
+        }
+        Ok(ValidateHandoff {
+            secret_hash: hash,
+            handoff_id: handoff.id,
+            app,
+        })
+    }
+
+    /// Where the login stands now: pending, verified (with the user and factors), failed or
+    /// expired. Reads fresh state on every call, so a long-poll can call it repeatedly.
+    pub async fn handoff_status(
+        &self,
+        found: &ValidateHandoff,
+    ) -> Result<HandoffStatus, DomainError> {
+        let now = self.now();
+        let handoff = self
+            .store
+            .find_handoff_by_secret(&found.secret_hash)
+            .await
+            .map_err(|e| store_err("find handoff", e))?
+            .ok_or(DomainError::HandoffNotFound)?;
+        let mut status = HandoffStatus {
+            state: HandoffState::Pending,
+            app_key: found.app.app_key.clone(),
+            expires_at: None,
+            verified_at: None,
+            user: None,
+            factors: Vec::new(),
+            amr: Vec::new(),
+            engine_session_id: handoff.session_id.clone(),
+        };
+        let Some(claimed_at) = handoff.claimed_at else {
+            status.expires_at = Some(handoff.link_expires_at);
+            if handoff.link_expires_at <= now {
+                status.state = HandoffState::Expired;
+            }
+            return Ok(status);
+        };
+        let session = match &handoff.session_id {
+            Some(id) => self
+                .store
+                .find_session(id)
+                .await
+                .map_err(|e| store_err("find session", e))?,
+            None => None,
+        };
+        let Some(session) = session else {
+            // Claimed a moment ago; the session is being created.
+            let ends = claimed_at + handoff.lifetime;
+            status.expires_at = Some(ends);
+            if ends <= now {
+                status.state = HandoffState::Expired;
+            }
+            return Ok(status);
+        };
+        status.expires_at = session.expires_at;
+        match self.evaluate_policy(&session, &found.app).await? {
+            PolicyState::Satisfied(verified) => {
+                let user = self.get_user(verified.user_id()).await?;
+                status.state = HandoffState::Verified;
+                status.factors = verified.factors().to_vec();
+                status.amr = amr_of(verified.factors());
+                status.verified_at = verified
+                    .factors()
+                    .iter()
+                    .filter_map(|k| factor_time(&session, *k))
+                    .max();
+                status.user = Some(HandoffUser {
+                    id: user.id,
+                    login_name: user.login_name,
+                    display_name: user.display_name,
+                    email: user.email.filter(|_| user.email_verified),
+                    phone: user.phone.filter(|_| user.phone_verified),
+                });
+            }
+            PolicyState::Expired => status.state = HandoffState::Expired,
+            PolicyState::Terminated | PolicyState::UserNotActive => {
+                status.state = HandoffState::Failed
+            }
+            PolicyState::NeedsUser
+            | PolicyState::NeedsFirstFactor { .. }
+            | PolicyState::NeedsSecondFactor { .. } => {}
+        }
+        Ok(status)
+    }
+
+    /// Ids of handoffs changed in this process from now on (lagging receivers should re-check
+    /// everything). Other replicas' changes are not seen here: poll as well.
+    pub fn subscribe_handoff_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.handoff_changes.subscribe()
+    }
+
+    /// Deletes unclaimed handoffs whose link has expired; returns how many.
+    pub async fn purge_handoffs(&self) -> Result<u64, DomainError> {
+        self.store
+            .purge_handoffs(self.now())
+            .await
+            .map_err(|e| store_err("purge handoffs", e))
+    }
+
+    fn notify_handoff(&self, handoff_id: &str) {
+        // No receiver is fine: nobody is waiting.
+        let _ = self.handoff_changes.send(handoff_id.to_owned());
+    }
+
+    async fn find_by_link(&self, link_hash: &[u8; 32]) -> Result<Handoff, DomainError> {
+        self.store
+            .find_handoff_by_link(link_hash)
+            .await
+            .map_err(|e| store_err("find handoff", e))?
+            .ok_or(DomainError::HandoffLinkNotFound)
+    }
+
+    /// The handoff and its app, when `browser_secret` is the claiming browser's.
+    async fn claimed_handoff(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<(Handoff, App), DomainError> {
+        let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
+        let handoff = self.find_by_link(&link_hash).await?;
+        if handoff.claimed_at.is_none() {
+            // Nobody opened the link yet: the page must claim it first.
+            return Err(DomainError::HandoffLinkNotFound);
+        }
+        if !browser_matches(&handoff, Some(browser_secret)) {
+            return Err(DomainError::HandoffLinkUsed);
+        }
+        let app = self.get_app(&handoff.app_id).await?;
+        Ok((handoff, app))
+    }
+
+    /// The claimed handoff's session, created on first use.
+    async fn handoff_session(
+        &self,
+        handoff: &mut Handoff,
+        user_agent: Option<UserAgent>,
+    ) -> Result<Session, DomainError> {
+        if let Some(id) = &handoff.session_id {
+            return self.load_session(id).await;
+        }
+        let request = CreateSessionRequest {
+            change: SessionChange {
+                lifetime: Some(Lifetime::parse(handoff.lifetime)?),
+                ..SessionChange::default()
+            },
+            user_agent,
+            app_id: Some(handoff.app_id.clone()),
+            conceal_unknown_user: true,
+        };
+        let caller = Caller {
+            id: handoff.app_id.clone(),
+        };
+        // The session token in the answer is dropped: the browser acts through this module.
+        let created = self.create_session(request, &caller).await?;
+        let attached = self
+            .store
+            .attach_handoff_session(&handoff.id, &created.session_id)
+            .await
+            .map_err(|e| store_err("attach handoff session", e))?;
+        if !attached {
+            // A concurrent request of the same browser attached its session first: use that one.
+            let again = self
+                .store
+                .find_handoff_by_link(&handoff.link_hash)
+                .await
+                .map_err(|e| store_err("find handoff", e))?
+                .ok_or(DomainError::HandoffLinkNotFound)?;
+            let Some(id) = again.session_id.clone() else {
+                return Err(DomainError::internal(
+                    "attach handoff session",
+                    &StoreError::NotFound,
+                ));
+            };
+            *handoff = again;
+            return self.load_session(&id).await;
+        }
+        handoff.session_id = Some(created.session_id.clone());
+        self.notify_handoff(&handoff.id);
+        self.load_session(&created.session_id).await
+    }
+
+    async fn handoff_progress(
+        &self,
+        handoff: &Handoff,
+        app: &App,
+        session: &Session,
+        challenges: ChallengeResponse,
+    ) -> Result<HandoffProgress, DomainError> {
+        let policy = self.evaluate_policy(session, app).await?;
+        let completion = match (&policy, &handoff.redirect_uri) {
+            (PolicyState::Satisfied(_), Some(uri)) => Some(HandoffCompletion::Redirect(
+                redirect_target(uri, handoff.state.as_deref())?,
+            )),
+            (PolicyState::Satisfied(_), None) => Some(HandoffCompletion::SignedIn),
+            _ => None,
+        };
+        Ok(HandoffProgress {
+            policy,
+            completion,
+            challenges,
+        })
+    }
+}
+
+fn browser_matches(handoff: &Handoff, presented: Option<&str>) -> bool {
+    let (Some(stored), Some(presented)) = (&handoff.browser_hash, presented) else {
+        return false;
+    };
+    // SECURITY: constant-time comparison of hashes.
+    secret_hash(presented).is_some_and(|hash| crypto::constant_time_eq(&hash, stored))
+}
+
+fn view_of(handoff: &Handoff, app: &App, progress: HandoffProgress) -> HandoffView {
+    HandoffView {
+        handoff_id: handoff.id.clone(),
+        app_name: app
+            .branding
+            .display_name
+            .clone()
+            .unwrap_or_else(|| app.name.clone()),
+        branding: app.branding.clone(),
+        login_hint: handoff.login_hint.clone(),
+        ui_locales: handoff.ui_locales.clone(),
+        progress,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_appended_as_a_query_parameter() {
+        assert_eq!(
+            redirect_target("https://app.example/cb?x=1", Some("a b&c=d/é")).unwrap(),
+            "https://app.example/cb?x=1&state=a+b%26c%3Dd%2F%C3%A9"
+        );
+        assert_eq!(
+            redirect_target("https://app.example/cb", None).unwrap(),
+            "https://app.example/cb"
+        );
+    }
+
+    #[test]
+    fn amr_names_methods_and_mfa() {
+        assert_eq!(amr_of(&[FactorKind::Password]), vec!["pwd"]);
+        assert_eq!(
+            amr_of(&[FactorKind::Password, FactorKind::Totp]),
+            vec!["pwd", "otp", "mfa"]
+        );
+    }
+
+    use crate::input::{HttpUrl, LoginName, Name, NewPassword, Password, UserRef};
+    use crate::model::LoginPolicy;
+    use crate::service::{Checks, NewApp, NewUser};
+    use crate::testing::{test_engine, TestEngine};
+    use time::Duration;
+
+    const PW: &str = "correct horse battery";
+
+    async fn setup(policy: LoginPolicy) -> (TestEngine, AuthenticatedApp, String) {
+        let t = test_engine().unwrap();
+        t.engine
+            .create_user(NewUser {
+                password: Some(NewPassword::parse(PW.into()).unwrap()),
+                ..NewUser::named(LoginName::parse("alice").unwrap())
+            })
+            .await
+            .unwrap();
+        let (app, secret) = t
+            .engine
+            .create_app(NewApp {
+                name: Name::parse("Shop").unwrap(),
+                redirect_uris: vec![
+                    HttpUrl::parse("uri", "https://shop.example/cb").unwrap(),
+                    HttpUrl::parse("uri", "https://shop.example/other").unwrap(),
+                ],
+                policy,
+                branding: Default::default(),
+            })
+            .await
+            .unwrap();
+        let authed = t
+            .engine
+            .authenticate_app(&app.app_key, secret.expose())
+            .await
+            .unwrap();
+        (t, authed, secret.into_inner())
+    }
+
+    fn login(pw: &str) -> SessionChange {
+        SessionChange {
+            checks: Checks {
+                user: Some(UserRef::LoginName(LoginName::parse("alice").unwrap())),
+                password: Some(Password::parse(pw.into()).unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_is_claimed_once_completed_and_validated() {
+        let (t, app, _) = setup(LoginPolicy::default()).await;
+        let e = &t.engine;
+        let gen = e
+            .generate_handoff(
+                &app,
+                GenerateHandoff {
+                    redirect_uri: Some("https://shop.example/other".into()),
+                    state: Some("xyz 1".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let found = e
+            .find_handoff_for_validate(gen.session_id.expose(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.handoff_status(&found).await.unwrap().state,
+            HandoffState::Pending
+        );
+
+        let token = gen.token.expose().as_str();
+        let claimed = e.claim_handoff(token, None, None).await.unwrap();
+        let browser = claimed.new_browser_secret.unwrap().into_inner();
+        assert!(matches!(
+            claimed.view.progress.policy,
+            PolicyState::NeedsUser
+        ));
+        // The same browser may reload; another one may not, with or without a made-up secret.
+        let again = e.claim_handoff(token, Some(&browser), None).await.unwrap();
+        assert!(again.new_browser_secret.is_none());
+        for other in [None, Some("forged-secret")] {
+            let err = e.claim_handoff(token, other, None).await.unwrap_err();
+            assert_eq!(err, DomainError::HandoffLinkUsed);
+        }
+        let err = e
+            .handoff_set_session(token, "forged", login(PW))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffLinkUsed);
+
+        // A wrong password looks like an unknown user on the hosted page.
+        let err = e
+            .handoff_set_session(token, &browser, login("nope"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::LoginFailed);
+        let progress = e
+            .handoff_set_session(token, &browser, login(PW))
+            .await
+            .unwrap();
+        assert_eq!(
+            progress.completion,
+            Some(HandoffCompletion::Redirect(
+                "https://shop.example/other?state=xyz+1".into()
+            ))
+        );
+        let status = e.handoff_status(&found).await.unwrap();
+        assert_eq!(status.state, HandoffState::Verified);
+        assert_eq!(status.user.unwrap().login_name, "alice");
+        assert_eq!(status.factors, vec![FactorKind::Password]);
+        assert_eq!(status.amr, vec!["pwd"]);
+        assert!(status.verified_at.is_some());
+        // The engine session is an ordinary one, with the same factors.
+        let session = e
+            .get_session(
+                &status.engine_session_id.unwrap(),
+                None,
+                &Caller { id: "x".into() },
+            )
+            .await
+            .unwrap();
+        assert!(session.factors.password.is_some());
+    }
+
+    #[tokio::test]
+    async fn generate_refuses_bad_options() {
+        let (t, app, _) = setup(LoginPolicy::default()).await;
+        let e = &t.engine;
+        let cases = [
+            GenerateHandoff {
+                redirect_uri: Some("https://shop.example/cb/".into()),
+                ..Default::default()
+            },
+            GenerateHandoff {
+                state: Some("s".repeat(513)),
+                ..Default::default()
+            },
+            GenerateHandoff {
+                login_hint: Some("a\u{7}b".into()),
+                ..Default::default()
+            },
+            GenerateHandoff {
+                ui_locales: Some("de<script>".into()),
+                ..Default::default()
+            },
+        ];
+        let ids: Vec<_> = {
+            let mut out = Vec::new();
+            for c in cases {
+                out.push(e.generate_handoff(&app, c).await.unwrap_err().id());
+            }
+            out
+        };
+        assert_eq!(
+            ids,
+            ["HANDOFF-Rdr01", "ARG-Inval1", "ARG-Inval1", "ARG-Inval1"]
+        );
+        let ok = GenerateHandoff {
+            state: Some("s".repeat(512)),
+            ..Default::default()
+        };
+        assert!(e.generate_handoff(&app, ok).await.is_ok());
+        let err = e
+            .authenticate_app(&app.app().app_key, "wrong")
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::InvalidAppCredentials);
+    }
+
+    #[tokio::test]
+    async fn links_expire_and_expired_unclaimed_links_are_purged() {
+        let (t, app, _) = setup(LoginPolicy::default()).await;
+        let e = &t.engine;
+        let old = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let used = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        e.claim_handoff(used.token.expose(), None, None)
+            .await
+            .unwrap();
+        t.clock.advance(Duration::minutes(10));
+        let fresh = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let err = e
+            .claim_handoff(old.token.expose(), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffLinkExpired);
+        let found = e
+            .find_handoff_for_validate(old.session_id.expose(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.handoff_status(&found).await.unwrap().state,
+            HandoffState::Expired
+        );
+        assert_eq!(e.purge_handoffs().await.unwrap(), 1);
+        let err = e
+            .find_handoff_for_validate(old.session_id.expose(), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffNotFound);
+        // The claimed one and the fresh one stay.
+        for kept in [&used, &fresh] {
+            assert!(e
+                .find_handoff_for_validate(kept.session_id.expose(), None, None)
+                .await
+                .is_ok());
+        }
+        // The claimed login's session runs out after its lifetime (30 minutes by default).
+        let found = e
+            .find_handoff_for_validate(used.session_id.expose(), None, None)
+            .await
+            .unwrap();
+        t.clock.advance(Duration::minutes(21));
+        assert_eq!(
+            e.handoff_status(&found).await.unwrap().state,
+            HandoffState::Expired
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_checks_the_secret_when_the_policy_says_so() {
+        let policy = LoginPolicy {
+            require_secret_on_validate: true,
+            ..LoginPolicy::default()
+        };
+        let (t, app, secret) = setup(policy).await;
+        let e = &t.engine;
+        let gen = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let sid = gen.session_id.expose();
+        let err = e
+            .find_handoff_for_validate(sid, None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::InvalidAppCredentials);
+        let err = e
+            .find_handoff_for_validate(sid, None, Some("wrong"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::InvalidAppCredentials);
+        let err = e
+            .find_handoff_for_validate(sid, Some("other-key"), Some(&secret))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::InvalidAppCredentials);
+        let key = app.app().app_key.clone();
+        assert!(e
+            .find_handoff_for_validate(sid, Some(&key), Some(&secret))
+            .await
+            .is_ok());
+        let err = e
+            .find_handoff_for_validate("unknown", None, Some(&secret))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffNotFound);
+    }
+
+    #[tokio::test]
+    async fn cancel_fails_the_login_and_changes_are_broadcast() {
+        let (t, app, _) = setup(LoginPolicy::default()).await;
+        let e = &t.engine;
+        let gen = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let mut changes = e.subscribe_handoff_changes();
+        let token = gen.token.expose().as_str();
+        let browser = e
+            .claim_handoff(token, None, None)
+            .await
+            .unwrap()
+            .new_browser_secret
+            .unwrap()
+            .into_inner();
+        assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
+        e.handoff_cancel(token, &browser).await.unwrap();
+        assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
+        let found = e
+            .find_handoff_for_validate(gen.session_id.expose(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.handoff_status(&found).await.unwrap().state,
+            HandoffState::Failed
+        );
+        let err = e
+            .handoff_set_session(token, &browser, login(PW))
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffEnded);
+    }
+
+    #[test]
+    fn cookie_names_differ_per_link_and_hide_the_token() {
+        let a = handoff_cookie_name("token-a");
+        assert_ne!(a, handoff_cookie_name("token-b"));
+        assert!(a.starts_with("vestibule_claim_") && !a.contains("token"));
+        assert_eq!(a.len(), "vestibule_claim_".len() + 16);
+    }
+}
