@@ -4,8 +4,11 @@
 //! answer 400 in the contract's shape).
 
 pub mod auth;
+pub mod connect;
 pub mod error;
 pub mod json;
+pub mod session;
+pub mod wire;
 
 use axum::Router;
 
@@ -14,4 +17,6 @@ use crate::http::AppState;
 /// Every API route, ready to merge into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(session::rest_routes())
+        .merge(connect::routes())
 }

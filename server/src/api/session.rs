@@ -1,0 +1,266 @@
+//! The Session API v2: one function per RPC, shared by the REST routes (`/v2/sessions`, also
+//! under `/v2beta` and `/v2alpha`) and the Connect routes ([`super::connect`]).
+//!
+//! Authorization: every call needs an API key with the `session` scope, except that a session's
+//! own token (in the query or body) authorizes `GetSession` and `DeleteSession` of that session.
+
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{request::Parts, StatusCode},
+    response::IntoResponse,
+    routing::{get, post},
+    Json, Router,
+};
+use domain::{
+    error::TokenSide,
+    model::Scope,
+    service::{Caller, CreateSessionRequest, SetSessionRequest},
+    DomainError,
+};
+
+use super::{
+    auth::{bearer_token, ApiKey, RequireScope, SessionScope},
+    error::{ids, ApiError},
+    json::{ApiJson, ApiPath, ApiQuery},
+    wire::{self, *},
+};
+use crate::http::AppState;
+
+/// Who may read or delete a session: an API key with the session scope, or nobody but the
+/// bearer of the session's token.
+#[derive(Debug, Clone)]
+pub enum SessionAccess {
+    Key(ApiKey),
+    /// No `Authorization` header: the request must carry the session's token.
+    TokenOnly,
+}
+
+impl SessionAccess {
+    fn caller(&self) -> Caller {
+        match self {
+            Self::Key(k) => Caller {
+                id: k.id().to_owned(),
+            },
+            Self::TokenOnly => Caller { id: String::new() },
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SessionAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            // A key that is sent must be valid and carry the scope, token or not.
+            let key = ApiKey::from_request_parts(parts, state).await?;
+            key.require(Scope::Session)?;
+            return Ok(Self::Key(key));
+        }
+        debug_assert!(bearer_token(parts).is_none());
+        Ok(Self::TokenOnly)
+    }
+}
+
+fn token_required() -> ApiError {
+    ApiError::unauthenticated(
+        ids::MISSING_CREDENTIALS,
+        "Authorization: Bearer <API key> or the session's token is required",
+    )
+}
+
+fn caller(key: &ApiKey) -> Caller {
+    Caller {
+        id: key.id().to_owned(),
+    }
+}
+
+/// Resolves the "both id and login name" form of a user check (seed 001): the login name must
+/// belong to the user with that id, else the user is not found.
+async fn check_consistency(
+    state: &AppState,
+    consistency: Option<UserConsistency>,
+) -> Result<(), ApiError> {
+    let Some(c) = consistency else {
+        return Ok(());
+    };
+    if let Some(user) = state.engine.find_user(&c.user_id).await? {
+        if user.login_name.to_lowercase() != c.login_name.to_lowercase() {
+            return Err(DomainError::UserNotFound.into());
+        }
+    }
+    Ok(())
+}
+
+/// `CreateSession`.
+pub async fn create_session(
+    state: &AppState,
+    key: &ApiKey,
+    body: SessionRequestWire,
+) -> Result<CreateSessionResponse, ApiError> {
+    let (change, consistency) = wire::to_change(&body)?;
+    check_consistency(state, consistency).await?;
+    let request = CreateSessionRequest {
+        change,
+        user_agent: wire::to_user_agent(&body),
+        ..CreateSessionRequest::default()
+    };
+    let changed = state.engine.create_session(request, &caller(key)).await?;
+    Ok(CreateSessionResponse::from_changed(&changed))
+}
+
+/// `SetSession`. The request's `sessionToken` is ignored, as the contract says.
+pub async fn set_session(
+    state: &AppState,
+    key: &ApiKey,
+    session_id: &str,
+    body: SessionRequestWire,
+) -> Result<SetSessionResponse, ApiError> {
+    let id = wire::session_id(Some(session_id))?;
+    let (change, consistency) = wire::to_change(&body)?;
+    check_consistency(state, consistency).await?;
+    let request = SetSessionRequest {
+        change,
+        ..SetSessionRequest::default()
+    };
+    let changed = state.engine.set_session(&id, request, &caller(key)).await?;
+    Ok(SetSessionResponse::from_changed(&changed))
+}
+
+/// `GetSession`.
+pub async fn get_session(
+    state: &AppState,
+    access: &SessionAccess,
+    session_id: &str,
+    token: Option<&str>,
+) -> Result<GetSessionResponse, ApiError> {
+    let id = wire::session_id(Some(session_id))?;
+    let token = wire::session_token(token)?;
+    if matches!(access, SessionAccess::TokenOnly) && token.is_none() {
+        return Err(token_required());
+    }
+    let result = state
+        .engine
+        .get_session(&id, token.as_deref(), &access.caller())
+        .await;
+    let session = match (result, access) {
+        // SECURITY: without a key, an unknown id looks like a wrong token (no existence oracle).
+        (Err(DomainError::SessionNotFound), SessionAccess::TokenOnly) => {
+            return Err(DomainError::InvalidSessionToken {
+                side: TokenSide::Query,
+            }
+            .into())
+        }
+        (r, _) => r?,
+    };
+    Ok(GetSessionResponse {
+        session: SessionWire::from(&session),
+    })
+}
+
+/// `DeleteSession`.
+pub async fn delete_session(
+    state: &AppState,
+    access: &SessionAccess,
+    session_id: &str,
+    token: Option<&str>,
+) -> Result<DeleteSessionResponse, ApiError> {
+    let id = wire::session_id(Some(session_id))?;
+    let token = wire::session_token(token)?;
+    if matches!(access, SessionAccess::TokenOnly) && token.is_none() {
+        return Err(token_required());
+    }
+    let details = state
+        .engine
+        .delete_session(&id, token.as_deref(), &access.caller())
+        .await?;
+    Ok(DeleteSessionResponse {
+        details: (&details).into(),
+    })
+}
+
+/// `ListSessions`: every session the filters match (the `session` scope reads all sessions).
+pub async fn list_sessions(
+    state: &AppState,
+    key: &ApiKey,
+    body: ListSessionsWire,
+) -> Result<ListSessionsResponse, ApiError> {
+    let query = wire::to_list_query(&body, key.id())?;
+    let page = state.engine.list_sessions(query).await?;
+    Ok(ListSessionsResponse::from_page(
+        &page,
+        time::OffsetDateTime::now_utc(),
+    ))
+}
+
+// ---------- REST ----------
+
+async fn rest_create(
+    State(state): State<AppState>,
+    RequireScope(key): SessionScope,
+    ApiJson(body): ApiJson<SessionRequestWire>,
+) -> Result<impl IntoResponse, ApiError> {
+    let res = create_session(&state, &key, body).await?;
+    Ok((StatusCode::CREATED, Json(res)))
+}
+
+async fn rest_set(
+    State(state): State<AppState>,
+    RequireScope(key): SessionScope,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SessionRequestWire>,
+) -> Result<Json<SetSessionResponse>, ApiError> {
+    set_session(&state, &key, &id, body).await.map(Json)
+}
+
+async fn rest_get(
+    State(state): State<AppState>,
+    access: SessionAccess,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SessionRefWire>,
+) -> Result<Json<GetSessionResponse>, ApiError> {
+    get_session(&state, &access, &id, query.session_token.as_deref())
+        .await
+        .map(Json)
+}
+
+async fn rest_delete(
+    State(state): State<AppState>,
+    access: SessionAccess,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SessionRefWire>,
+    ApiJson(body): ApiJson<SessionRefWire>,
+) -> Result<Json<DeleteSessionResponse>, ApiError> {
+    let token = body.session_token.or(query.session_token);
+    delete_session(&state, &access, &id, token.as_deref())
+        .await
+        .map(Json)
+}
+
+async fn rest_list(
+    State(state): State<AppState>,
+    RequireScope(key): SessionScope,
+    ApiJson(body): ApiJson<ListSessionsWire>,
+) -> Result<Json<ListSessionsResponse>, ApiError> {
+    list_sessions(&state, &key, body).await.map(Json)
+}
+
+/// Version prefixes the REST routes are served under.
+pub const REST_PREFIXES: [&str; 3] = ["/v2", "/v2beta", "/v2alpha"];
+
+/// The REST routes under every prefix.
+pub fn rest_routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in REST_PREFIXES {
+        router = router
+            .route(&format!("{prefix}/sessions"), post(rest_create))
+            .route(&format!("{prefix}/sessions/search"), post(rest_list))
+            .route(
+                &format!("{prefix}/sessions/{{session_id}}"),
+                get(rest_get).patch(rest_set).delete(rest_delete),
+            );
+    }
+    router
+}
