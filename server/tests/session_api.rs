@@ -315,6 +315,7 @@ both_backends!(
     code_challenges,
     seed_requests,
     connect_protocol,
+    connect_client_round_trip,
 );
 
 const PW: &str = "correct horse 1";
@@ -1325,4 +1326,40 @@ async fn connect_protocol(b: Backend) {
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(err["code"], json!("permission_denied"));
+}
+
+/// A real Connect client (connect-es with ZITADEL's published protos from npm) calls every
+/// method of both packages: `scripts/connect-client/roundtrip.mjs`.
+async fn connect_client_round_trip(b: Backend) {
+    let srv = Srv::start(b).await;
+    srv.user("Nia", PW, false).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/connect-client");
+    if !dir.join("node_modules/@zitadel/proto").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the Connect client test");
+        assert!(status.success(), "npm ci in {}", dir.display());
+    }
+    let mut node = std::process::Command::new("node");
+    node.arg("roundtrip.mjs")
+        .current_dir(&dir)
+        .env("VESTIBULE_URL", &srv.base)
+        .env("VESTIBULE_API_KEY", &srv.key)
+        .env("VESTIBULE_LOGIN", "nia")
+        .env("VESTIBULE_PASSWORD", PW);
+    // The server runs on this runtime; the client process is waited for on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || node.output())
+        .await
+        .unwrap()
+        .expect("node is needed for the Connect client test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("connect round trip: all methods passed"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("ok: ").count(), 2 * 17, "{stdout}");
 }

@@ -115,6 +115,33 @@ where
     }
 }
 
+/// Middleware for API routes: reads the whole body (up to [`MAX_BODY_BYTES`]) before any
+/// extractor runs. An answer given before the body was read (401 from the key check, say) would
+/// otherwise make the server close the connection, and clients that reuse keep-alive
+/// connections (Node's agent) then fail their next request with EPIPE.
+pub async fn buffer_body(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let declared_too_large = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64);
+    let bytes = if declared_too_large {
+        Err(too_large())
+    } else {
+        read_body(body).await
+    };
+    match bytes {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(err) if parts.uri.path().starts_with("/zitadel.") => err.into_connect_response(),
+        Err(err) => axum::response::IntoResponse::into_response(err),
+    }
+}
+
 /// Query-string parameters; a parameter that does not parse is a 400 in the contract's shape.
 #[derive(Debug, Clone, Default)]
 pub struct ApiQuery<T>(pub T);

@@ -19,4 +19,5 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::rest_routes())
         .merge(connect::routes())
+        .layer(axum::middleware::from_fn(json::buffer_body))
 }

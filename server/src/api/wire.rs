@@ -99,11 +99,28 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// RFC 3339 in UTC, as protojson writes timestamps.
+/// RFC 3339 in UTC, as protojson writes timestamps: no fraction, or 3, 6 or 9 digits.
 pub fn format_time(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    let t = t.to_offset(UtcOffset::UTC);
+    let nanos = t.nanosecond();
+    let fraction = if nanos == 0 {
+        String::new()
+    } else if nanos.is_multiple_of(1_000_000) {
+        format!(".{:03}", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        format!(".{:06}", nanos / 1_000)
+    } else {
+        format!(".{nanos:09}")
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// An unsigned 64-bit number sent as a JSON string or number.
@@ -1006,6 +1023,21 @@ mod tests {
         }
         assert_eq!(format_duration(time::Duration::seconds(18000)), "18000s");
         assert_eq!(format_duration(time::Duration::milliseconds(1500)), "1.5s");
+        let t = OffsetDateTime::from_unix_timestamp(1_710_498_600).unwrap()
+            + time::Duration::milliseconds(500);
+        assert_eq!(format_time(t), "2024-03-15T10:30:00.500Z");
+        assert_eq!(
+            format_time(t + time::Duration::microseconds(1)),
+            "2024-03-15T10:30:00.500001Z"
+        );
+        assert_eq!(
+            format_time(t + time::Duration::nanoseconds(1)),
+            "2024-03-15T10:30:00.500000001Z"
+        );
+        assert_eq!(
+            format_time(t - time::Duration::milliseconds(500)),
+            "2024-03-15T10:30:00Z"
+        );
     }
 
     #[test]
