@@ -1045,6 +1045,8 @@ async fn malformed_requests(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["details"][0]["id"], json!("API-Method1"), "{body}");
 }
 
 async fn code_challenges(b: Backend) {

@@ -124,6 +124,8 @@ pub mod ids {
     pub const MISSING_CREDENTIALS: &str = "AUTH-Key00";
     /// The API key lacks the scope this route needs.
     pub const MISSING_SCOPE: &str = "AUTH-Scope1";
+    /// The path exists, the method does not (HTTP 405).
+    pub const METHOD_NOT_ALLOWED: &str = "API-Method1";
     /// No such route.
     pub const NOT_FOUND: &str = "API-Route1";
     /// The Connect request used a codec we do not serve (only JSON).

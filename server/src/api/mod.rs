@@ -19,5 +19,23 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::rest_routes())
         .merge(connect::routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(json::buffer_body))
+}
+
+/// A known API path with another method: 405 in the contract's shape (not an empty body).
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    let err = error::ApiError::new(
+        error::Code::Unimplemented,
+        error::ids::METHOD_NOT_ALLOWED,
+        "Method not allowed on this path",
+    );
+    let connect = uri.path().starts_with("/zitadel.");
+    let mut res = if connect {
+        err.into_connect_response()
+    } else {
+        axum::response::IntoResponse::into_response(err)
+    };
+    *res.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    res
 }
