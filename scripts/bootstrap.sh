@@ -59,6 +59,18 @@ if ! .tools/venv/bin/python -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__versio
 fi
 command -v openssl >/dev/null || apt_install openssl
 
+# 6. The Connect client the Session API tests drive (connect-es with ZITADEL's published protos).
+npm_ci_stamped() {
+  local dir=$1 sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$dir/node_modules/.vestibule-lock" 2>/dev/null || true)" != "$sum" ]; then
+    say "installing $dir npm packages (npm ci)"
+    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error)
+    echo "$sum" > "$dir/node_modules/.vestibule-lock"
+  fi
+}
+npm_ci_stamped scripts/connect-client
+
 # 6. PostgreSQL on 127.0.0.1:5432 with a database `test` (the storage tests always run on it).
 pg_url="${VESTIBULE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
