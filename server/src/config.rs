@@ -8,6 +8,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::ratelimit::Rule;
+
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 /// Where data (the SQLite database, the server key) lives unless told otherwise.
@@ -56,6 +58,79 @@ pub struct FileConfig {
     pub smtp_ca_file: Option<PathBuf>,
     pub sms_url: Option<String>,
     pub sms_token: Option<String>,
+    /// Seconds a handoff login link can be claimed (default 600).
+    pub handoff_link_ttl_secs: Option<u32>,
+    /// Seconds a handoff session lives when the app sends no `lifetime` (default 1800).
+    pub handoff_session_lifetime_secs: Option<u32>,
+    /// `[rate_limits]`: any rule left out keeps its default.
+    pub rate_limits: Option<RateLimitsFile>,
+}
+
+/// The `[rate_limits]` table: each rule is `{ limit = N, window_secs = S }`; limit 0 disables it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsFile {
+    pub generate_per_app: Option<Rule>,
+    pub generate_per_address: Option<Rule>,
+    pub validate_per_app: Option<Rule>,
+    pub session_api_per_key: Option<Rule>,
+    pub session_api_per_address: Option<Rule>,
+    pub admin_api_per_key: Option<Rule>,
+    pub admin_api_per_address: Option<Rule>,
+}
+
+/// Limits on the app handoff endpoints and the JSON APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `POST /session/generate/` per app (default 120 a minute).
+    pub generate_per_app: Rule,
+    /// `POST /session/generate/` per client address, counted before the credentials are checked
+    /// (default 60 a minute).
+    pub generate_per_address: Rule,
+    /// `POST /session/validate/` per app (default 1200 a minute; a long-poll counts once).
+    pub validate_per_app: Rule,
+    /// Session API calls (REST `/v2*` and Connect) per API key (default 1200 a minute).
+    pub session_api_per_key: Rule,
+    /// Session API calls per client address, counted before the key is checked (default 2400
+    /// a minute: one login backend may serve many people from one address).
+    pub session_api_per_address: Rule,
+    /// Admin API calls per API key (default 300 a minute).
+    pub admin_api_per_key: Rule,
+    /// Admin API calls per client address, counted before the key is checked (default 300 a
+    /// minute).
+    pub admin_api_per_address: Rule,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            generate_per_app: Rule::per_minute(120),
+            generate_per_address: Rule::per_minute(60),
+            validate_per_app: Rule::per_minute(1200),
+            session_api_per_key: Rule::per_minute(1200),
+            session_api_per_address: Rule::per_minute(2400),
+            admin_api_per_key: Rule::per_minute(300),
+            admin_api_per_address: Rule::per_minute(300),
+        }
+    }
+}
+
+/// Timings of the app handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffSettings {
+    /// How long a login link can be claimed.
+    pub link_ttl: std::time::Duration,
+    /// Session lifetime when the app sends none.
+    pub session_lifetime: std::time::Duration,
+}
+
+impl Default for HandoffSettings {
+    fn default() -> Self {
+        Self {
+            link_ttl: std::time::Duration::from_secs(600),
+            session_lifetime: std::time::Duration::from_secs(1800),
+        }
+    }
 }
 
 impl FileConfig {
@@ -115,6 +190,8 @@ pub struct Settings {
     /// Create a demo user, app and API key when the database has none.
     pub demo: bool,
     pub delivery: Delivery,
+    pub handoff: HandoffSettings,
+    pub rate_limits: RateLimits,
 }
 
 impl Settings {
@@ -169,6 +246,53 @@ impl Settings {
                 url,
                 bearer_token: over.sms_token.or(file.sms_token),
             });
+        let defaults = HandoffSettings::default();
+        let seconds =
+            |value: Option<u32>, key: &'static str, default: std::time::Duration| match value {
+                None => Ok(default),
+                Some(0) => Err(ConfigError::Missing {
+                    key,
+                    because: "it must be at least 1 second",
+                }),
+                Some(secs) => Ok(std::time::Duration::from_secs(u64::from(secs))),
+            };
+        let handoff = HandoffSettings {
+            link_ttl: seconds(
+                file.handoff_link_ttl_secs,
+                "handoff_link_ttl_secs",
+                defaults.link_ttl,
+            )?,
+            session_lifetime: seconds(
+                file.handoff_session_lifetime_secs,
+                "handoff_session_lifetime_secs",
+                defaults.session_lifetime,
+            )?,
+        };
+        let limits = file.rate_limits.unwrap_or_default();
+        let default_limits = RateLimits::default();
+        let rate_limits = RateLimits {
+            generate_per_app: limits
+                .generate_per_app
+                .unwrap_or(default_limits.generate_per_app),
+            generate_per_address: limits
+                .generate_per_address
+                .unwrap_or(default_limits.generate_per_address),
+            validate_per_app: limits
+                .validate_per_app
+                .unwrap_or(default_limits.validate_per_app),
+            session_api_per_key: limits
+                .session_api_per_key
+                .unwrap_or(default_limits.session_api_per_key),
+            session_api_per_address: limits
+                .session_api_per_address
+                .unwrap_or(default_limits.session_api_per_address),
+            admin_api_per_key: limits
+                .admin_api_per_key
+                .unwrap_or(default_limits.admin_api_per_key),
+            admin_api_per_address: limits
+                .admin_api_per_address
+                .unwrap_or(default_limits.admin_api_per_address),
+        };
         Ok(Self {
             listen,
             public_url,
@@ -178,6 +302,8 @@ impl Settings {
             key_file,
             demo,
             delivery: Delivery { smtp, sms },
+            handoff,
+            rate_limits,
         })
     }
 }
@@ -272,6 +398,36 @@ mod tests {
         };
         let s = Settings::resolve(over, FileConfig::default()).unwrap();
         assert_eq!(s.public_url, "https://login.example.com");
+    }
+
+    #[test]
+    fn handoff_timings_and_rate_limits_come_from_the_file() {
+        let s = Settings::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.handoff, HandoffSettings::default());
+        assert_eq!(s.rate_limits, RateLimits::default());
+        let file: FileConfig = toml::from_str(
+            "handoff_link_ttl_secs = 60\n[rate_limits]\ngenerate_per_app = { limit = 5, window_secs = 10 }",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides::default(), file).unwrap();
+        assert_eq!(s.handoff.link_ttl, std::time::Duration::from_secs(60));
+        assert_eq!(
+            s.rate_limits.generate_per_app,
+            Rule {
+                limit: 5,
+                window_secs: 10
+            }
+        );
+        assert_eq!(
+            s.rate_limits.validate_per_app,
+            RateLimits::default().validate_per_app
+        );
+        let file: FileConfig = toml::from_str("handoff_link_ttl_secs = 0").unwrap();
+        assert!(Settings::resolve(Overrides::default(), file).is_err());
+        assert!(toml::from_str::<FileConfig>(
+            "[rate_limits]\nfoo = { limit = 1, window_secs = 1 }"
+        )
+        .is_err());
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::api::routes())
+        .merge(crate::handoff::routes(&state))
         .leptos_routes(&state, routes, move || shell(options.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::handoff::console_gate))
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()

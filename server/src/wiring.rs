@@ -99,10 +99,22 @@ pub async fn build_engine(settings: &Settings, db: Database) -> Result<Arc<Engin
         rng,
         Arc::new(sender),
         key,
-        domain::Config::default(),
+        engine_config(settings),
     )?;
     engine.init_instance().await?;
     Ok(Arc::new(engine))
+}
+
+/// The engine's rules with the configured handoff timings.
+fn engine_config(settings: &Settings) -> domain::Config {
+    let seconds = |d: std::time::Duration| {
+        time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    };
+    domain::Config {
+        handoff_link_ttl: seconds(settings.handoff.link_ttl),
+        handoff_session_lifetime: seconds(settings.handoff.session_lifetime),
+        ..domain::Config::default()
+    }
 }
 
 /// What a first start created, printed once so a newcomer can try the whole flow.

@@ -1,0 +1,677 @@
+//! The app handoff over HTTP: `POST /session/generate/`, `POST /session/validate/` (with an
+//! optional long-poll) and the claim of a login link when a browser opens
+//! `/console/session/<token>`. Handlers parse, call one engine method and map the answer; the
+//! rules live in `domain::service::handoff`.
+//!
+//! Bodies may be JSON, `application/x-www-form-urlencoded` or `multipart/form-data` (the Ziqx
+//! documentation asks for forms, its example sends JSON). Every error is JSON:
+//! `{"status": "error", "error": "<stable id>", "message": "..."}`.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Request, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::post,
+    Extension, Json, Router,
+};
+use domain::{
+    input::Lifetime,
+    model::UserAgent,
+    service::{
+        handoff_cookie_name, GenerateHandoff, HandoffCompletion, HandoffState, HandoffStatus,
+        ValidateHandoff,
+    },
+    DomainError, ErrorKind,
+};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+use crate::{
+    http::AppState,
+    ratelimit::{RateLimiter, RetryAfter},
+};
+
+/// Largest request body the handoff endpoints read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Longest long-poll a validate call may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 30;
+/// While long-polling, the status is re-read this often, to see changes made on other replicas
+/// and links that expire; changes made in this process wake the poll at once.
+const RECHECK: Duration = Duration::from_secs(1);
+/// How often (seconds) one process deletes expired, unclaimed links.
+const PURGE_EVERY_SECS: i64 = 60;
+/// The hosted page's path prefix.
+const CONSOLE_PREFIX: &str = "/console/session/";
+
+/// What the handoff handlers share besides the app state.
+#[derive(Debug, Clone)]
+struct Handoff {
+    limiter: RateLimiter,
+    last_purge: Arc<AtomicI64>,
+}
+
+/// The routes of the app handoff, with and without the trailing slash of the Ziqx URLs.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let shared = Handoff {
+        limiter: RateLimiter::new(state.db.clone()),
+        last_purge: Arc::new(AtomicI64::new(0)),
+    };
+    Router::new()
+        .route("/session/generate/", post(generate))
+        .route("/session/generate", post(generate))
+        .route("/session/validate/", post(validate))
+        .route("/session/validate", post(validate))
+        .layer(Extension(shared))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+// ----- errors -----
+
+/// An error answer in the handoff's JSON shape.
+#[derive(Debug)]
+pub struct HandoffError {
+    status: StatusCode,
+    id: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl HandoffError {
+    fn new(status: StatusCode, id: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            id,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "REQ-Body01", message)
+    }
+
+    fn missing(field: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ARG-Inval1",
+            format!("{field}: is required"),
+        )
+    }
+
+    fn rate_limited(retry: RetryAfter) -> Self {
+        Self {
+            retry_after: Some(retry.0),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE-Lim01",
+                format!("Too many requests; try again in {} s", retry.0),
+            )
+        }
+    }
+}
+
+impl From<DomainError> for HandoffError {
+    fn from(err: DomainError) -> Self {
+        let status = match err.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => StatusCode::BAD_REQUEST,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorKind::AlreadyExists | ErrorKind::Aborted => StatusCode::CONFLICT,
+            ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Unimplemented | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, err.id(), err.message())
+    }
+}
+
+impl IntoResponse for HandoffError {
+    fn into_response(self) -> Response {
+        let body = json!({ "status": "error", "error": self.id, "message": self.message });
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+// ----- bodies -----
+
+/// The fields of a body, whatever its encoding; every value as text.
+#[derive(Debug, Default)]
+struct Fields(HashMap<String, String>);
+
+impl Fields {
+    fn insert(&mut self, name: String, value: String) -> Result<(), HandoffError> {
+        if self.0.contains_key(&name) {
+            return Err(HandoffError::malformed(format!(
+                "the field {name} is given more than once"
+            )));
+        }
+        self.0.insert(name, value);
+        Ok(())
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    fn required(&mut self, name: &str) -> Result<String, HandoffError> {
+        self.take(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| HandoffError::missing(name))
+    }
+}
+
+async fn body_bytes(body: Body) -> Result<axum::body::Bytes, HandoffError> {
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        HandoffError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQ-Size01",
+            format!("the body is larger than {BODY_LIMIT} bytes or could not be read"),
+        )
+    })
+}
+
+/// Reads a JSON, urlencoded or multipart body into fields; anything else is 415.
+async fn read_fields(request: Request) -> Result<Fields, HandoffError> {
+    let media = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut fields = Fields::default();
+    match media.as_str() {
+        "application/json" => {
+            let bytes = body_bytes(request.into_body()).await?;
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| HandoffError::malformed(format!("the body is not valid JSON: {e}")))?;
+            let Value::Object(map) = value else {
+                return Err(HandoffError::malformed("the body must be a JSON object"));
+            };
+            for (name, value) in map {
+                let text = match value {
+                    Value::Null => continue,
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Array(_) | Value::Object(_) => {
+                        return Err(HandoffError::malformed(format!(
+                            "the field {name} must be a string or a number"
+                        )))
+                    }
+                };
+                fields.insert(name, text)?;
+            }
+        }
+        "application/x-www-form-urlencoded" => {
+            let bytes = body_bytes(request.into_body()).await?;
+            for (name, value) in url::form_urlencoded::parse(&bytes) {
+                fields.insert(name.into_owned(), value.into_owned())?;
+            }
+        }
+        "multipart/form-data" => {
+            let mut multipart = Multipart::from_request(request, &())
+                .await
+                .map_err(|e| HandoffError::malformed(format!("bad multipart body: {e}")))?;
+            loop {
+                let field = multipart
+                    .next_field()
+                    .await
+                    .map_err(|e| HandoffError::malformed(format!("bad multipart body: {e}")))?;
+                let Some(field) = field else { break };
+                let name = field.name().unwrap_or_default().to_owned();
+                let value = field
+                    .text()
+                    .await
+                    .map_err(|e| HandoffError::malformed(format!("bad multipart field: {e}")))?;
+                fields.insert(name, value)?;
+            }
+        }
+        _ => {
+            return Err(HandoffError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "REQ-Media01",
+                "send application/json, application/x-www-form-urlencoded or multipart/form-data",
+            ))
+        }
+    }
+    Ok(fields)
+}
+
+fn client_ip(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
+    at.format(&Rfc3339).ok()
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+// ----- generate -----
+
+async fn generate(
+    State(state): State<AppState>,
+    Extension(shared): Extension<Handoff>,
+    request: Request,
+) -> Result<Response, HandoffError> {
+    let limits = state.settings.rate_limits;
+    // Counted before the credentials are checked: guessing secrets costs from the same budget.
+    let ip = client_ip(&request).unwrap_or_else(|| "unknown".to_owned());
+    shared
+        .limiter
+        .check(
+            &format!("handoff.generate.addr:{ip}"),
+            limits.generate_per_address,
+        )
+        .await
+        .map_err(HandoffError::rate_limited)?;
+    let mut fields = read_fields(request).await?;
+    let app_key = fields.required("app_key")?;
+    let app_secret = fields.required("app_secret")?;
+    let app = state.engine.authenticate_app(&app_key, &app_secret).await?;
+    shared
+        .limiter
+        .check(
+            &format!("handoff.generate.app:{}", app.app().id),
+            limits.generate_per_app,
+        )
+        .await
+        .map_err(HandoffError::rate_limited)?;
+    let lifetime = match fields.take("lifetime").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(text) => {
+            let seconds: i64 = text.trim().parse().map_err(|_| {
+                HandoffError::new(
+                    StatusCode::BAD_REQUEST,
+                    "COMMAND-asEG4",
+                    "lifetime: whole seconds expected",
+                )
+            })?;
+            Some(Lifetime::from_seconds(seconds)?)
+        }
+    };
+    let request = GenerateHandoff {
+        redirect_uri: fields.take("redirect_uri"),
+        state: fields.take("state"),
+        login_hint: fields.take("login_hint"),
+        ui_locales: fields.take("ui_locales"),
+        lifetime,
+    };
+    let generated = state.engine.generate_handoff(&app, request).await?;
+    purge_now_and_then(&state, &shared);
+    let body = json!({
+        "token": generated.token.expose(),
+        "session_id": generated.session_id.expose(),
+        "base_url": format!("{}{CONSOLE_PREFIX}", state.settings.public_url),
+        "expires_at": rfc3339(generated.expires_at),
+    });
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// Deletes expired unclaimed links at most once a minute per process, off the request path.
+fn purge_now_and_then(state: &AppState, shared: &Handoff) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let last = shared.last_purge.load(Ordering::Relaxed);
+    if now - last < PURGE_EVERY_SECS
+        || shared
+            .last_purge
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        match engine.purge_handoffs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "deleted expired login links"),
+            Err(err) => tracing::warn!(error = %err, "could not purge login links"),
+        }
+    });
+}
+
+// ----- validate -----
+
+fn parse_wait(text: &str) -> Result<u64, HandoffError> {
+    let seconds: u64 = text.trim().parse().map_err(|_| {
+        HandoffError::new(
+            StatusCode::BAD_REQUEST,
+            "ARG-Inval1",
+            "wait: whole seconds from 0 to 30 expected",
+        )
+    })?;
+    Ok(seconds.min(MAX_WAIT_SECS))
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    Extension(shared): Extension<Handoff>,
+    request: Request,
+) -> Result<Response, HandoffError> {
+    let query_wait = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(name, _)| name == "wait")
+            .map(|(_, value)| value.into_owned())
+    });
+    let mut fields = read_fields(request).await?;
+    let session_id = fields.required("session_id")?;
+    let wait = match fields.take("wait").or(query_wait) {
+        Some(text) if !text.is_empty() => parse_wait(&text)?,
+        _ => 0,
+    };
+    let app_key = fields.take("app_key").filter(|v| !v.is_empty());
+    let app_secret = fields.take("app_secret").filter(|v| !v.is_empty());
+    let found = state
+        .engine
+        .find_handoff_for_validate(&session_id, app_key.as_deref(), app_secret.as_deref())
+        .await?;
+    shared
+        .limiter
+        .check(
+            &format!("handoff.validate.app:{}", found.app().id),
+            state.settings.rate_limits.validate_per_app,
+        )
+        .await
+        .map_err(HandoffError::rate_limited)?;
+    let status = wait_for_outcome(&state, &found, Duration::from_secs(wait)).await?;
+    Ok(no_store(
+        Json(status_json(&session_id, &status)).into_response(),
+    ))
+}
+
+/// Reads the status until it leaves `pending` or `wait` has passed. Holds no database
+/// connection and no thread while waiting: it sleeps on a broadcast of this process's changes
+/// and re-reads the status every [`RECHECK`] for changes made elsewhere.
+async fn wait_for_outcome(
+    state: &AppState,
+    found: &ValidateHandoff,
+    wait: Duration,
+) -> Result<HandoffStatus, HandoffError> {
+    let deadline = Instant::now() + wait;
+    // Subscribed before the first read, so a change between the read and the wait is not missed.
+    let mut changes = state.engine.subscribe_handoff_changes();
+    loop {
+        let status = state.engine.handoff_status(found).await?;
+        let now = Instant::now();
+        if status.state != HandoffState::Pending || now >= deadline {
+            return Ok(status);
+        }
+        let nap = tokio::time::sleep(RECHECK.min(deadline - now));
+        tokio::pin!(nap);
+        loop {
+            tokio::select! {
+                () = &mut nap => break,
+                change = changes.recv() => match change {
+                    Ok(id) if id == found.handoff_id() => break,
+                    Ok(_) => {}
+                    // Missed some: re-read to be safe.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        (&mut nap).await;
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn status_json(session_id: &str, status: &HandoffStatus) -> Value {
+    let mut body = json!({
+        "status": status.state.as_str(),
+        "session_id": session_id,
+        "app_key": status.app_key,
+        "verified_at": status.verified_at.and_then(rfc3339),
+        "expires_at": status.expires_at.and_then(rfc3339),
+        "factors": status.factors,
+        "amr": status.amr,
+    });
+    if let Some(map) = body.as_object_mut() {
+        if let Some(user) = &status.user {
+            map.insert(
+                "user".into(),
+                json!({
+                    "id": user.id,
+                    "login_name": user.login_name,
+                    "display_name": user.display_name,
+                    "email": user.email,
+                    "phone": user.phone,
+                }),
+            );
+        }
+        if let Some(id) = &status.engine_session_id {
+            map.insert("engine_session_id".into(), json!(id));
+        }
+    }
+    body
+}
+
+// ----- the console: claiming a link -----
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The claim cookie: HttpOnly (scripts never see it), SameSite=Lax (not sent on cross-site
+/// subrequests), `Secure` when the public URL is https, and only for `/console`.
+fn claim_cookie(name: &str, secret: &str, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={secret}; Path=/console; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .ok()
+}
+
+/// Middleware in front of the hosted page: a `GET /console/session/<token>` claims the link for
+/// this browser (setting the claim cookie), lets the same browser back in, and answers other
+/// browsers, expired and unknown links with a page of their own. A finished login is sent on to
+/// the app's redirect URI (or a signed-in page).
+pub async fn console_gate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::GET {
+        return next.run(request).await;
+    }
+    let Some(token) = request
+        .uri()
+        .path()
+        .strip_prefix(CONSOLE_PREFIX)
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+        .map(str::to_owned)
+    else {
+        return next.run(request).await;
+    };
+    let cookie_name = handoff_cookie_name(&token);
+    let presented = cookie_value(request.headers(), &cookie_name);
+    let agent = UserAgent {
+        ip: client_ip(&request),
+        description: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect()),
+        ..UserAgent::default()
+    };
+    let claimed = match state
+        .engine
+        .claim_handoff(&token, presented.as_deref(), Some(agent))
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(err) => return link_problem_page(&err),
+    };
+    let secure = state.settings.public_url.starts_with("https://");
+    let cookie = claimed
+        .new_browser_secret
+        .as_ref()
+        .and_then(|secret| claim_cookie(&cookie_name, secret.expose(), secure));
+    use domain::service::PolicyState as P;
+    let mut response = match (
+        &claimed.view.progress.completion,
+        &claimed.view.progress.policy,
+    ) {
+        (Some(HandoffCompletion::Redirect(target)), _) => match HeaderValue::from_str(target) {
+            Ok(location) => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(header::LOCATION, location);
+                r
+            }
+            Err(_) => link_problem_page(&DomainError::Internal),
+        },
+        (Some(HandoffCompletion::SignedIn), _) => page(
+            StatusCode::OK,
+            "You are signed in",
+            &format!(
+                "You are signed in to {}. You can close this tab and return to the app.",
+                claimed.view.app_name
+            ),
+        ),
+        (None, P::Expired | P::Terminated | P::UserNotActive) => {
+            link_problem_page(&DomainError::HandoffEnded)
+        }
+        (None, _) => next.run(request).await,
+    };
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    no_store(response)
+}
+
+fn link_problem_page(err: &DomainError) -> Response {
+    let (status, title, text) = match err {
+        DomainError::HandoffLinkNotFound => (
+            StatusCode::NOT_FOUND,
+            "This sign-in link is not valid",
+            "Check that you opened the whole link, or go back to the app and start again.",
+        ),
+        DomainError::HandoffLinkExpired => (
+            StatusCode::GONE,
+            "This sign-in link has expired",
+            "Sign-in links work for a few minutes only. Go back to the app and start again.",
+        ),
+        DomainError::HandoffLinkUsed => (
+            StatusCode::FORBIDDEN,
+            "This sign-in link was already used",
+            "The link was opened in another browser and works only there. Go back to the app \
+             and start again to get a new link.",
+        ),
+        DomainError::HandoffEnded => (
+            StatusCode::GONE,
+            "This sign-in has ended",
+            "It expired or was cancelled. Go back to the app and start again.",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Something went wrong on our side. Please try again in a moment.",
+        ),
+    };
+    no_store(page(status, title, text))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A static page without script, styled like the console.
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title><link \
+         rel=\"stylesheet\" href=\"/pkg/{css}.css\"></head><body><main class=\"card\"><h1>{title}\
+         </h1><p>{text}</p></main></body></html>",
+        title = escape(title),
+        text = escape(text),
+        css = app::OUTPUT_NAME,
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; vestibule_claim_x=secret; vestibule_claim_xy=other"),
+        );
+        assert_eq!(
+            cookie_value(&headers, "vestibule_claim_x").as_deref(),
+            Some("secret")
+        );
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn the_claim_cookie_is_http_only_lax_and_secure_on_https() {
+        let plain = claim_cookie("n", "v", false).unwrap();
+        assert_eq!(plain, "n=v; Path=/console; HttpOnly; SameSite=Lax");
+        let secure = claim_cookie("n", "v", true).unwrap();
+        assert!(secure.to_str().unwrap().ends_with("; Secure"));
+    }
+
+    #[test]
+    fn wait_is_capped_and_checked() {
+        assert_eq!(parse_wait("5").unwrap(), 5);
+        assert_eq!(parse_wait("3600").unwrap(), MAX_WAIT_SECS);
+        assert!(parse_wait("-1").is_err());
+        assert!(parse_wait("soon").is_err());
+    }
+
+    #[test]
+    fn pages_escape_their_text() {
+        assert_eq!(
+            escape("<b>\"x\" & 'y'"),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;"
+        );
+    }
+}
