@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(crate::api::routes())
+        .merge(crate::api::routes(&state))
         .merge(crate::handoff::routes(&state))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::handoff::console_gate))

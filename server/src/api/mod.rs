@@ -3,10 +3,13 @@
 //! [`auth`] (bearer API keys with scopes) and [`json`] (body, query and path extractors that
 //! answer 400 in the contract's shape).
 
+pub mod admin;
 pub mod auth;
 pub mod connect;
 pub mod error;
 pub mod json;
+pub mod limits;
+pub mod openapi;
 pub mod session;
 pub mod wire;
 
@@ -14,13 +17,21 @@ use axum::Router;
 
 use crate::http::AppState;
 
-/// Every API route, ready to merge into the main router.
-pub fn routes() -> Router<AppState> {
+/// Every API route, ready to merge into the main router. The Session and admin APIs are rate
+/// limited ([`limits`]); `/openapi.json` is not.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(session::rest_routes())
         .merge(connect::routes())
+        .merge(admin::routes())
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the body buffer: a 429 is only sent once the body was read.
+        .layer(axum::middleware::from_fn_with_state(
+            limits::ApiLimits::new(state),
+            limits::limit,
+        ))
         .layer(axum::middleware::from_fn(json::buffer_body))
+        .merge(openapi::routes())
 }
 
 /// A known API path with another method: 405 in the contract's shape (not an empty body).

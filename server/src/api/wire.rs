@@ -253,12 +253,12 @@ impl From<TimestampQueryMethod> for TimeCompare {
 }
 
 /// An empty message (`{}`); its fields, if any, are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Empty {}
 
 // ---------- requests ----------
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckUser {
     #[serde(alias = "user_id")]
@@ -269,24 +269,24 @@ pub struct CheckUser {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CheckPassword {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CheckCode {
     pub code: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckWebAuthN {
     #[serde(alias = "credential_assertion_data")]
     pub credential_assertion_data: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckIdpIntent {
     #[serde(alias = "idp_intent_id")]
@@ -295,7 +295,7 @@ pub struct CheckIdpIntent {
     pub idp_intent_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChecksWire {
     pub user: Option<CheckUser>,
@@ -313,7 +313,7 @@ pub struct ChecksWire {
     pub recovery_code: Option<CheckCode>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebAuthNChallengeWire {
     pub domain: Option<String>,
@@ -321,21 +321,21 @@ pub struct WebAuthNChallengeWire {
     pub user_verification_requirement: Option<UserVerificationRequirement>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OtpSmsChallengeWire {
     #[serde(alias = "return_code")]
     pub return_code: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendCodeWire {
     #[serde(alias = "url_template")]
     pub url_template: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OtpEmailChallengeWire {
     #[serde(alias = "send_code")]
@@ -344,7 +344,7 @@ pub struct OtpEmailChallengeWire {
     pub return_code: Option<Empty>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestChallengesWire {
     #[serde(rename = "webAuthN", alias = "web_auth_n")]
@@ -355,12 +355,12 @@ pub struct RequestChallengesWire {
     pub otp_email: Option<OtpEmailChallengeWire>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct HeaderValuesWire {
     pub values: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAgentWire {
     #[serde(alias = "fingerprint_id")]
@@ -372,7 +372,7 @@ pub struct UserAgentWire {
 
 /// `CreateSessionRequest` and `SetSessionRequest` share these fields; Set's id and token come
 /// from the path (REST) or the body (Connect).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRequestWire {
     #[serde(alias = "session_id")]
@@ -389,7 +389,7 @@ pub struct SessionRequestWire {
 }
 
 /// `GetSessionRequest` / `DeleteSessionRequest` bodies (Connect), and the REST query/body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRefWire {
     #[serde(alias = "session_id")]
@@ -398,24 +398,24 @@ pub struct SessionRefWire {
     pub session_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ListQueryWire {
     pub offset: Option<U64>,
     pub limit: Option<U64>,
     pub asc: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct IdsQuery {
     pub ids: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct IdQuery {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreationDateQuery {
     #[serde(alias = "creation_date")]
@@ -423,7 +423,7 @@ pub struct CreationDateQuery {
     pub method: Option<TimestampQueryMethod>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpirationDateQuery {
     #[serde(alias = "expiration_date")]
@@ -431,7 +431,7 @@ pub struct ExpirationDateQuery {
     pub method: Option<TimestampQueryMethod>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAgentQuery {
     #[serde(alias = "fingerprint_id")]
@@ -439,7 +439,7 @@ pub struct UserAgentQuery {
 }
 
 /// `SearchQuery`: exactly one of the fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchQueryWire {
     #[serde(alias = "ids_query")]
@@ -456,7 +456,7 @@ pub struct SearchQueryWire {
     pub expiration_date_query: Option<ExpirationDateQuery>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSessionsWire {
     pub query: Option<ListQueryWire>,
@@ -737,7 +737,7 @@ pub fn to_list_query(
 
 // ---------- responses ----------
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DetailsWire {
     pub sequence: String,
@@ -755,7 +755,7 @@ impl From<&Details> for DetailsWire {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengesWire {
     #[serde(rename = "webAuthN", skip_serializing_if = "Option::is_none")]
@@ -780,7 +780,7 @@ fn challenges(c: &ChallengeResponse) -> Option<ChallengesWire> {
         .then_some(wire)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateSessionResponse {
     pub details: DetailsWire,
@@ -790,7 +790,7 @@ pub struct CreateSessionResponse {
     pub challenges: Option<ChallengesWire>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetSessionResponse {
     pub details: DetailsWire,
@@ -801,7 +801,7 @@ pub struct SetSessionResponse {
     pub challenges: Option<ChallengesWire>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeleteSessionResponse {
     pub details: DetailsWire,
 }
@@ -831,13 +831,13 @@ impl SetSessionResponse {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifiedAt {
     pub verified_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserFactorWire {
     pub verified_at: String,
@@ -847,14 +847,14 @@ pub struct UserFactorWire {
     pub organization_id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebAuthNFactorWire {
     pub verified_at: String,
     pub user_verified: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FactorsWire {
     pub user: UserFactorWire,
@@ -901,12 +901,12 @@ fn factors(f: &Factors) -> Option<FactorsWire> {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HeaderValuesOut {
     pub values: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAgentOut {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -919,7 +919,7 @@ pub struct UserAgentOut {
     pub header: BTreeMap<String, HeaderValuesOut>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionWire {
     pub id: String,
@@ -964,12 +964,12 @@ impl From<&Session> for SessionWire {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GetSessionResponse {
     pub session: SessionWire,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListDetailsWire {
     pub total_result: String,
@@ -977,7 +977,7 @@ pub struct ListDetailsWire {
     pub timestamp: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ListSessionsResponse {
     pub details: ListDetailsWire,
     pub sessions: Vec<SessionWire>,
