@@ -884,6 +884,9 @@ async fn apps_may_require_their_secret_on_validate(backend: Backend) {
     srv.finish().await;
 }
 
+/// Link, secret and browser hashes of a handoff row.
+type HashRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 async fn secrets_are_stored_only_as_hashes(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let answer = srv.generate(json!({})).await;
@@ -891,7 +894,7 @@ async fn secrets_are_stored_only_as_hashes(backend: Backend) {
     let browser = cookie.unwrap().1;
     let token = token(&answer);
     let sid = answer["session_id"].as_str().unwrap().to_owned();
-    let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = match &srv.db {
+    let rows: Vec<HashRow> = match &srv.db {
         storage::Database::Sqlite(pool) => {
             sqlx::query_as("SELECT link_hash, secret_hash, browser_hash FROM handoffs")
                 .fetch_all(pool)
