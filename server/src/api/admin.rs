@@ -171,7 +171,12 @@ pub struct UserOut {
     pub updated_at: String,
 }
 
+/// RFC 3339 at microsecond precision, what both databases keep: a record reads the same in
+/// the response that created it and in every later one.
 fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -1027,7 +1032,7 @@ async fn list_api_keys(
     }))
 }
 
-/// Revokes an API key; it stops authenticating at once. Revoking twice is a 404.
+/// Revokes an API key; it stops authenticating at once. Revoking it again changes nothing.
 #[utoipa::path(delete, path = "/admin/v1/api-keys/{key_id}", tag = TAG_KEYS,
     params(("key_id" = String, Path)),
     responses((status = 204, description = "Revoked")))]
