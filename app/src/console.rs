@@ -1,10 +1,40 @@
-//! `/console/session/<token>`: the steps a person takes to sign in.
+//! `/console/session/<token>`: the steps a person takes to sign in through an app handoff.
+//!
+//! The page is rendered on the server from the engine's state. The steps live in one island,
+//! [`ConsoleSteps`]: every step is a real `<form>` posting to a server function. Without
+//! JavaScript the server function answers with a redirect back to the page, which renders the next
+//! step (and a notice named by a short query code). With JavaScript the island sends the same form
+//! by fetch and swaps the step in place.
+
+pub mod wire;
+
+#[cfg(feature = "ssr")]
+pub mod glue;
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::{Key, Lang};
+#[cfg(not(feature = "ssr"))]
+use wire::EndReason;
+use wire::{Factor, Notice, Step, StepView};
 
 /// Longest login name the console accepts, as in the Session API contract.
 pub const MAX_LOGIN_NAME_CHARS: usize = 200;
+/// Longest password, code or recovery code accepted.
+pub const MAX_SECRET_CHARS: usize = 200;
+
+/// Everything the page needs, worked out on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageData {
+    pub lang: Lang,
+    pub app_name: Option<String>,
+    pub logo_url: Option<String>,
+    /// Custom properties from the app's branding, already checked (`#rrggbb` only).
+    pub brand_css: Option<String>,
+    pub view: StepView,
+}
 
 /// The console page for one login link.
 #[component]
@@ -12,106 +42,533 @@ pub fn ConsolePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let token = params.read_untracked().get("token").unwrap_or_default();
-    // After a form post without JavaScript the server redirects here with its answer.
-    let reply = query.read_untracked().get("reply");
+    let q = query.read_untracked();
+    let lang_param = q.get("lang");
+    let notice = q.get("n").and_then(|c| Notice::from_code(&c));
+    let factor = q.get("f").and_then(|c| Factor::from_code(&c));
+    drop(q);
     view! {
-        <h1>"Sign in"</h1>
-        <LoginNameForm token reply />
+        {Suspend::new(async move {
+            let data = load_page(token.clone(), lang_param, notice, factor).await;
+            view! { <Console token data /> }
+        })}
     }
 }
 
-/// The login-name step. An island: hydrated in the browser, a plain form without JavaScript.
+#[component]
+fn Console(token: String, data: PageData) -> impl IntoView {
+    let lang = data.lang;
+    let app = data.app_name.clone();
+    let title = match &app {
+        Some(name) => lang.fill(Key::SignInTo, &[("app", name)]),
+        None => lang.text(Key::PageTitle).to_owned(),
+    };
+    let brand = data.brand_css.clone().map(|css| {
+        let nonce = leptos::nonce::use_nonce();
+        view! { <style nonce=nonce>{css}</style> }
+    });
+    let logo = data
+        .logo_url
+        .clone()
+        .map(|src| view! { <img class="logo" src=src alt="" width="48" height="48" /> });
+    let switcher = Lang::ALL
+        .into_iter()
+        .map(|l| {
+            let href = format!("?lang={}", l.code());
+            let current = (l == lang).then_some("true");
+            view! {
+                <li>
+                    <a href=href hreflang=l.code() lang=l.code() aria-current=current>
+                        {l.native_name()}
+                    </a>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <leptos_meta::Html attr:lang=lang.code() />
+        {brand}
+        <leptos_meta::Title text=title.clone() />
+        <header class="brand">{logo} <h1>{title}</h1></header>
+        <ConsoleSteps token lang app=app.unwrap_or_default() initial=data.view />
+        <nav class="langs" aria-label=lang.text(Key::Language)>
+            <ul>{switcher}</ul>
+        </nav>
+    }
+}
+
+/// The steps. An island: hydrated in the browser, plain forms without JavaScript.
 #[island]
-fn LoginNameForm(token: String, reply: Option<String>) -> impl IntoView {
-    let action = ServerAction::<SubmitLoginName>::new();
+fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> impl IntoView {
+    let view_state = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
+    // Bumped whenever a server answer replaces the step, so focus moves only after a change.
+    let swaps = RwSignal::new(0u32);
+    let container = NodeRef::<leptos::html::Div>::new();
+
+    let login = ServerAction::<ConsoleLoginName>::new();
+    let password = ServerAction::<ConsolePassword>::new();
+    let choose = ServerAction::<ConsoleChoose>::new();
+    let code = ServerAction::<ConsoleCode>::new();
+    let resend = ServerAction::<ConsoleResend>::new();
+    let restart = ServerAction::<ConsoleRestart>::new();
+    let enroll = ServerAction::<ConsoleEnroll>::new();
+    let finish = ServerAction::<ConsoleFinish>::new();
+
+    let pending = Signal::derive(move || {
+        login.pending().get()
+            || password.pending().get()
+            || choose.pending().get()
+            || code.pending().get()
+            || resend.pending().get()
+            || restart.pending().get()
+            || enroll.pending().get()
+            || finish.pending().get()
+    });
+
+    let accept = move |answer: Option<Result<StepView, ServerFnError>>| {
+        let Some(answer) = answer else { return };
+        let next = answer.unwrap_or_else(|_| StepView {
+            notice: Some(Notice::Server),
+            ..view_state.get_untracked()
+        });
+        view_state.set(next);
+        swaps.update(|n| *n += 1);
+    };
+    Effect::new(move |_| accept(login.value().get()));
+    Effect::new(move |_| accept(password.value().get()));
+    Effect::new(move |_| accept(choose.value().get()));
+    Effect::new(move |_| accept(code.value().get()));
+    Effect::new(move |_| accept(resend.value().get()));
+    Effect::new(move |_| accept(restart.value().get()));
+    Effect::new(move |_| accept(enroll.value().get()));
+    Effect::new(move |_| accept(finish.value().get()));
     Effect::new(move |_| hydrated.set(true));
-    let answer = move || match action.value().get() {
-        Some(Ok(text)) => Some(view! { <p class="answer" role="status">{text}</p> }.into_any()),
-        Some(Err(err)) => {
-            Some(view! { <p class="error" role="alert">{error_text(&err)}</p> }.into_any())
+
+    // After a swap: leave for the app when done, else focus the new step's first field.
+    Effect::new(move |_| {
+        if swaps.get() == 0 {
+            return;
         }
-        None => reply
-            .clone()
-            .map(|text| view! { <p class="answer" role="status">{text}</p> }.into_any()),
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsCast;
+            if let Step::Done {
+                redirect: Some(url),
+            } = view_state.get_untracked().step
+            {
+                let _ = window().location().set_href(&url);
+                return;
+            }
+            let Some(root) = container.get_untracked() else {
+                return;
+            };
+            let target = root
+                .query_selector(
+                    "input:not([type=hidden]):not([hidden]):not([disabled]), [role=alert], button, a",
+                )
+                .ok()
+                .flatten()
+                .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok());
+            if let Some(el) = target {
+                let _ = el.focus();
+            }
+        }
+    });
+
+    let token = StoredValue::new(token);
+    let app = StoredValue::new(app);
+    let step_view = move || {
+        let current = view_state.get();
+        let token = token.get_value();
+        let app = app.get_value();
+        let forms = Forms {
+            login,
+            password,
+            choose,
+            code,
+            resend,
+            enroll,
+            finish,
+        };
+        render_step(&current.step, lang, &token, &app, forms, pending)
+    };
+    let notice = move || {
+        let current = view_state.get();
+        let n = current.notice?;
+        let to = match &current.step {
+            Step::Code { to, .. } => to.clone(),
+            _ => String::new(),
+        };
+        let text = n.text(lang, current.step.factor(), &to);
+        Some(if n.is_error() {
+            view! { <p class="notice error" role="alert" tabindex="-1">{text}</p> }.into_any()
+        } else {
+            view! { <p class="notice info" role="status">{text}</p> }.into_any()
+        })
+    };
+    let not_you = move || {
+        view_state.get().step.can_restart().then(|| {
+            view! {
+                <ActionForm action=restart attr:class="restart">
+                    <input type="hidden" name="token" value=token.get_value() />
+                    <input type="hidden" name="lang" value=lang.code() />
+                    <button type="submit" class="link" disabled=move || pending.get()>
+                        {lang.text(Key::NotYou)}
+                    </button>
+                </ActionForm>
+            }
+        })
     };
     view! {
-        <div class="step" data-hydrated=move || hydrated.get().then_some("true")>
-            <ActionForm action>
-                <input type="hidden" name="token" value=token />
-                <label for="login_name">"Login name"</label>
-                <input
-                    id="login_name"
-                    name="login_name"
-                    type="text"
-                    autocomplete="username"
-                    required
-                    maxlength=MAX_LOGIN_NAME_CHARS
-                />
-                <button type="submit" disabled=move || action.pending().get()>"Continue"</button>
-            </ActionForm>
-            {answer}
+        <div
+            class="steps"
+            node_ref=container
+            data-hydrated=move || hydrated.get().then_some("true")
+            aria-busy=move || pending.get().then_some("true")
+        >
+            <div class="notices" aria-live="polite">{notice}</div>
+            {step_view}
+            {not_you}
         </div>
     }
 }
 
-fn error_text(err: &ServerFnError) -> String {
-    match err {
-        ServerFnError::ServerError(message) => message.clone(),
-        _ => "Something went wrong on our side. Please try again.".to_owned(),
+#[derive(Clone, Copy)]
+struct Forms {
+    login: ServerAction<ConsoleLoginName>,
+    password: ServerAction<ConsolePassword>,
+    choose: ServerAction<ConsoleChoose>,
+    code: ServerAction<ConsoleCode>,
+    resend: ServerAction<ConsoleResend>,
+    enroll: ServerAction<ConsoleEnroll>,
+    finish: ServerAction<ConsoleFinish>,
+}
+
+fn hidden(token: String, lang: Lang) -> impl IntoView {
+    view! {
+        <input type="hidden" name="token" value=token />
+        <input type="hidden" name="lang" value=lang.code() />
     }
 }
 
-/// Takes the login name the person typed and answers with what happens next.
-#[server(prefix = "/api", endpoint = "console/login-name")]
-pub async fn submit_login_name(token: String, login_name: String) -> Result<String, ServerFnError> {
-    let login_name = login_name.trim();
-    if login_name.is_empty() {
-        return Err(server::bad_request("Enter your login name."));
+fn submit(label: String, pending: Signal<bool>) -> impl IntoView {
+    view! {
+        <button type="submit" class="primary" disabled=move || pending.get()>
+            {label}
+        </button>
     }
-    if login_name.chars().count() > MAX_LOGIN_NAME_CHARS {
-        return Err(server::bad_request("That login name is too long."));
-    }
-    let answer = format!("Hello, {login_name}. Next: your password.");
-    if server::is_plain_form_post().await {
-        server::redirect_to_console(&token, &answer);
-    }
-    Ok(answer)
 }
 
-#[cfg(feature = "ssr")]
-mod server {
-    //! The no-JavaScript path: a plain form post is answered with a redirect back to the page.
-    use leptos::prelude::*;
-    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
-    /// Everything but RFC 3986's unreserved characters is encoded.
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-
-    /// An error caused by the input: answered with 400, not 500.
-    pub fn bad_request(message: &str) -> ServerFnError {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::BAD_REQUEST);
+fn render_step(
+    step: &Step,
+    lang: Lang,
+    token: &str,
+    app: &str,
+    forms: Forms,
+    pending: Signal<bool>,
+) -> AnyView {
+    let t = move |k: Key| lang.text(k).to_owned();
+    let token = token.to_owned();
+    let app = app.to_owned();
+    match step.clone() {
+        Step::LoginName { value } => view! {
+            <ActionForm action=forms.login attr:class="step" attr:id="step-login">
+                {hidden(token.clone(), lang)}
+                <label for="login_name">{t(Key::LoginNameLabel)}</label>
+                <input id="login_name" name="login_name" type="text" autocomplete="username"
+                    autocapitalize="none" spellcheck="false" required
+                    maxlength=MAX_LOGIN_NAME_CHARS value=value />
+                {submit(t(Key::Continue), pending)}
+            </ActionForm>
         }
-        ServerFnError::new(message)
+        .into_any(),
+        Step::Password { login_name } => {
+            let who = login_name.clone().map(|name| {
+                view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
+            });
+            view! {
+                <ActionForm action=forms.password attr:class="step" attr:id="step-password">
+                    {hidden(token.clone(), lang)}
+                    {who}
+                    // For password managers: the account this password belongs to.
+                    <input type="text" name="login_name" autocomplete="username" hidden
+                        value=login_name.unwrap_or_default() />
+                    <label for="password">{t(Key::PasswordLabel)}</label>
+                    <input id="password" name="password" type="password"
+                        autocomplete="current-password" required maxlength=MAX_SECRET_CHARS />
+                    {submit(t(Key::SignIn), pending)}
+                </ActionForm>
+            }
+            .into_any()
+        }
+        Step::Choose { options } => {
+            let radios = options
+                .into_iter()
+                .enumerate()
+                .map(|(i, option)| {
+                    let id = format!("factor-{}", option.factor.code());
+                    let label = match option.factor {
+                        Factor::Totp => t(Key::FactorTotp),
+                        Factor::Sms => lang.fill(Key::FactorSms, &[("to", &option.to)]),
+                        Factor::Email => lang.fill(Key::FactorEmail, &[("to", &option.to)]),
+                        Factor::Recovery => t(Key::FactorRecovery),
+                    };
+                    view! {
+                        <div class="choice">
+                            <input type="radio" id=id.clone() name="factor"
+                                value=option.factor.code() checked=i == 0 required />
+                            <label for=id>{label}</label>
+                        </div>
+                    }
+                })
+                .collect_view();
+            view! {
+                <ActionForm action=forms.choose attr:class="step" attr:id="step-choose">
+                    {hidden(token.clone(), lang)}
+                    <fieldset>
+                        <legend>{t(Key::ChooseFactor)}</legend>
+                        {radios}
+                    </fieldset>
+                    {submit(t(Key::Continue), pending)}
+                </ActionForm>
+            }
+            .into_any()
+        }
+        Step::Code { factor, .. } => {
+            let (label, autocomplete, inputmode) = match factor {
+                Factor::Recovery => (t(Key::RecoveryCodeLabel), "off", "text"),
+                _ => (t(Key::CodeLabel), "one-time-code", "numeric"),
+            };
+            let resend_token = token.clone();
+            let resend_form = factor.is_sent().then(move || {
+                view! {
+                    <ActionForm action=forms.resend attr:class="resend">
+                        {hidden(resend_token, lang)}
+                        <input type="hidden" name="factor" value=factor.code() />
+                        <button type="submit" class="secondary" disabled=move || pending.get()>
+                            {t(Key::Resend)}
+                        </button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <ActionForm action=forms.code attr:class="step" attr:id="step-code">
+                    {hidden(token.clone(), lang)}
+                    <input type="hidden" name="factor" value=factor.code() />
+                    <label for="code">{label}</label>
+                    <input id="code" name="code" type="text" autocomplete=autocomplete
+                        inputmode=inputmode required maxlength=MAX_SECRET_CHARS
+                        autocapitalize="none" spellcheck="false" />
+                    {submit(t(Key::Verify), pending)}
+                </ActionForm>
+                {resend_form}
+            }
+            .into_any()
+        }
+        Step::Enroll {
+            qr_data_url,
+            secret,
+        } => view! {
+            <ActionForm action=forms.enroll attr:class="step" attr:id="step-enroll">
+                {hidden(token.clone(), lang)}
+                <h2>{t(Key::EnrollTitle)}</h2>
+                <p>{t(Key::EnrollScan)}</p>
+                <img class="qr" src=qr_data_url alt=t(Key::EnrollScan) width="200" height="200" />
+                <p>{t(Key::EnrollSecret)}</p>
+                <p><code class="secret">{secret}</code></p>
+                <label for="code">{t(Key::EnrollCodeLabel)}</label>
+                <input id="code" name="code" type="text" autocomplete="one-time-code"
+                    inputmode="numeric" required maxlength=MAX_SECRET_CHARS />
+                {submit(t(Key::Verify), pending)}
+            </ActionForm>
+        }
+        .into_any(),
+        Step::RecoveryCodes { codes } => {
+            let text = codes.join("\n");
+            let items = codes
+                .into_iter()
+                .map(|c| view! { <li><code>{c}</code></li> })
+                .collect_view();
+            view! {
+                <ActionForm action=forms.finish attr:class="step" attr:id="step-recovery">
+                    {hidden(token.clone(), lang)}
+                    <h2>{t(Key::RecoveryTitle)}</h2>
+                    <p>{t(Key::RecoveryHint)}</p>
+                    <ul class="codes">{items}</ul>
+                    <CopyButton text label=t(Key::Copy) done=t(Key::Copied) />
+                    {submit(t(Key::RecoverySaved), pending)}
+                </ActionForm>
+            }
+            .into_any()
+        }
+        Step::Done { redirect } => {
+            let body = match redirect {
+                Some(url) => view! {
+                    <p role="status">{lang.fill(Key::Redirecting, &[("app", &app)])}</p>
+                    <p><a class="button" href=url>{lang.fill(Key::ContinueTo, &[("app", &app)])}</a></p>
+                }
+                .into_any(),
+                None => view! { <p role="status">{lang.fill(Key::DoneReturn, &[("app", &app)])}</p> }
+                    .into_any(),
+            };
+            view! {
+                <section class="step" id="step-done">
+                    <h2>{t(Key::DoneTitle)}</h2>
+                    {body}
+                </section>
+            }
+            .into_any()
+        }
+        Step::End { reason } => view! {
+            <section class="step" id="step-end">
+                <p class="notice error" role="alert">{t(reason.key())}</p>
+            </section>
+        }
+        .into_any(),
     }
+}
 
-    /// True for a browser form post without JavaScript (it asks for HTML, not JSON).
-    pub async fn is_plain_form_post() -> bool {
-        let headers: http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-        headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"))
+/// Copies the recovery codes; shown only where JavaScript runs (the codes stay selectable).
+#[component]
+fn CopyButton(text: String, label: String, done: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let shown = RwSignal::new(false);
+    Effect::new(move |_| shown.set(true));
+    let on_click = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&text);
+            copied.set(true);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    view! {
+        <button type="button" class="secondary" hidden=move || !shown.get() on:click=on_click>
+            {move || if copied.get() { done.clone() } else { label.clone() }}
+        </button>
     }
+}
 
-    pub fn redirect_to_console(token: &str, reply: &str) {
-        let token = utf8_percent_encode(token, COMPONENT);
-        let reply = utf8_percent_encode(reply, COMPONENT);
-        leptos_axum::redirect(&format!("/console/session/{token}?reply={reply}"));
+async fn load_page(
+    token: String,
+    lang_param: Option<String>,
+    notice: Option<Notice>,
+    factor: Option<Factor>,
+) -> PageData {
+    #[cfg(feature = "ssr")]
+    {
+        glue::load_page(&token, lang_param.as_deref(), notice, factor).await
     }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = (token, notice, factor);
+        PageData {
+            lang: lang_param
+                .as_deref()
+                .and_then(Lang::from_tag)
+                .unwrap_or_default(),
+            app_name: None,
+            logo_url: None,
+            brand_css: None,
+            view: StepView::new(Step::End {
+                reason: EndReason::LinkNotFound,
+            }),
+        }
+    }
+}
+
+// --- server functions: one per form. Each answers with the next step. ---
+
+/// The login name: kept for the password step (checked together with it, so an unknown name
+/// and a wrong password look the same).
+#[server(prefix = "/console/api", endpoint = "login-name")]
+pub async fn console_login_name(
+    token: String,
+    lang: Option<String>,
+    login_name: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::login_name(&token, login_name).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "password")]
+pub async fn console_password(
+    token: String,
+    lang: Option<String>,
+    login_name: Option<String>,
+    password: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::password(&token, login_name, password).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "choose")]
+pub async fn console_choose(
+    token: String,
+    lang: Option<String>,
+    factor: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::choose(&token, &factor).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "code")]
+pub async fn console_code(
+    token: String,
+    lang: Option<String>,
+    factor: String,
+    code: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::code(&token, &factor, code).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "resend")]
+pub async fn console_resend(
+    token: String,
+    lang: Option<String>,
+    factor: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::resend(&token, &factor).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "restart")]
+pub async fn console_restart(
+    token: String,
+    lang: Option<String>,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::restart(&token).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+#[server(prefix = "/console/api", endpoint = "enroll")]
+pub async fn console_enroll(
+    token: String,
+    lang: Option<String>,
+    code: String,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::enroll(&token, code).await;
+    glue::answer(&token, lang.as_deref(), answer).await
+}
+
+/// After the recovery codes: on to the app.
+#[server(prefix = "/console/api", endpoint = "finish")]
+pub async fn console_finish(
+    token: String,
+    lang: Option<String>,
+) -> Result<StepView, ServerFnError> {
+    glue::guard().await?;
+    let answer = glue::current(&token, None, None).await;
+    glue::answer(&token, lang.as_deref(), answer).await
 }

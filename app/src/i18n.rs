@@ -61,11 +61,19 @@ pub enum Key {
     ErrTooLong,
     Language,
     PasskeyNeedsJs,
+    ErrLinkNotFound,
+    ErrEnded,
+    ErrUnavailable,
+    ErrCodeAttempts,
+    ErrBusy,
+    SigningInAs,
+    ContinueTo,
+    Back,
 }
 
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 44] = [
+    pub const ALL: [Key; 52] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -110,6 +118,14 @@ impl Key {
         Key::ErrTooLong,
         Key::Language,
         Key::PasskeyNeedsJs,
+        Key::ErrLinkNotFound,
+        Key::ErrEnded,
+        Key::ErrUnavailable,
+        Key::ErrCodeAttempts,
+        Key::ErrBusy,
+        Key::SigningInAs,
+        Key::ContinueTo,
+        Key::Back,
     ];
 }
 
@@ -223,7 +239,7 @@ fn en(key: Key) -> &'static str {
         Redirecting => "Taking you back to {app}…",
         ErrWrongCredentials => "The login name or password is not right.",
         ErrAttemptsLeft => "{count} attempts left before the account is locked for a while.",
-        ErrLocked => "Too many failed attempts. Try again after {time}.",
+        ErrLocked => "Too many failed attempts. Try again in {minutes} minutes.",
         ErrLinkUsed => "This sign-in link was already used. Go back to the app to start again.",
         ErrLinkExpired => "This sign-in link has expired. Go back to the app to start again.",
         ErrCodeWrong => "That code is not right.",
@@ -234,6 +250,14 @@ fn en(key: Key) -> &'static str {
         ErrTooLong => "This is too long.",
         Language => "Language",
         PasskeyNeedsJs => "Passkeys need JavaScript. You can sign in another way below.",
+        ErrLinkNotFound => "This sign-in link is not valid. Go back to the app to start again.",
+        ErrEnded => "This sign-in has ended. Go back to the app to start again.",
+        ErrUnavailable => "This app needs a way of signing in that this page cannot offer yet.",
+        ErrCodeAttempts => "Too many wrong tries for this code. Ask for a new one.",
+        ErrBusy => "Your last request is still being handled. Wait a moment and try again.",
+        SigningInAs => "Signing in as {name}",
+        ContinueTo => "Continue to {app}",
+        Back => "Back",
     }
 }
 
@@ -273,7 +297,7 @@ fn de(key: Key) -> &'static str {
         Redirecting => "Sie werden zu {app} zurückgeleitet…",
         ErrWrongCredentials => "Benutzername oder Passwort ist nicht richtig.",
         ErrAttemptsLeft => "Noch {count} Versuche, bevor das Konto vorübergehend gesperrt wird.",
-        ErrLocked => "Zu viele Fehlversuche. Versuchen Sie es nach {time} wieder.",
+        ErrLocked => "Zu viele Fehlversuche. Versuchen Sie es in {minutes} Minuten wieder.",
         ErrLinkUsed => "Dieser Anmeldelink wurde bereits verwendet. Beginnen Sie in der App neu.",
         ErrLinkExpired => "Dieser Anmeldelink ist abgelaufen. Beginnen Sie in der App neu.",
         ErrCodeWrong => "Dieser Code ist nicht richtig.",
@@ -284,6 +308,14 @@ fn de(key: Key) -> &'static str {
         ErrTooLong => "Das ist zu lang.",
         Language => "Sprache",
         PasskeyNeedsJs => "Passkeys brauchen JavaScript. Unten können Sie sich anders anmelden.",
+        ErrLinkNotFound => "Dieser Anmeldelink ist ungültig. Kehren Sie zur App zurück, um neu zu beginnen.",
+        ErrEnded => "Diese Anmeldung ist beendet. Kehren Sie zur App zurück, um neu zu beginnen.",
+        ErrUnavailable => "Diese App verlangt eine Anmeldeart, die diese Seite noch nicht anbietet.",
+        ErrCodeAttempts => "Zu viele falsche Versuche für diesen Code. Fordern Sie einen neuen an.",
+        ErrBusy => "Ihre letzte Anfrage wird noch bearbeitet. Warten Sie kurz und versuchen Sie es erneut.",
+        SigningInAs => "Anmeldung als {name}",
+        ContinueTo => "Weiter zu {app}",
+        Back => "Zurück",
     }
 }
 
@@ -323,7 +355,7 @@ fn fr(key: Key) -> &'static str {
         Redirecting => "Retour vers {app}…",
         ErrWrongCredentials => "L’identifiant ou le mot de passe est incorrect.",
         ErrAttemptsLeft => "Encore {count} essais avant que le compte soit bloqué un moment.",
-        ErrLocked => "Trop d’échecs. Réessayez après {time}.",
+        ErrLocked => "Trop d’échecs. Réessayez dans {minutes} minutes.",
         ErrLinkUsed => "Ce lien de connexion a déjà été utilisé. Recommencez depuis l’application.",
         ErrLinkExpired => "Ce lien de connexion a expiré. Recommencez depuis l’application.",
         ErrCodeWrong => "Ce code est incorrect.",
@@ -334,6 +366,14 @@ fn fr(key: Key) -> &'static str {
         ErrTooLong => "C’est trop long.",
         Language => "Langue",
         PasskeyNeedsJs => "Les clés d’accès nécessitent JavaScript. Vous pouvez vous connecter autrement ci-dessous.",
+        ErrLinkNotFound => "Ce lien de connexion n’est pas valide. Retournez dans l’application pour recommencer.",
+        ErrEnded => "Cette connexion est terminée. Retournez dans l’application pour recommencer.",
+        ErrUnavailable => "Cette application demande un mode de connexion que cette page ne propose pas encore.",
+        ErrCodeAttempts => "Trop d’essais erronés pour ce code. Demandez-en un nouveau.",
+        ErrBusy => "Votre dernière demande est encore en cours. Patientez un instant et réessayez.",
+        SigningInAs => "Connexion en tant que {name}",
+        ContinueTo => "Continuer vers {app}",
+        Back => "Retour",
     }
 }
 
@@ -373,7 +413,7 @@ fn es(key: Key) -> &'static str {
         Redirecting => "Volviendo a {app}…",
         ErrWrongCredentials => "El usuario o la contraseña no son correctos.",
         ErrAttemptsLeft => "Quedan {count} intentos antes de bloquear la cuenta un tiempo.",
-        ErrLocked => "Demasiados intentos fallidos. Inténtelo de nuevo después de {time}.",
+        ErrLocked => "Demasiados intentos fallidos. Inténtelo de nuevo en {minutes} minutos.",
         ErrLinkUsed => "Este enlace de inicio de sesión ya se usó. Vuelva a la aplicación para empezar de nuevo.",
         ErrLinkExpired => "Este enlace de inicio de sesión ha caducado. Vuelva a la aplicación para empezar de nuevo.",
         ErrCodeWrong => "Ese código no es correcto.",
@@ -384,6 +424,14 @@ fn es(key: Key) -> &'static str {
         ErrTooLong => "Es demasiado largo.",
         Language => "Idioma",
         PasskeyNeedsJs => "Las llaves de acceso necesitan JavaScript. Puede iniciar sesión de otra forma abajo.",
+        ErrLinkNotFound => "Este enlace de inicio de sesión no es válido. Vuelva a la aplicación para empezar de nuevo.",
+        ErrEnded => "Este inicio de sesión ha terminado. Vuelva a la aplicación para empezar de nuevo.",
+        ErrUnavailable => "Esta aplicación requiere un modo de inicio de sesión que esta página aún no ofrece.",
+        ErrCodeAttempts => "Demasiados intentos erróneos con este código. Pida uno nuevo.",
+        ErrBusy => "Su última solicitud aún se está procesando. Espere un momento y vuelva a intentarlo.",
+        SigningInAs => "Iniciando sesión como {name}",
+        ContinueTo => "Continuar a {app}",
+        Back => "Volver",
     }
 }
 
@@ -469,7 +517,15 @@ mod tests {
             | Key::ErrRequired
             | Key::ErrTooLong
             | Key::Language
-            | Key::PasskeyNeedsJs => seen.contains(&k),
+            | Key::PasskeyNeedsJs
+            | Key::ErrLinkNotFound
+            | Key::ErrEnded
+            | Key::ErrUnavailable
+            | Key::ErrCodeAttempts
+            | Key::ErrBusy
+            | Key::SigningInAs
+            | Key::ContinueTo
+            | Key::Back => seen.contains(&k),
         };
         assert!(Key::ALL.into_iter().all(unlisted));
     }

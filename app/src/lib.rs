@@ -8,10 +8,10 @@ pub mod console;
 pub mod i18n;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_meta::{provide_meta_context, Html, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 /// Name of the generated JS, WASM and CSS files under `/pkg/`.
@@ -23,7 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     security::provide_page_nonce();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -48,7 +48,11 @@ pub fn App() -> impl IntoView {
         <Router>
             <main class="card">
                 <Routes fallback=NotFound>
-                    <Route path=path!("/console/session/:token") view=console::ConsolePage />
+                    <Route
+                        path=path!("/console/session/:token")
+                        view=console::ConsolePage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>
@@ -62,6 +66,7 @@ fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
+        <Html attr:lang="en" />
         <h1>"Page not found"</h1>
         <p>"This address does not lead anywhere. Go back to the app you came from and try again."</p>
     }
@@ -88,12 +93,19 @@ pub mod security {
 
     /// The policy: our own scripts and styles only, WebAssembly compilation allowed, no framing.
     pub fn content_security_policy(nonce: Option<&str>) -> String {
-        let script = match nonce {
-            Some(n) => format!("script-src 'self' 'wasm-unsafe-eval' 'nonce-{n}'"),
-            None => "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
+        // The nonce also admits the page's one `<style>` element: the app's branding colours.
+        let (script, style) = match nonce {
+            Some(n) => (
+                format!("script-src 'self' 'wasm-unsafe-eval' 'nonce-{n}'"),
+                format!("style-src 'self' 'nonce-{n}'"),
+            ),
+            None => (
+                "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
+                "style-src 'self'".to_owned(),
+            ),
         };
         format!(
-            "default-src 'none'; {script}; style-src 'self'; img-src 'self' data: https:; \
+            "default-src 'none'; {script}; {style}; img-src 'self' data: https:; \
              connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         )
     }

@@ -504,6 +504,16 @@ impl Store for MemoryStore {
             _ => Ok(false),
         }
     }
+    async fn detach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        match s.handoffs.get_mut(id) {
+            Some(h) if h.session_id.as_deref() == Some(session_id) => {
+                h.session_id = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut s = self.state();
         let before = s.handoffs.len();

@@ -503,7 +503,7 @@ fn claim_cookie(name: &str, secret: &str, secure: bool) -> Option<HeaderValue> {
 /// the app's redirect URI (or a signed-in page).
 pub async fn console_gate(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if request.method() != Method::GET {
@@ -566,7 +566,15 @@ pub async fn console_gate(
         (None, P::Expired | P::Terminated | P::UserNotActive) => {
             link_problem_page(&DomainError::HandoffEnded)
         }
-        (None, _) => next.run(request).await,
+        (None, _) => {
+            // The page renders this login now; tell it the secret the cookie is only now set to.
+            if let Some(secret) = &claimed.new_browser_secret {
+                request
+                    .extensions_mut()
+                    .insert(app::console::glue::FreshClaim(secret.expose().clone()));
+            }
+            next.run(request).await
+        }
     };
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);

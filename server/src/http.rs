@@ -67,7 +67,19 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(crate::api::routes(&state))
         .merge(crate::handoff::routes(&state))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                // The console's pages and server functions reach the engine through this.
+                let console = app::console::glue::ConsoleContext::new(
+                    state.engine.clone(),
+                    &state.settings.public_url,
+                );
+                move || provide_context(console.clone())
+            },
+            move || shell(options.clone()),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::handoff::console_gate))
         .nest_service(
             "/pkg",

@@ -170,6 +170,10 @@ impl Store for Database {
         dispatch!(self, attach_handoff_session(id, session_id))
     }
 
+    async fn detach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, detach_handoff_session(id, session_id))
+    }
+
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         dispatch!(self, purge_handoffs(now))
     }

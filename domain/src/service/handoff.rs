@@ -25,6 +25,9 @@ use crate::input::Lifetime;
 use crate::model::{App, Branding, FactorKind, Handoff, Session, UserAgent};
 use crate::store::StoreError;
 
+mod hosted;
+pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
+
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_CHARS: usize = 200;

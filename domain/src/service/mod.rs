@@ -25,6 +25,7 @@ pub use handoff::{
     HandoffCompletion, HandoffProgress, HandoffState, HandoffStatus, HandoffUser, HandoffView,
     ValidateHandoff, MAX_STATE_BYTES,
 };
+pub use handoff::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
 pub use policy::{PolicyState, VerifiedSession};
 pub use session::{
     Caller, ChallengeRequests, ChallengeResponse, Checks, CreateSessionRequest, Details,

@@ -1016,6 +1016,20 @@ pub(crate) async fn attach_handoff_session(
     Ok(done.rows_affected() > 0)
 }
 
+pub(crate) async fn detach_handoff_session(
+    pool: &Pool,
+    id: &str,
+    session_id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE handoffs SET session_id = NULL WHERE id = $1 AND session_id = $2")
+        .bind(id)
+        .bind(session_id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(crate) async fn purge_handoffs(
     pool: &Pool,
     now: time::OffsetDateTime,

@@ -1,0 +1,865 @@
+//! The server side of the console: the engine in Leptos context, the claim cookie, origin checks,
+//! and the mapping from engine state and errors to steps and notices.
+
+use std::sync::Arc;
+
+use domain::input::{LoginName, OtpCode, Password, RecoveryCodeInput, TotpCode, UserRef};
+use domain::model::{Branding, FactorKind, UserAgent};
+use domain::service::{
+    ChallengeRequests, Checks, EmailCodeDelivery, HandoffCompletion, HandoffContacts,
+    HandoffProgress, PolicyState, SessionChange, SmsCodeDelivery,
+};
+use domain::{DomainError, Engine};
+use leptos::prelude::*;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::wire::{EndReason, Factor, FactorOption, Notice, Step, StepView};
+use super::{PageData, MAX_LOGIN_NAME_CHARS, MAX_SECRET_CHARS};
+use crate::i18n::Lang;
+
+/// What the server provides to the console's pages and server functions.
+#[derive(Clone)]
+pub struct ConsoleContext {
+    pub engine: Arc<Engine>,
+    /// `scheme://host[:port]` of the public URL: the only origin allowed to post.
+    pub origin: String,
+    /// Cookies get `Secure` unless the public URL is plain http.
+    pub secure_cookies: bool,
+}
+
+impl ConsoleContext {
+    pub fn new(engine: Arc<Engine>, public_url: &str) -> Self {
+        Self {
+            engine,
+            origin: origin_of(public_url).unwrap_or_default(),
+            secure_cookies: !public_url.starts_with("http://"),
+        }
+    }
+}
+
+/// Put into the request by a claim that happened in front of the page (the server's gate), so
+/// the page knows the browser secret its response is just setting as a cookie.
+#[derive(Clone)]
+pub struct FreshClaim(pub String);
+
+/// `scheme://authority` of an absolute URL, lowercased.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if scheme.is_empty() || authority.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn context() -> Result<ConsoleContext, ServerFnError> {
+    use_context::<ConsoleContext>().ok_or_else(|| {
+        tracing::error!("console context missing");
+        ServerFnError::new("server error")
+    })
+}
+
+async fn headers() -> http::HeaderMap {
+    leptos_axum::extract().await.unwrap_or_default()
+}
+
+fn header(headers: &http::HeaderMap, name: http::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn set_status(status: http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+}
+
+/// Refuses a server-function call from another origin with 403.
+///
+/// Browsers send `Origin` on every POST, but as `null` for a plain form post from a page with
+/// `Referrer-Policy: no-referrer` (ours); then `Sec-Fetch-Site` (sent by every current browser)
+/// must say `same-origin`. A request with neither is refused.
+pub async fn guard() -> Result<(), ServerFnError> {
+    let ctx = context()?;
+    let h = headers().await;
+    let origin = header(&h, http::header::ORIGIN).filter(|o| o != "null");
+    let fetch_site = header(&h, http::HeaderName::from_static("sec-fetch-site"));
+    let allowed = same_origin(&ctx.origin, origin.as_deref(), fetch_site.as_deref());
+    // SECURITY: state-changing requests from another origin (CSRF) are refused.
+    if !allowed {
+        set_status(http::StatusCode::FORBIDDEN);
+        return Err(ServerFnError::new(
+            "requests from another origin are refused",
+        ));
+    }
+    Ok(())
+}
+
+/// The decision of [`guard`]: a real `Origin` must be ours; without one, the browser's
+/// `Sec-Fetch-Site` must say `same-origin`.
+pub fn same_origin(ours: &str, origin: Option<&str>, fetch_site: Option<&str>) -> bool {
+    if ours.is_empty() {
+        return false;
+    }
+    match origin {
+        Some(o) => origin_of(o).as_deref() == Some(ours),
+        None => fetch_site == Some("same-origin"),
+    }
+}
+
+fn claim_cookie(token: &str) -> String {
+    domain::service::handoff_cookie_name(token)
+}
+
+fn name_cookie(token: &str) -> String {
+    format!("{}_name", claim_cookie(token))
+}
+
+fn codes_cookie(token: &str) -> String {
+    format!("{}_codes", claim_cookie(token))
+}
+
+fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(name: &str, value: &str, max_age: i64) {
+    let Ok(ctx) = context() else { return };
+    let secure = if ctx.secure_cookies { "; Secure" } else { "" };
+    // SECURITY: HttpOnly (no script reads it), SameSite=Lax (sent when the app links here, not
+    // on cross-site posts).
+    let cookie =
+        format!("{name}={value}; Path=/console; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&cookie),
+    ) {
+        response.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+async fn browser_secret(token: &str) -> Option<String> {
+    read_cookie(&headers().await, &claim_cookie(token))
+}
+
+/// The login name typed at the first step, until the password step sends it with the password.
+async fn pending_login(token: &str) -> Option<String> {
+    let raw = read_cookie(&headers().await, &name_cookie(token))?;
+    let name = percent_decode_str(&raw).decode_utf8().ok()?.into_owned();
+    LoginName::parse(name.clone()).ok().map(|_| name)
+}
+
+/// What a step handler decided: the next view, or the end of the road.
+pub type Answer = Result<StepView, ServerFnError>;
+
+/// Sends the answer: as data to the island, or as a redirect back to the page for a plain form
+/// post (a browser without JavaScript), with the notice and the chosen factor in the query.
+pub async fn answer(token: &str, lang: Option<&str>, answer: Answer) -> Answer {
+    let view = answer?;
+    let accept = header(&headers().await, http::header::ACCEPT).unwrap_or_default();
+    if accept.contains("text/html") {
+        leptos_axum::redirect(&page_url(token, lang.and_then(Lang::from_tag), &view));
+    }
+    Ok(view)
+}
+
+/// The page address that shows `view` again.
+pub fn page_url(token: &str, lang: Option<Lang>, view: &StepView) -> String {
+    let mut query = Vec::new();
+    if let Some(lang) = lang {
+        query.push(format!("lang={}", lang.code()));
+    }
+    if let Some(f) = view.step.factor() {
+        query.push(format!("f={}", f.code()));
+    }
+    if let Some(n) = view.notice {
+        query.push(format!("n={}", n.code()));
+    }
+    let token = utf8_percent_encode(token, COMPONENT);
+    if query.is_empty() {
+        format!("/console/session/{token}")
+    } else {
+        format!("/console/session/{token}?{}", query.join("&"))
+    }
+}
+
+fn engine() -> Result<Arc<Engine>, ServerFnError> {
+    Ok(context()?.engine)
+}
+
+// --- mapping ---
+
+/// Which step engine state leads to. `Enroll` comes back empty; [`current`] fills it in.
+pub fn step_of(
+    progress: &HandoffProgress,
+    pending_login: Option<&str>,
+    login_hint: Option<&str>,
+    chosen: Option<Factor>,
+    contacts: &HandoffContacts,
+) -> Step {
+    if let Some(completion) = &progress.completion {
+        return Step::Done {
+            redirect: match completion {
+                HandoffCompletion::Redirect(url) => Some(url.clone()),
+                HandoffCompletion::SignedIn => None,
+            },
+        };
+    }
+    match &progress.policy {
+        PolicyState::Satisfied(_) => Step::Done { redirect: None },
+        PolicyState::NeedsUser => match pending_login {
+            Some(name) => Step::Password {
+                login_name: Some(name.to_owned()),
+            },
+            None => Step::LoginName {
+                value: login_hint.unwrap_or_default().to_owned(),
+            },
+        },
+        PolicyState::NeedsFirstFactor { options } => {
+            if options.contains(&FactorKind::Password) {
+                Step::Password { login_name: None }
+            } else {
+                Step::End {
+                    reason: EndReason::Unavailable,
+                }
+            }
+        }
+        PolicyState::NeedsSecondFactor { options } => {
+            let offered: Vec<FactorOption> = options
+                .iter()
+                .filter_map(|kind| {
+                    let (factor, to) = match kind {
+                        FactorKind::Totp => (Factor::Totp, None),
+                        FactorKind::OtpSms => (Factor::Sms, contacts.phone.clone()),
+                        FactorKind::OtpEmail => (Factor::Email, contacts.email.clone()),
+                        FactorKind::RecoveryCode => (Factor::Recovery, None),
+                        _ => return None,
+                    };
+                    Some(FactorOption {
+                        factor,
+                        to: to.unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let to_of = |f: Factor| offered.iter().find(|o| o.factor == f).map(|o| o.to.clone());
+            if let Some(f) = chosen {
+                if let Some(to) = to_of(f) {
+                    return Step::Code { factor: f, to };
+                }
+            }
+            match offered.as_slice() {
+                [] => Step::Enroll {
+                    qr_data_url: String::new(),
+                    secret: String::new(),
+                },
+                // One factor whose code needs no sending: straight to the code.
+                [only] if !only.factor.is_sent() => Step::Code {
+                    factor: only.factor,
+                    to: String::new(),
+                },
+                _ => Step::Choose { options: offered },
+            }
+        }
+        PolicyState::UserNotActive | PolicyState::Expired | PolicyState::Terminated => Step::End {
+            reason: EndReason::Ended,
+        },
+    }
+}
+
+/// A refusal as the person reads it; `Err` when the login cannot go on from this page.
+pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
+    use DomainError as E;
+    let minutes = |seconds: i64| u32::try_from((seconds.max(1) + 59) / 60).unwrap_or(u32::MAX);
+    Ok(match err {
+        // SECURITY: an unknown name, a user without password, a deactivated user and a wrong
+        // password all read the same on the hosted page.
+        E::LoginFailed | E::UserNotFound | E::PasswordNotSet | E::UserNotActive => {
+            Notice::WrongCredentials
+        }
+        E::WrongPassword { locked_until, .. } => match (locked_until, err.remaining_attempts()) {
+            (Some(_), _) => Notice::LockedMinutes(minutes(lock_seconds(err))),
+            (None, Some(left)) if left > 0 => Notice::AttemptsLeft(left),
+            _ => Notice::WrongCredentials,
+        },
+        E::Locked { seconds_left, .. } | E::LockedAfterCheck { seconds_left, .. } => {
+            Notice::LockedMinutes(minutes(*seconds_left))
+        }
+        E::InvalidCode { locked_until, .. }
+        | E::TotpReplayed { locked_until, .. }
+        | E::RecoveryCodeInvalid { locked_until, .. } => {
+            match (locked_until, err.remaining_attempts()) {
+                (Some(_), _) => Notice::LockedMinutes(minutes(lock_seconds(err))),
+                (None, Some(left)) if left > 0 => Notice::CodeWrongLeft(left),
+                _ => Notice::CodeWrong,
+            }
+        }
+        E::CodeExpired { .. } | E::NoCodeChallenge { .. } => Notice::CodeExpired,
+        E::CodeAttemptsExhausted { .. } => Notice::CodeAttempts,
+        E::ResendCooldown { seconds_left } => {
+            Notice::TooManyCodes(u32::try_from((*seconds_left).max(1)).unwrap_or(u32::MAX))
+        }
+        E::ConcurrentChange => Notice::Busy,
+        E::HandoffLinkNotFound => return Err(EndReason::LinkNotFound),
+        E::HandoffLinkUsed => return Err(EndReason::LinkUsed),
+        E::HandoffLinkExpired => return Err(EndReason::LinkExpired),
+        E::HandoffEnded | E::SessionExpired | E::SessionTerminated | E::SessionNotFound => {
+            return Err(EndReason::Ended)
+        }
+        other => {
+            tracing::warn!(error_id = other.id(), "console step refused");
+            Notice::Server
+        }
+    })
+}
+
+/// The lock's length as the error reports it (the lock was just set: the full rule).
+fn lock_seconds(err: &DomainError) -> i64 {
+    match err {
+        DomainError::Locked { seconds_left, .. }
+        | DomainError::LockedAfterCheck { seconds_left, .. } => *seconds_left,
+        // Freshly locked by this very failure: the engine's configured lock length applies.
+        _ => 15 * 60,
+    }
+}
+
+// --- the page ---
+
+fn user_agent(headers: &http::HeaderMap) -> Option<UserAgent> {
+    let description =
+        header(headers, http::header::USER_AGENT).map(|ua| ua.chars().take(200).collect());
+    Some(UserAgent {
+        description,
+        ..UserAgent::default()
+    })
+}
+
+/// Branding as custom properties. Colours are accepted only as `#rgb` or `#rrggbb`, so nothing
+/// else can reach the style sheet.
+pub fn brand_css(branding: &Branding) -> Option<String> {
+    let valid = |c: &Option<String>| c.as_deref().filter(|c| is_hex_colour(c)).map(str::to_owned);
+    let primary = valid(&branding.primary_color);
+    let background = valid(&branding.background_color);
+    let mut css = String::new();
+    if let Some(p) = &primary {
+        let contrast = if is_light(p) { "#111111" } else { "#ffffff" };
+        css.push_str(&format!(":root{{--brand:{p};--brand-contrast:{contrast}}}"));
+    }
+    if let Some(b) = &background {
+        let text = if is_light(b) { "#1b1d24" } else { "#f2f3f7" };
+        // The app's background applies to the light theme; dark keeps ours.
+        css.push_str(&format!(
+            "@media (prefers-color-scheme: light){{:root{{--bg:{b};--page-text:{text}}}}}"
+        ));
+    }
+    (!css.is_empty()).then_some(css)
+}
+
+pub fn is_hex_colour(c: &str) -> bool {
+    let Some(hex) = c.strip_prefix('#') else {
+        return false;
+    };
+    matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_light(c: &str) -> bool {
+    let hex = c.trim_start_matches('#');
+    let channel = |i: usize| -> f32 {
+        let v = if hex.len() == 3 {
+            u8::from_str_radix(&hex[i..i + 1].repeat(2), 16)
+        } else {
+            u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16)
+        };
+        f32::from(v.unwrap_or(0)) / 255.0
+    };
+    0.299 * channel(0) + 0.587 * channel(1) + 0.114 * channel(2) > 0.6
+}
+
+/// Only `https:` logos (the CSP allows no other remote images).
+fn logo_url(branding: &Branding) -> Option<String> {
+    branding
+        .logo_url
+        .clone()
+        .filter(|u| u.starts_with("https://") && u.len() <= 2000)
+}
+
+/// Claims the link for this browser (or recognises it) and works out the step to show.
+pub async fn load_page(
+    token: &str,
+    lang_param: Option<&str>,
+    notice: Option<Notice>,
+    factor: Option<Factor>,
+) -> PageData {
+    let h = headers().await;
+    let accept_language = header(&h, http::header::ACCEPT_LANGUAGE);
+    let chosen_lang = lang_param.and_then(Lang::from_tag);
+    let mut data = PageData {
+        lang: chosen_lang.unwrap_or_else(|| Lang::negotiate(None, accept_language.as_deref())),
+        app_name: None,
+        logo_url: None,
+        brand_css: None,
+        view: StepView::new(Step::End {
+            reason: EndReason::LinkNotFound,
+        }),
+    };
+    let Ok(engine) = engine() else {
+        data.view = StepView::with(data.view.step, Some(Notice::Server));
+        return data;
+    };
+    let fresh = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<FreshClaim>().map(|f| f.0.clone()));
+    let secret = fresh.or_else(|| read_cookie(&h, &claim_cookie(token)));
+    let claimed = match engine
+        .claim_handoff(token, secret.as_deref(), user_agent(&h))
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(err) => {
+            data.view = match notice_of(&err) {
+                Err(reason) => StepView::new(Step::End { reason }),
+                Ok(_) => StepView::with(
+                    Step::End {
+                        reason: EndReason::Ended,
+                    },
+                    Some(Notice::Server),
+                ),
+            };
+            if matches!(err, DomainError::HandoffLinkNotFound) {
+                set_status(http::StatusCode::NOT_FOUND);
+            }
+            return data;
+        }
+    };
+    let secret = match claimed.new_browser_secret {
+        Some(new) => {
+            let value = new.into_inner();
+            set_cookie(&claim_cookie(token), &value, 24 * 60 * 60);
+            value
+        }
+        None => secret.unwrap_or_default(),
+    };
+    let view = claimed.view;
+    if chosen_lang.is_none() {
+        data.lang = Lang::negotiate(view.ui_locales.as_deref(), accept_language.as_deref());
+    }
+    data.app_name = Some(view.app_name.clone());
+    data.logo_url = logo_url(&view.branding);
+    data.brand_css = brand_css(&view.branding);
+    // Recovery codes a no-JS enrollment left for this one page view.
+    if let Some(codes) = read_cookie(&h, &codes_cookie(token)) {
+        set_cookie(&codes_cookie(token), "", 0);
+        let codes: Vec<String> = codes
+            .split('.')
+            .filter(|c| !c.is_empty() && c.len() <= 64)
+            .map(str::to_owned)
+            .collect();
+        if !codes.is_empty() {
+            data.view = StepView::new(Step::RecoveryCodes { codes });
+            return data;
+        }
+    }
+    let pending = read_cookie(&h, &name_cookie(token)).and_then(|raw| {
+        percent_decode_str(&raw)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
+    });
+    data.view = match step_view(
+        &engine,
+        token,
+        &secret,
+        &view.progress,
+        pending.as_deref(),
+        view.login_hint.as_deref(),
+        factor,
+    )
+    .await
+    {
+        Ok(view) => StepView::with(view.step, notice.or(view.notice)),
+        Err(e) => {
+            tracing::warn!(error = %e, "console page");
+            StepView::with(
+                Step::End {
+                    reason: EndReason::Ended,
+                },
+                Some(Notice::Server),
+            )
+        }
+    };
+    data
+}
+
+/// Works out the step for `progress`, fetching what it needs (masked contacts, enrollment).
+async fn step_view(
+    engine: &Engine,
+    token: &str,
+    secret: &str,
+    progress: &HandoffProgress,
+    pending: Option<&str>,
+    hint: Option<&str>,
+    chosen: Option<Factor>,
+) -> Answer {
+    let contacts = if matches!(progress.policy, PolicyState::NeedsSecondFactor { .. }) {
+        engine
+            .handoff_contacts(token, secret)
+            .await
+            .unwrap_or_default()
+    } else {
+        HandoffContacts::default()
+    };
+    let step = step_of(progress, pending, hint, chosen, &contacts);
+    if let Step::Enroll { .. } = step {
+        return match engine.handoff_totp_enrollment(token, secret).await {
+            Ok(enrollment) => Ok(StepView::new(Step::Enroll {
+                qr_data_url: format!(
+                    "data:image/svg+xml,{}",
+                    utf8_percent_encode(enrollment.qr_svg.expose(), COMPONENT)
+                ),
+                secret: enrollment.secret_base32.expose().clone(),
+            })),
+            Err(DomainError::TotpNotReady) => Ok(StepView::new(Step::End {
+                reason: EndReason::Unavailable,
+            })),
+            Err(err) => Ok(refused(
+                &err,
+                Step::End {
+                    reason: EndReason::Ended,
+                },
+            )),
+        };
+    }
+    Ok(StepView::new(step))
+}
+
+fn refused(err: &DomainError, stay: Step) -> StepView {
+    match notice_of(err) {
+        Ok(notice) => StepView::with(stay, Some(notice)),
+        Err(reason) => StepView::new(Step::End { reason }),
+    }
+}
+
+/// The browser secret, or the end of the road when this browser never claimed the link.
+async fn claimed(token: &str) -> Result<String, StepView> {
+    browser_secret(token).await.ok_or_else(|| {
+        StepView::new(Step::End {
+            reason: EndReason::LinkUsed,
+        })
+    })
+}
+
+/// The step as it stands now (after a change, or when nothing changed).
+pub async fn current(token: &str, notice: Option<Notice>, chosen: Option<Factor>) -> Answer {
+    let engine = engine()?;
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let view = match engine.handoff_view(token, &secret).await {
+        Ok(view) => view,
+        Err(err) => {
+            return Ok(refused(
+                &err,
+                Step::End {
+                    reason: EndReason::Ended,
+                },
+            ))
+        }
+    };
+    let pending = pending_login(token).await;
+    let mut next = step_view(
+        &engine,
+        token,
+        &secret,
+        &view.progress,
+        pending.as_deref(),
+        view.login_hint.as_deref(),
+        chosen,
+    )
+    .await?;
+    if next.notice.is_none() {
+        next.notice = notice;
+    }
+    Ok(next)
+}
+
+async fn after_change(
+    token: &str,
+    secret: &str,
+    result: Result<HandoffProgress, DomainError>,
+    stay: Step,
+    chosen: Option<Factor>,
+) -> Answer {
+    let engine = engine()?;
+    match result {
+        Ok(progress) => {
+            let pending = pending_login(token).await;
+            step_view(
+                &engine,
+                token,
+                secret,
+                &progress,
+                pending.as_deref(),
+                None,
+                chosen,
+            )
+            .await
+        }
+        Err(err) => Ok(refused(&err, stay)),
+    }
+}
+
+// --- the steps ---
+
+pub async fn login_name(token: &str, login_name: String) -> Answer {
+    let name = login_name.trim().to_owned();
+    let stay = |value: &str| Step::LoginName {
+        value: value.chars().take(MAX_LOGIN_NAME_CHARS).collect(),
+    };
+    if name.is_empty() {
+        return Ok(StepView::with(stay(""), Some(Notice::Required)));
+    }
+    if name.chars().count() > MAX_LOGIN_NAME_CHARS || LoginName::parse(name.clone()).is_err() {
+        return Ok(StepView::with(stay(&name), Some(Notice::TooLong)));
+    }
+    if let Err(view) = claimed(token).await {
+        return Ok(view);
+    }
+    set_cookie(
+        &name_cookie(token),
+        &utf8_percent_encode(&name, COMPONENT).to_string(),
+        30 * 60,
+    );
+    Ok(StepView::new(Step::Password {
+        login_name: Some(name),
+    }))
+}
+
+pub async fn password(token: &str, login_name: Option<String>, password: String) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    // The name from the form wins over the cookie (password managers may fill both).
+    let name = match login_name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) => Some(n),
+        None => pending_login(token).await,
+    };
+    let stay = Step::Password {
+        login_name: name.clone(),
+    };
+    if password.is_empty() {
+        return Ok(StepView::with(stay, Some(Notice::Required)));
+    }
+    let Ok(password) = Password::parse(password) else {
+        return Ok(StepView::with(stay, Some(Notice::TooLong)));
+    };
+    let user = match name.as_deref().map(LoginName::parse) {
+        Some(Ok(n)) => Some(UserRef::LoginName(n)),
+        Some(Err(_)) => return Ok(StepView::with(stay, Some(Notice::WrongCredentials))),
+        None => None,
+    };
+    let change = SessionChange {
+        checks: Checks {
+            user,
+            password: Some(password),
+            ..Checks::default()
+        },
+        ..SessionChange::default()
+    };
+    let engine = engine()?;
+    let result = engine.handoff_set_session(token, &secret, change).await;
+    if result.is_ok() {
+        set_cookie(&name_cookie(token), "", 0);
+    }
+    after_change(token, &secret, result, stay, None).await
+}
+
+fn parse_factor(factor: &str) -> Option<Factor> {
+    Factor::from_code(factor)
+}
+
+/// Opening a code step: SMS and email codes are sent now.
+pub async fn choose(token: &str, factor: &str) -> Answer {
+    let Some(factor) = parse_factor(factor) else {
+        return current(token, Some(Notice::Required), None).await;
+    };
+    if !factor.is_sent() {
+        return current(token, None, Some(factor)).await;
+    }
+    send_code(token, factor).await
+}
+
+pub async fn resend(token: &str, factor: &str) -> Answer {
+    match parse_factor(factor).filter(|f| f.is_sent()) {
+        Some(f) => send_code(token, f).await,
+        None => current(token, None, None).await,
+    }
+}
+
+async fn send_code(token: &str, factor: Factor) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let mut challenges = ChallengeRequests::default();
+    match factor {
+        Factor::Sms => challenges.otp_sms = Some(SmsCodeDelivery { return_code: false }),
+        _ => challenges.otp_email = Some(EmailCodeDelivery::Send { url_template: None }),
+    }
+    let change = SessionChange {
+        challenges,
+        ..SessionChange::default()
+    };
+    let engine = engine()?;
+    match engine.handoff_set_session(token, &secret, change).await {
+        Ok(_) => current(token, Some(Notice::CodeSent), Some(factor)).await,
+        Err(err) => match notice_of(&err) {
+            // A code sent a moment ago is still good: show its step with the wait.
+            Ok(notice) => current(token, Some(notice), Some(factor)).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+pub async fn code(token: &str, factor: &str, code: String) -> Answer {
+    let Some(factor) = parse_factor(factor) else {
+        return current(token, Some(Notice::Required), None).await;
+    };
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let code: String = code.split_whitespace().collect();
+    if code.is_empty() {
+        return current(token, Some(Notice::Required), Some(factor)).await;
+    }
+    if code.chars().count() > MAX_SECRET_CHARS {
+        return current(token, Some(Notice::TooLong), Some(factor)).await;
+    }
+    let mut checks = Checks::default();
+    let parsed = match factor {
+        Factor::Totp => TotpCode::parse(code).map(|c| checks.totp = Some(c)),
+        Factor::Sms => OtpCode::parse(code).map(|c| checks.otp_sms = Some(c)),
+        Factor::Email => OtpCode::parse(code).map(|c| checks.otp_email = Some(c)),
+        Factor::Recovery => RecoveryCodeInput::parse(code).map(|c| checks.recovery_code = Some(c)),
+    };
+    if parsed.is_err() {
+        // A TOTP code of the wrong length simply is not right.
+        return current(token, Some(Notice::CodeWrong), Some(factor)).await;
+    }
+    let change = SessionChange {
+        checks,
+        ..SessionChange::default()
+    };
+    let engine = engine()?;
+    match engine.handoff_set_session(token, &secret, change).await {
+        Ok(progress) => {
+            after_change(
+                token,
+                &secret,
+                Ok(progress),
+                Step::LoginName {
+                    value: String::new(),
+                },
+                None,
+            )
+            .await
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => current(token, Some(notice), Some(factor)).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+pub async fn enroll(token: &str, code: String) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let code: String = code.split_whitespace().collect();
+    if code.is_empty() {
+        return current(token, Some(Notice::Required), None).await;
+    }
+    let Ok(code) = TotpCode::parse(code) else {
+        return current(token, Some(Notice::CodeWrong), None).await;
+    };
+    let engine = engine()?;
+    match engine
+        .handoff_finish_totp_enrollment(token, &secret, code)
+        .await
+    {
+        Ok(done) => {
+            let codes: Vec<String> = done
+                .recovery_codes
+                .into_iter()
+                .map(|c| c.into_inner())
+                .collect();
+            let accept = header(&headers().await, http::header::ACCEPT).unwrap_or_default();
+            if accept.contains("text/html") {
+                // Without JavaScript the codes cross one redirect in a short-lived HttpOnly
+                // cookie that the next page view reads and deletes; they never enter a URL.
+                set_cookie(&codes_cookie(token), &codes.join("."), 120);
+            }
+            Ok(StepView::new(Step::RecoveryCodes { codes }))
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => current(token, Some(notice), None).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+/// "Not you? Start again": forgets the typed login name; once the session has a user, the
+/// engine starts a fresh session for the link.
+pub async fn restart(token: &str) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    set_cookie(&name_cookie(token), "", 0);
+    let engine = engine()?;
+    if let Err(err) = engine.handoff_restart(token, &secret).await {
+        if let Err(reason) = notice_of(&err) {
+            return Ok(StepView::new(Step::End { reason }));
+        }
+    }
+    // The cookie is cleared in the response; this request still carries it.
+    let view = engine.handoff_view(token, &secret).await;
+    match view {
+        Ok(view) => Ok(StepView::new(step_of(
+            &view.progress,
+            None,
+            view.login_hint.as_deref(),
+            None,
+            &HandoffContacts::default(),
+        ))),
+        Err(err) => Ok(refused(
+            &err,
+            Step::LoginName {
+                value: String::new(),
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+//! What the console page and its island exchange: the step to show and the notice above it.
+//! These types travel to the browser, so they hold only what the page may show.
+
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::{Key, Lang};
+
+/// A second factor the page can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Factor {
+    Totp,
+    Sms,
+    Email,
+    Recovery,
+}
+
+impl Factor {
+    /// Every factor, in the order the choice lists them.
+    pub const ALL: [Factor; 4] = [Factor::Totp, Factor::Sms, Factor::Email, Factor::Recovery];
+
+    /// The value of the radio button and of the `f` query parameter.
+    pub fn code(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Sms => "sms",
+            Factor::Email => "email",
+            Factor::Recovery => "recovery",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Factor> {
+        Factor::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    /// Codes of this factor are sent by the server when the step opens.
+    pub fn is_sent(self) -> bool {
+        matches!(self, Factor::Sms | Factor::Email)
+    }
+}
+
+/// A factor offered in the choice, with where its code would go (masked), when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorOption {
+    pub factor: Factor,
+    pub to: String,
+}
+
+/// Why the login cannot go on from this page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    LinkNotFound,
+    LinkUsed,
+    LinkExpired,
+    /// Cancelled, expired session or deactivated user.
+    Ended,
+    /// The app requires a way to sign in this page cannot offer (passkeys come later).
+    Unavailable,
+}
+
+impl EndReason {
+    pub fn key(self) -> Key {
+        match self {
+            EndReason::LinkNotFound => Key::ErrLinkNotFound,
+            EndReason::LinkUsed => Key::ErrLinkUsed,
+            EndReason::LinkExpired => Key::ErrLinkExpired,
+            EndReason::Ended => Key::ErrEnded,
+            EndReason::Unavailable => Key::ErrUnavailable,
+        }
+    }
+}
+
+/// One step of the sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// Prefilled with the app's `login_hint`, or with what the person typed before.
+    LoginName {
+        value: String,
+    },
+    /// `login_name` is `None` when the session already knows the user.
+    Password {
+        login_name: Option<String>,
+    },
+    Choose {
+        options: Vec<FactorOption>,
+    },
+    /// `to`: the masked address a code was sent to (SMS and email).
+    Code {
+        factor: Factor,
+        to: String,
+    },
+    /// Set up an authenticator app: the QR code as a `data:` URL and the key as text.
+    Enroll {
+        qr_data_url: String,
+        secret: String,
+    },
+    /// Shown once, after enrollment.
+    RecoveryCodes {
+        codes: Vec<String>,
+    },
+    /// `redirect`: where the browser goes next; `None`: a signed-in page.
+    Done {
+        redirect: Option<String>,
+    },
+    End {
+        reason: EndReason,
+    },
+}
+
+impl Step {
+    /// Steps after the first offer "Not you? Start again".
+    pub fn can_restart(&self) -> bool {
+        matches!(
+            self,
+            Step::Password { .. } | Step::Choose { .. } | Step::Code { .. } | Step::Enroll { .. }
+        )
+    }
+
+    /// The `f` query parameter that brings a reload back to this step (no-JS path).
+    pub fn factor(&self) -> Option<Factor> {
+        match self {
+            Step::Code { factor, .. } => Some(*factor),
+            _ => None,
+        }
+    }
+}
+
+/// A message above the step. Each has a short code for the query string of the no-JS redirect,
+/// so no raw error id or text ever travels in a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// Unknown login name or wrong password: one message for both.
+    WrongCredentials,
+    AttemptsLeft(u32),
+    LockedMinutes(u32),
+    CodeWrong,
+    CodeWrongLeft(u32),
+    CodeExpired,
+    CodeAttempts,
+    TooManyCodes(u32),
+    CodeSent,
+    Required,
+    TooLong,
+    Busy,
+    Server,
+}
+
+impl Notice {
+    /// `kind` or `kind-number`, as put in the `n` query parameter.
+    pub fn code(self) -> String {
+        match self {
+            Notice::WrongCredentials => "wrong".into(),
+            Notice::AttemptsLeft(n) => format!("left-{n}"),
+            Notice::LockedMinutes(n) => format!("locked-{n}"),
+            Notice::CodeWrong => "code".into(),
+            Notice::CodeWrongLeft(n) => format!("codeleft-{n}"),
+            Notice::CodeExpired => "codeexp".into(),
+            Notice::CodeAttempts => "codeatt".into(),
+            Notice::TooManyCodes(n) => format!("wait-{n}"),
+            Notice::CodeSent => "sent".into(),
+            Notice::Required => "required".into(),
+            Notice::TooLong => "long".into(),
+            Notice::Busy => "busy".into(),
+            Notice::Server => "server".into(),
+        }
+    }
+
+    /// The inverse of [`Notice::code`]; anything else (a hand-edited URL) is ignored.
+    pub fn from_code(code: &str) -> Option<Notice> {
+        let (kind, number) = match code.split_once('-') {
+            Some((kind, n)) => (kind, Some(n.parse::<u32>().ok()?.min(100_000))),
+            None => (code, None),
+        };
+        Some(match (kind, number) {
+            ("wrong", None) => Notice::WrongCredentials,
+            ("left", Some(n)) => Notice::AttemptsLeft(n),
+            ("locked", Some(n)) => Notice::LockedMinutes(n),
+            ("code", None) => Notice::CodeWrong,
+            ("codeleft", Some(n)) => Notice::CodeWrongLeft(n),
+            ("codeexp", None) => Notice::CodeExpired,
+            ("codeatt", None) => Notice::CodeAttempts,
+            ("wait", Some(n)) => Notice::TooManyCodes(n),
+            ("sent", None) => Notice::CodeSent,
+            ("required", None) => Notice::Required,
+            ("long", None) => Notice::TooLong,
+            ("busy", None) => Notice::Busy,
+            ("server", None) => Notice::Server,
+            _ => return None,
+        })
+    }
+
+    /// Errors are announced at once (`role=alert`); confirmations politely (`role=status`).
+    pub fn is_error(self) -> bool {
+        !matches!(self, Notice::CodeSent)
+    }
+
+    /// The sentence a person reads. `to` is the masked address for [`Notice::CodeSent`].
+    pub fn text(self, lang: Lang, factor: Option<Factor>, to: &str) -> String {
+        let n = |n: u32| n.to_string();
+        match self {
+            Notice::WrongCredentials => lang.text(Key::ErrWrongCredentials).into(),
+            Notice::AttemptsLeft(left) => format!(
+                "{} {}",
+                lang.text(Key::ErrWrongCredentials),
+                lang.fill(Key::ErrAttemptsLeft, &[("count", &n(left))])
+            ),
+            Notice::LockedMinutes(m) => lang.fill(Key::ErrLocked, &[("minutes", &n(m.max(1)))]),
+            Notice::CodeWrong => lang.text(Key::ErrCodeWrong).into(),
+            Notice::CodeWrongLeft(left) => format!(
+                "{} {}",
+                lang.text(Key::ErrCodeWrong),
+                lang.fill(Key::ErrAttemptsLeft, &[("count", &n(left))])
+            ),
+            Notice::CodeExpired => lang.text(Key::ErrCodeExpired).into(),
+            Notice::CodeAttempts => lang.text(Key::ErrCodeAttempts).into(),
+            Notice::TooManyCodes(s) => lang.fill(Key::ErrTooManyCodes, &[("seconds", &n(s))]),
+            Notice::CodeSent => match factor {
+                Some(Factor::Sms) => lang.fill(Key::CodeSentSms, &[("to", to)]),
+                _ => lang.fill(Key::CodeSentEmail, &[("to", to)]),
+            },
+            Notice::Required => lang.text(Key::ErrRequired).into(),
+            Notice::TooLong => lang.text(Key::ErrTooLong).into(),
+            Notice::Busy => lang.text(Key::ErrBusy).into(),
+            Notice::Server => lang.text(Key::ErrServer).into(),
+        }
+    }
+}
+
+/// What a server function answers and what the page starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    pub step: Step,
+    pub notice: Option<Notice>,
+}
+
+impl StepView {
+    pub fn new(step: Step) -> Self {
+        Self { step, notice: None }
+    }
+    pub fn with(step: Step, notice: Option<Notice>) -> Self {
+        Self { step, notice }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notice_codes_round_trip_and_junk_is_ignored() {
+        let all = [
+            Notice::WrongCredentials,
+            Notice::AttemptsLeft(3),
+            Notice::LockedMinutes(15),
+            Notice::CodeWrong,
+            Notice::CodeWrongLeft(2),
+            Notice::CodeExpired,
+            Notice::CodeAttempts,
+            Notice::TooManyCodes(30),
+            Notice::CodeSent,
+            Notice::Required,
+            Notice::TooLong,
+            Notice::Busy,
+            Notice::Server,
+        ];
+        for notice in all {
+            assert_eq!(Notice::from_code(&notice.code()), Some(notice));
+        }
+        for junk in [
+            "",
+            "left",
+            "left-",
+            "left-x",
+            "wrong-1",
+            "<script>",
+            "locked--1",
+        ] {
+            assert_eq!(Notice::from_code(junk), None, "{junk:?}");
+        }
+        assert_eq!(
+            Notice::from_code("left-99999999999999"),
+            None,
+            "overflow is junk"
+        );
+    }
+
+    #[test]
+    fn notices_read_as_sentences_in_every_language() {
+        for lang in Lang::ALL {
+            let text = Notice::AttemptsLeft(2).text(lang, None, "");
+            assert!(text.contains('2'), "{lang:?}: {text}");
+            let text = Notice::LockedMinutes(15).text(lang, None, "");
+            assert!(
+                text.contains("15") && !text.contains('{'),
+                "{lang:?}: {text}"
+            );
+            let text = Notice::CodeSent.text(lang, Some(Factor::Sms), "•••• 42");
+            assert!(text.contains("•••• 42"), "{lang:?}: {text}");
+        }
+        assert_eq!(
+            Notice::WrongCredentials.text(Lang::En, None, ""),
+            "The login name or password is not right."
+        );
+    }
+
+    #[test]
+    fn factors_parse_from_their_codes_only() {
+        for f in Factor::ALL {
+            assert_eq!(Factor::from_code(f.code()), Some(f));
+        }
+        assert_eq!(Factor::from_code("TOTP"), None);
+        assert_eq!(Factor::from_code("passkey"), None);
+    }
+}

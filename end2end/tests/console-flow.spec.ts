@@ -1,0 +1,188 @@
+import { test, expect, type Page } from '@playwright/test';
+import {
+  PASSWORD, addApp, addUser, freshStep, generate, hydrated, totpNow, validate,
+} from './helpers';
+
+const CALLBACK = 'https://shop.example/cb';
+
+async function signInWithPassword(page: Page, login: string, password = PASSWORD) {
+  await page.getByLabel('Login name or email').fill(login);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/// The app's redirect URI is not served by anyone: catch the navigation there.
+async function catchCallback(page: Page): Promise<string[]> {
+  const seen: string[] = [];
+  await page.route('https://shop.example/**', async (route) => {
+    seen.push(route.request().url());
+    await route.fulfill({ status: 200, contentType: 'text/html', body: '<p>back at the shop</p>' });
+  });
+  return seen;
+}
+
+for (const js of [true, false]) {
+  test.describe(js ? 'with JavaScript' : 'without JavaScript', () => {
+    test.use({ javaScriptEnabled: js });
+
+    test('password only: link, login name, password, back to the app, verified', async ({ page, request }) => {
+      const login = addUser();
+      const app = addApp({ redirect: CALLBACK });
+      const link = await generate(request, app, { state: 'xyz', login_hint: login });
+      const seen = await catchCallback(page);
+      await page.goto(link.path);
+      if (js) await hydrated(page);
+      await expect(page.getByRole('heading', { level: 1 })).toContainText('Sign in to');
+      await expect(page.getByLabel('Login name or email')).toHaveValue(login);
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await expect(page.getByText(`Signing in as ${login}`)).toBeVisible();
+      if (js) await expect(page.getByLabel('Password')).toBeFocused();
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => seen.length).toBeGreaterThan(0);
+      expect(seen[0]).toBe(`${CALLBACK}?state=xyz`);
+      const status = await validate(request, link.session_id);
+      expect(status.status).toBe('verified');
+      expect(status.user.login_name).toBe(login);
+    });
+
+    test('a wrong password and an unknown name read the same', async ({ page, request }) => {
+      const login = addUser();
+      const app = addApp();
+      const link = await generate(request, app);
+      await page.goto(link.path);
+      if (js) await hydrated(page);
+      await signInWithPassword(page, login, 'not the password');
+      const alert = page.getByRole('alert');
+      await expect(alert).toHaveText('The login name or password is not right.');
+      const wrong = await alert.textContent();
+      await page.getByRole('button', { name: 'Not you? Start again' }).click();
+      await signInWithPassword(page, 'nobody-' + login, 'whatever it is');
+      await expect(page.getByRole('alert')).toHaveText(wrong!);
+      if (!js) expect(new URL(page.url()).search).toContain('n=wrong');
+    });
+
+    test('enrollment forced by policy, recovery codes, then TOTP on the next login', async ({ page, request }) => {
+      test.setTimeout(120_000);
+      const login = addUser();
+      const app = addApp({ secondFactor: true });
+      let link = await generate(request, app);
+      await page.goto(link.path);
+      if (js) await hydrated(page);
+      await signInWithPassword(page, login);
+      await expect(page.getByRole('heading', { name: 'Set up an authenticator app' })).toBeVisible();
+      await expect(page.locator('img.qr')).toBeVisible();
+      const secret = (await page.locator('code.secret').textContent())!.trim();
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+      // A wrong first code is refused; the same secret stays on the page.
+      await page.getByLabel('Code from the app').fill('000000');
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await expect(page.getByRole('alert')).toContainText('That code is not right.');
+      await expect(page.locator('code.secret')).toHaveText(secret);
+      await freshStep();
+      await page.getByLabel('Code from the app').fill(totpNow(secret));
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await expect(page.getByRole('heading', { name: 'Save your recovery codes' })).toBeVisible();
+      await expect(page.locator('ul.codes li')).toHaveCount(10);
+      if (js) await expect(page.getByRole('button', { name: 'Copy codes' })).toBeVisible();
+      await page.getByRole('button', { name: 'I have saved them' }).click();
+      await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
+      expect((await validate(request, link.session_id)).status).toBe('verified');
+
+      // The next login asks for a code from the app (a fresh step: the last one is used up).
+      await new Promise((r) => setTimeout(r, 30_000 - (Date.now() % 30_000) + 500));
+      link = await generate(request, app);
+      const again = await page.context().browser()!.newContext({ javaScriptEnabled: js });
+      const p2 = await again.newPage();
+      await p2.goto(new URL(link.path, page.url()).toString());
+      if (js) await hydrated(p2);
+      await signInWithPassword(p2, login);
+      await expect(p2.getByRole('radio', { name: 'Code from an authenticator app' })).toBeChecked();
+      await expect(p2.getByRole('radio', { name: 'A recovery code' })).toBeVisible();
+      await p2.getByRole('button', { name: 'Continue' }).click();
+      await p2.getByLabel('6-digit code').fill(totpNow(secret));
+      await p2.getByRole('button', { name: 'Verify' }).click();
+      await expect(p2.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
+      const status = await validate(request, link.session_id);
+      expect(status.status).toBe('verified');
+      expect(status.factors).toEqual(['password', 'totp']);
+      await again.close();
+    });
+  });
+}
+
+test('the lockout message tells when to try again', async ({ page, request }) => {
+  const login = addUser();
+  const link = await generate(request, addApp());
+  await page.goto(link.path);
+  await hydrated(page);
+  await page.getByLabel('Login name or email').fill(login);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  for (let i = 0; i < 5; i++) {
+    await page.getByLabel('Password').fill(`wrong ${i}`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert')).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Sign in' })).toBeEnabled();
+  }
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toHaveText(/Too many failed attempts\. Try again in 1[45] minutes\./);
+});
+
+test('an expired link gets a clear page', async ({ page, request }) => {
+  const link = await generate(request, addApp(), { lifetime: '1' });
+  // The link itself expires after the configured time; a made-up one is simply not valid.
+  await page.goto('/console/session/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('not valid');
+  expect(link.path).toContain('/console/session/');
+});
+
+test('a link opened by another browser is refused there', async ({ page, browser, request }) => {
+  const link = await generate(request, addApp());
+  await page.goto(link.path);
+  await hydrated(page);
+  const other = await browser.newContext();
+  const p2 = await other.newPage();
+  const res = await p2.goto(new URL(link.path, page.url()).toString());
+  expect(res!.status()).toBe(403);
+  await expect(p2.getByRole('heading', { level: 1 })).toContainText('already used');
+  await other.close();
+  // The first browser carries on.
+  await page.reload();
+  await expect(page.getByLabel('Login name or email')).toBeVisible();
+});
+
+test('German from Accept-Language, and the switcher', async ({ browser, request }) => {
+  const ctx = await browser.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de-DE,de;q=0.9' } });
+  const page = await ctx.newPage();
+  const link = await generate(request, addApp());
+  await page.goto(new URL(link.path, 'http://localhost:' + process.env.E2E_PORT).toString());
+  await expect(page.locator('html')).toHaveAttribute('lang', 'de');
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('Anmelden');
+  await page.getByRole('link', { name: 'Français' }).click();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'fr');
+  await ctx.close();
+});
+
+test('double submit of a wrong password counts once', async ({ page, request }) => {
+  const login = addUser();
+  const link = await generate(request, addApp());
+  await page.goto(link.path);
+  await hydrated(page);
+  await page.getByLabel('Login name or email').fill(login);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').fill('wrong');
+  const button = page.getByRole('button', { name: 'Sign in' });
+  await button.dblclick();
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(button).toBeEnabled();
+});
+
+test('server functions refuse another origin', async ({ request }) => {
+  const res = await request.post('/console/api/login-name', {
+    form: { token: 'x', login_name: 'alice' },
+    headers: { Origin: 'https://evil.example', Accept: 'application/json' },
+  });
+  expect(res.status()).toBe(403);
+});

@@ -1,0 +1,76 @@
+// Shared set-up for console tests: users and apps through the real CLI, links through the real
+// handoff API, TOTP codes computed from the secret the page shows.
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import * as OTPAuth from 'otpauth';
+
+const root = join(__dirname, '..', '..');
+const bin = resolve(root, process.env.SERVER_BIN ?? 'target/debug/server');
+
+let counter = 0;
+/// A name unique to this run, so tests never share users or apps.
+export function unique(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+export function cli(args: string[]): any {
+  const out = execFileSync(bin, [...args, '--json', '--data-dir', process.env.E2E_DATA_DIR!], {
+    cwd: root,
+    env: { ...process.env, RUST_LOG: 'error' },
+  });
+  return JSON.parse(out.toString());
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+export function addUser(extra: string[] = []): string {
+  const login = unique('user');
+  cli(['user', 'add', '--login-name', login, '--password', PASSWORD, ...extra]);
+  return login;
+}
+
+export type App = { app_key: string; app_secret: string };
+
+export function addApp(opts: { redirect?: string; secondFactor?: boolean } = {}): App {
+  const args = ['app', 'add', '--name', unique('Shop')];
+  if (opts.redirect) args.push('--redirect-uri', opts.redirect);
+  if (opts.secondFactor) args.push('--require-second-factor');
+  return cli(args);
+}
+
+export async function generate(
+  request: APIRequestContext,
+  app: App,
+  extra: Record<string, string> = {},
+): Promise<{ path: string; session_id: string }> {
+  const res = await request.post('/session/generate/', {
+    data: { app_key: app.app_key, app_secret: app.app_secret, ...extra },
+  });
+  expect(res.status()).toBe(200);
+  const body = await res.json();
+  return { path: `/console/session/${body.token}`, session_id: body.session_id };
+}
+
+export async function validate(request: APIRequestContext, sessionId: string): Promise<any> {
+  const res = await request.post('/session/validate/', { data: { session_id: sessionId } });
+  expect(res.status()).toBe(200);
+  return res.json();
+}
+
+export async function hydrated(page: Page) {
+  await expect(page.locator('.steps[data-hydrated="true"]')).toHaveCount(1);
+}
+
+export function totpNow(secret: string, offsetSteps = 0): string {
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30 });
+  return totp.generate({ timestamp: Date.now() + offsetSteps * 30_000 });
+}
+
+/// Waits until the next 30-second step starts when the current one is almost over, so a code
+/// computed now is still good when the server checks it.
+export async function freshStep() {
+  const into = (Date.now() / 1000) % 30;
+  if (into > 25) await new Promise((r) => setTimeout(r, (30 - into + 0.5) * 1000));
+}
