@@ -147,11 +147,10 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
 
     // After a swap: leave for the app when done, else focus the new step's first field.
     Effect::new(move |_| {
-        if swaps.get() == 0 {
-            return;
-        }
+        // The first run only subscribes; a swap counts from one.
+        let swapped = swaps.get() > 0;
         #[cfg(feature = "hydrate")]
-        {
+        if swapped {
             use leptos::wasm_bindgen::JsCast;
             if let Step::Done {
                 redirect: Some(url),
@@ -174,6 +173,8 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
                 let _ = el.focus();
             }
         }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = swapped;
     });
 
     let token = StoredValue::new(token);

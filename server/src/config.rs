@@ -310,7 +310,7 @@ impl Settings {
 
 /// `http://localhost:<port>` for loopback addresses (browsers treat it as a secure context, which
 /// WebAuthn needs), else `http://<listen address>`.
-fn default_public_url(listen: SocketAddr) -> String {
+pub fn default_public_url(listen: SocketAddr) -> String {
     if listen.ip().is_loopback() {
         format!("http://localhost:{}", listen.port())
     } else {

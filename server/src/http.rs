@@ -219,6 +219,13 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(CliError::Serve)?;
+    let mut settings = settings;
+    // Port 0 picks a free port: the default public URL must name the port actually bound.
+    if settings.listen.port() == 0
+        && settings.public_url == crate::config::default_public_url(settings.listen)
+    {
+        settings.public_url = crate::config::default_public_url(addr);
+    }
     let engine = crate::wiring::build_engine(&settings, db.clone()).await?;
     let demo = if settings.demo {
         crate::wiring::seed_demo(&engine).await?

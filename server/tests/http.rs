@@ -7,6 +7,9 @@ use server::config::{FileConfig, Overrides, Settings};
 
 struct TestServer {
     base: String,
+    /// The public URL (`http://localhost:<port>`): the origin the console accepts.
+    public: String,
+    demo: server::wiring::DemoCredentials,
     dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -33,12 +36,16 @@ impl TestServer {
         let settings = Settings::resolve(over, FileConfig::default()).unwrap();
         let bound = server::http::bind(settings).await.unwrap();
         let base = format!("http://{}", bound.addr);
+        let public = bound.state.settings.public_url.clone();
+        let demo = bound.demo.clone().expect("a fresh database gets demo data");
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(bound.run(async move {
             let _ = rx.await;
         }));
         Self {
             base,
+            public,
+            demo,
             dir,
             shutdown: Some(tx),
         }
@@ -46,6 +53,42 @@ impl TestServer {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A fresh login link for the demo app: its token.
+    async fn link(&self) -> String {
+        let res = client()
+            .post(self.url("/session/generate/"))
+            .json(&serde_json::json!({
+                "app_key": self.demo.app_key,
+                "app_secret": self.demo.app_secret,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let base = body["base_url"].as_str().unwrap();
+        assert_eq!(base, format!("{}/console/session/", self.public));
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens the link as a new browser would: the claim cookie it gets back.
+    async fn claim(&self, token: &str) -> String {
+        let res = client()
+            .get(self.url(&format!("/console/session/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with("vestibule_claim_"))
+            .and_then(|v| v.split(';').next())
+            .expect("the first visit sets the claim cookie")
+            .to_owned()
     }
 }
 
@@ -86,12 +129,24 @@ async fn health_and_readiness_answer_json() {
 #[tokio::test]
 async fn console_page_has_a_nonce_csp_matching_its_script() {
     let srv = TestServer::start().await;
+    let token = srv.link().await;
     let res = client()
-        .get(srv.url("/console/session/abc"))
+        .get(srv.url(&format!("/console/session/{token}")))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("vestibule_claim_"))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()
@@ -112,14 +167,17 @@ async fn console_page_has_a_nonce_csp_matching_its_script() {
         html.contains(&format!("nonce=\"{nonce}\"")),
         "the hydration script carries the header's nonce"
     );
-    assert!(html.contains("name=\"login_name\""));
+    assert!(html.contains("name=\"login_name\""), "{html}");
+    assert!(!html.contains(&token[..20]) || html.contains("/console/api/"));
 
-    // A fresh nonce per response.
+    // The same browser may reload; each response has a fresh nonce.
     let again = client()
-        .get(srv.url("/console/session/abc"))
+        .get(srv.url(&format!("/console/session/{token}")))
+        .header(header::COOKIE, cookie.split(';').next().unwrap())
         .send()
         .await
         .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
     assert_ne!(
         again.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
@@ -173,64 +231,103 @@ async fn built_site_files_are_served() {
 #[tokio::test]
 async fn login_name_server_function_answers_fetch_and_plain_posts() {
     let srv = TestServer::start().await;
-    let url = srv.url("/api/console/login-name");
-    // As the hydrated page sends it.
+    let token = srv.link().await;
+    let cookie = srv.claim(&token).await;
+    let url = srv.url("/console/api/login-name");
+    // As the hydrated page sends it: the next step as data.
     let res = client()
         .post(&url)
         .header(header::ACCEPT, "application/json")
-        .form(&[("token", "t1"), ("login_name", "  carol ")])
+        .header(header::ORIGIN, &srv.public)
+        .header(header::COOKIE, &cookie)
+        .form(&[("token", token.as_str()), ("login_name", "  carol ")])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.json::<String>().await.unwrap(),
-        "Hello, carol. Next: your password."
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Password") && body.contains("carol"),
+        "{body}"
     );
 
-    // As a browser without JavaScript sends it: answered with a redirect back to the page.
+    // As a browser without JavaScript sends it: a redirect back to the page.
     let res = client()
         .post(&url)
         .header(header::ACCEPT, "text/html")
-        .header(header::REFERER, srv.url("/console/session/t1"))
-        .form(&[("token", "t1"), ("login_name", "carol")])
+        .header(header::ORIGIN, "null")
+        .header("sec-fetch-site", "same-origin")
+        .header(header::COOKIE, &cookie)
+        .form(&[("token", token.as_str()), ("login_name", "carol")])
         .send()
         .await
         .unwrap();
     assert!(res.status().is_redirection(), "{}", res.status());
     let location = res.headers()[header::LOCATION].to_str().unwrap();
-    assert_eq!(
-        location,
-        "/console/session/t1?reply=Hello%2C%20carol.%20Next%3A%20your%20password."
+    assert!(
+        location.starts_with(&format!("/console/session/{token}")),
+        "{location}"
     );
+
+    // SECURITY: another origin, or no proof of origin at all, is refused.
+    for (origin, site) in [
+        (Some("https://evil.example"), None),
+        (None, Some("cross-site")),
+        (None, None),
+    ] {
+        let mut req = client()
+            .post(&url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::COOKIE, &cookie);
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        let res = req
+            .form(&[("token", token.as_str()), ("login_name", "carol")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin:?} {site:?}");
+    }
 }
 
 #[tokio::test]
-async fn bad_login_names_get_400_not_500() {
+async fn bad_login_names_get_a_message_not_a_500() {
     let srv = TestServer::start().await;
-    let url = srv.url("/api/console/login-name");
+    let token = srv.link().await;
+    let cookie = srv.claim(&token).await;
+    let url = srv.url("/console/api/login-name");
     let long = "x".repeat(201);
     for name in ["", "   ", long.as_str()] {
         let res = client()
             .post(&url)
             .header(header::ACCEPT, "application/json")
-            .form(&[("token", "t1"), ("login_name", name)])
+            .header(header::ORIGIN, &srv.public)
+            .header(header::COOKIE, &cookie)
+            .form(&[("token", token.as_str()), ("login_name", name)])
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "login name {name:?}");
+        assert_eq!(res.status(), StatusCode::OK, "login name {name:?}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("LoginName"), "stays on the step: {body}");
+        assert!(
+            body.contains("Required") || body.contains("TooLong"),
+            "{body}"
+        );
     }
-    // A missing field is the caller's mistake too.
+    // A missing field is the caller's mistake: 400, not 500.
     let res = client()
         .post(&url)
         .header(header::ACCEPT, "application/json")
-        .form(&[("token", "t1")])
+        .header(header::ORIGIN, &srv.public)
+        .header(header::COOKIE, &cookie)
+        .form(&[("token", token.as_str())])
         .send()
         .await
         .unwrap();
-    assert!(
-        res.status().is_client_error(),
-        "missing field gave {}",
-        res.status()
-    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
