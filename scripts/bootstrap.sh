@@ -57,6 +57,13 @@ if ! .tools/venv/bin/python -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__versio
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q --disable-pip-version-check "aiosmtpd==$aiosmtpd_version"
 fi
+# 5b. The OpenAPI 3.1 validator for server/tests/openapi.rs, in the same venv.
+osv_version=0.9.0
+if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('openapi-spec-validator') != '$osv_version')" 2>/dev/null; then
+  say "installing openapi-spec-validator $osv_version into .tools/venv"
+  [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check "openapi-spec-validator==$osv_version"
+fi
 command -v openssl >/dev/null || apt_install openssl
 
 # 6. The Connect client the Session API tests drive (connect-es with ZITADEL's published protos).

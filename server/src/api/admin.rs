@@ -883,7 +883,8 @@ async fn list_factors(
 /// and security keys answer 501 until WebAuthn lands).
 #[utoipa::path(delete, path = "/admin/v1/users/{user_id}/factors/{kind}", tag = TAG_FACTORS,
     params(("user_id" = String, Path), ("kind" = Factor, Path)),
-    responses((status = 204, description = "Removed")))]
+    responses((status = 204, description = "Removed"),
+              (status = 501, description = "Passkeys and security keys cannot be removed yet (`SESSION-Wan00`)", body = super::openapi::ErrorBody)))]
 async fn remove_factor(
     _admin: AdminScope,
     State(state): State<AppState>,

@@ -283,6 +283,7 @@ pub struct CheckCode {
 #[serde(rename_all = "camelCase")]
 pub struct CheckWebAuthN {
     #[serde(alias = "credential_assertion_data")]
+    #[schema(value_type = Option<Object>)]
     pub credential_assertion_data: Option<serde_json::Value>,
 }
 
@@ -759,6 +760,7 @@ impl From<&Details> for DetailsWire {
 #[serde(rename_all = "camelCase")]
 pub struct ChallengesWire {
     #[serde(rename = "webAuthN", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub web_auth_n: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otp_sms: Option<String>,
