@@ -170,14 +170,11 @@ impl Lang {
         {
             return lang;
         }
+        // The crate orders the browser's tags by weight; a regional tag (`de-CH`) counts for its
+        // language.
         accept_language
-            .and_then(|header| {
-                let codes: Vec<&str> = Lang::ALL.iter().map(|l| l.code()).collect();
-                // Tags are case-insensitive (RFC 5646); the crate compares them as given.
-                accept_language::intersection(&header.to_ascii_lowercase(), &codes)
-                    .first()
-                    .and_then(|tag| Lang::from_tag(tag))
-            })
+            .map(accept_language::parse)
+            .and_then(|tags| tags.iter().find_map(|tag| Lang::from_tag(tag)))
             .unwrap_or_default()
     }
 
@@ -532,7 +529,7 @@ mod tests {
 
     #[test]
     fn languages_are_negotiated_in_the_documented_order() {
-        let cases: [(Option<&str>, Option<&str>, Lang); 9] = [
+        let cases: [(Option<&str>, Option<&str>, Lang); 10] = [
             (None, None, Lang::En),
             (Some("de-CH fr"), Some("es"), Lang::De),
             (Some("it fr-CA"), Some("de"), Lang::Fr),
@@ -542,6 +539,7 @@ mod tests {
             (None, Some("*"), Lang::En),
             (None, Some(";;;q=abc,,"), Lang::En),
             (Some(""), Some("DE"), Lang::De),
+            (None, Some("de-DE"), Lang::De),
         ];
         for (ui, accept, want) in cases {
             assert_eq!(Lang::negotiate(ui, accept), want, "{ui:?} / {accept:?}");

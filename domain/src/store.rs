@@ -256,8 +256,7 @@ pub trait Store: Send + Sync + 'static {
     async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError>;
     /// Forgets the handoff's engine session, only while it is still `session_id` (the hosted
     /// page's "start again"); the next use attaches a new one. False when it changed meanwhile.
-    async fn detach_handoff_session(&self, id: &str, session_id: &str)
-        -> Result<bool, StoreError>;
+    async fn detach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError>;
     /// Deletes handoffs that were never claimed and whose link expired before `now`; returns how
     /// many went.
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError>;

@@ -159,7 +159,8 @@ test('German from Accept-Language, and the switcher', async ({ browser, request 
   const link = await generate(request, addApp());
   await page.goto(new URL(link.path, 'http://localhost:' + process.env.E2E_PORT).toString());
   await expect(page.locator('html')).toHaveAttribute('lang', 'de');
-  await expect(page.getByRole('heading', { level: 1 })).toContainText('Anmelden');
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('anmelden');
+  await expect(page.getByLabel('Benutzername oder E-Mail')).toBeVisible();
   await page.getByRole('link', { name: 'Français' }).click();
   await expect(page.locator('html')).toHaveAttribute('lang', 'fr');
   await ctx.close();

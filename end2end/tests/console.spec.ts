@@ -1,44 +1,9 @@
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { addApp, generate } from './helpers';
 
-const consoleUrl = '/console/session/e2e-link-token';
-
-async function submitLoginName(page: Page, name: string) {
-  await page.getByLabel('Login name').fill(name);
-  await page.getByRole('button', { name: 'Continue' }).click();
-}
-
-test.describe('with JavaScript', () => {
-  test('the login-name form goes through the server function without a page load', async ({ page }) => {
-    await page.goto(consoleUrl);
-    await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
-    await submitLoginName(page, 'alice');
-    await expect(page.getByRole('status')).toHaveText('Hello, alice. Next: your password.');
-    // The form was sent by fetch: the address did not change.
-    expect(new URL(page.url()).search).toBe('');
-  });
-
-  test('a blank login name gets a clear error', async ({ page }) => {
-    await page.goto(consoleUrl);
-    await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
-    await submitLoginName(page, '   ');
-    await expect(page.getByRole('alert')).toHaveText('Enter your login name.');
-  });
-});
-
-test.describe('without JavaScript', () => {
-  test.use({ javaScriptEnabled: false });
-
-  test('the same form works as a plain form post', async ({ page }) => {
-    await page.goto(consoleUrl);
-    await expect(page.locator('[data-hydrated]')).toHaveCount(0);
-    await submitLoginName(page, 'bob');
-    await expect(page).toHaveURL(/\/console\/session\/e2e-link-token\?reply=/);
-    await expect(page.getByRole('status')).toHaveText('Hello, bob. Next: your password.');
-  });
-});
-
-test('pages carry the security headers', async ({ request }) => {
-  const res = await request.get(consoleUrl);
+test('console pages carry the security headers', async ({ request }) => {
+  const { path } = await generate(request, addApp());
+  const res = await request.get(path);
   expect(res.status()).toBe(200);
   const headers = res.headers();
   expect(headers['content-security-policy']).toMatch(/script-src 'self' 'wasm-unsafe-eval' 'nonce-[^']+'/);

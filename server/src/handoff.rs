@@ -542,11 +542,18 @@ pub async fn console_gate(
         .new_browser_secret
         .as_ref()
         .and_then(|secret| claim_cookie(&cookie_name, secret.expose(), secure));
+    // Recovery codes a no-JavaScript enrollment just made are shown by the page once, even
+    // though the login is already complete.
+    let showing_codes = cookie_value(request.headers(), &format!("{cookie_name}_codes")).is_some();
     use domain::service::PolicyState as P;
     let mut response = match (
         &claimed.view.progress.completion,
         &claimed.view.progress.policy,
     ) {
+        (Some(_), _) if showing_codes => {
+            let page = next.run(request).await;
+            allow_forms_to_reach(page, claimed.view.redirect_uri.as_deref())
+        }
         (Some(HandoffCompletion::Redirect(target)), _) => match HeaderValue::from_str(target) {
             Ok(location) => {
                 let mut r = StatusCode::SEE_OTHER.into_response();
@@ -573,13 +580,43 @@ pub async fn console_gate(
                     .extensions_mut()
                     .insert(app::console::glue::FreshClaim(secret.expose().clone()));
             }
-            next.run(request).await
+            let page = next.run(request).await;
+            allow_forms_to_reach(page, claimed.view.redirect_uri.as_deref())
         }
     };
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     no_store(response)
+}
+
+/// Browsers apply the page's `form-action` to every redirect that follows a form post, so the
+/// last step of a login without JavaScript (post, then 303 to the app) needs the app's origin
+/// there. Only that one origin is added, and only on this login's page.
+fn allow_forms_to_reach(mut page: Response, redirect_uri: Option<&str>) -> Response {
+    let Some(origin) = redirect_uri
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|o| o.ascii_serialization())
+    else {
+        return page;
+    };
+    let csp = page
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            )
+        });
+    if let Some(value) = csp.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        page.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    page
 }
 
 fn link_problem_page(err: &DomainError) -> Response {

@@ -80,7 +80,10 @@ pub fn router(state: AppState) -> Router {
             },
             move || shell(options.clone()),
         )
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::handoff::console_gate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::handoff::console_gate,
+        ))
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()

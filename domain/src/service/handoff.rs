@@ -98,6 +98,8 @@ pub struct HandoffView {
     pub branding: Branding,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// Where the browser goes once signed in (the page's CSP must allow forms to lead there).
+    pub redirect_uri: Option<String>,
     pub progress: HandoffProgress,
 }
 
@@ -721,6 +723,7 @@ fn view_of(handoff: &Handoff, app: &App, progress: HandoffProgress) -> HandoffVi
         branding: app.branding.clone(),
         login_hint: handoff.login_hint.clone(),
         ui_locales: handoff.ui_locales.clone(),
+        redirect_uri: handoff.redirect_uri.clone(),
         progress,
     }
 }
