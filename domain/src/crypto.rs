@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -222,13 +222,16 @@ impl Default for Argon2Params {
 }
 
 impl Argon2Params {
+    fn argon2_params(&self) -> Result<argon2::Params, CryptoError> {
+        argon2::Params::new(self.m_cost, self.t_cost, self.p_cost, None)
+            .map_err(|_| CryptoError::Params)
+    }
+
     fn hasher(&self) -> Result<argon2::Argon2<'static>, CryptoError> {
-        let params = argon2::Params::new(self.m_cost, self.t_cost, self.p_cost, None)
-            .map_err(|_| CryptoError::Params)?;
         Ok(argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
-            params,
+            self.argon2_params()?,
         ))
     }
 
@@ -255,18 +258,70 @@ pub enum CryptoError {
     Decrypt,
 }
 
+/// Working memory for argon2 (m_cost KiB), kept between computations. A server that allocated
+/// and freed 19 MiB per login would let the allocator keep hundreds of MiB resident under a
+/// burst; reusing one buffer per concurrent computation bounds memory by the in-flight limit.
+#[derive(Default)]
+pub struct Argon2Memory(Vec<argon2::Block>);
+
+impl Argon2Memory {
+    fn blocks(&mut self, params: &argon2::Params) -> &mut [argon2::Block] {
+        let needed = params.block_count();
+        if self.0.len() < needed {
+            self.0.resize(needed, argon2::Block::default());
+        }
+        &mut self.0[..needed]
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.0.len() * argon2::Block::SIZE
+    }
+}
+
+impl fmt::Debug for Argon2Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Argon2Memory({} KiB)", self.size() / 1024)
+    }
+}
+
 /// Hashes a password with argon2id and a 16-byte random salt; returns the PHC string.
 pub fn argon2_hash(
     params: &Argon2Params,
     password: &[u8],
     rng: &dyn Rng,
 ) -> Result<String, CryptoError> {
-    let salt = SaltString::encode_b64(&random_bytes::<16>(rng)).map_err(|_| CryptoError::Hash)?;
-    let hash = params
+    argon2_hash_in(params, password, rng, &mut Argon2Memory::default())
+}
+
+/// [`argon2_hash`] in reusable working memory.
+pub fn argon2_hash_in(
+    params: &Argon2Params,
+    password: &[u8],
+    rng: &dyn Rng,
+    memory: &mut Argon2Memory,
+) -> Result<String, CryptoError> {
+    let salt_bytes = random_bytes::<16>(rng);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| CryptoError::Hash)?;
+    let argon_params = params.argon2_params()?;
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    params
         .hasher()?
-        .hash_password(password, &salt)
+        .hash_password_into_with_memory(
+            password,
+            &salt_bytes,
+            &mut out,
+            memory.blocks(&argon_params),
+        )
         .map_err(|_| CryptoError::Hash)?;
-    Ok(hash.to_string())
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: ParamsString::try_from(&argon_params).map_err(|_| CryptoError::Hash)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|_| CryptoError::Hash)?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Result of checking a password against a stored hash.
@@ -283,16 +338,43 @@ pub fn argon2_verify(
     password: &[u8],
     phc: &str,
 ) -> Result<PasswordMatch, CryptoError> {
-    let parsed = PasswordHash::new(phc).map_err(|_| CryptoError::MalformedHash)?;
-    let verifier = current.hasher()?;
-    let matches = verifier.verify_password(password, &parsed).is_ok();
-    let stored = argon2::Params::try_from(&parsed).ok();
-    let same = parsed.algorithm.as_str() == "argon2id"
-        && stored.is_some_and(|p| {
-            p.m_cost() == current.m_cost
-                && p.t_cost() == current.t_cost
-                && p.p_cost() == current.p_cost
-        });
+    argon2_verify_in(current, password, phc, &mut Argon2Memory::default())
+}
+
+/// [`argon2_verify`] in reusable working memory.
+pub fn argon2_verify_in(
+    current: &Argon2Params,
+    password: &[u8],
+    phc: &str,
+    memory: &mut Argon2Memory,
+) -> Result<PasswordMatch, CryptoError> {
+    let malformed = |_: argon2::password_hash::Error| CryptoError::MalformedHash;
+    let parsed = PasswordHash::new(phc).map_err(malformed)?;
+    let stored = argon2::Params::try_from(&parsed).map_err(malformed)?;
+    let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(malformed)?;
+    let version = match parsed.version {
+        Some(v) => argon2::Version::try_from(v).map_err(|_| CryptoError::MalformedHash)?,
+        None => argon2::Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(CryptoError::MalformedHash);
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf).map_err(malformed)?;
+    if expected.len() > 256 {
+        return Err(CryptoError::MalformedHash);
+    }
+    let mut out = vec![0u8; expected.len()];
+    argon2::Argon2::new(algorithm, version, stored.clone())
+        .hash_password_into_with_memory(password, salt, &mut out, memory.blocks(&stored))
+        .map_err(|_| CryptoError::MalformedHash)?;
+    // SECURITY: constant-time comparison of the computed and the stored hash.
+    let matches = bool::from(out.as_slice().ct_eq(expected.as_bytes()));
+    let same = algorithm == argon2::Algorithm::Argon2id
+        && version == argon2::Version::V0x13
+        && stored.m_cost() == current.m_cost
+        && stored.t_cost() == current.t_cost
+        && stored.p_cost() == current.p_cost;
     Ok(PasswordMatch {
         matches,
         needs_rehash: !same,

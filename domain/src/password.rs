@@ -1,10 +1,10 @@
 //! Password hashing off the async runtime: argon2id on blocking threads, a bounded number at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::crypto::{self, Argon2Params, PasswordMatch, Rng, Secret};
+use crate::crypto::{self, Argon2Memory, Argon2Params, PasswordMatch, Rng, Secret};
 use crate::error::DomainError;
 
 /// Hashes and verifies passwords with at most `max_in_flight` argon2 computations at a time, so
@@ -13,6 +13,9 @@ use crate::error::DomainError;
 pub struct PasswordHasher {
     params: Argon2Params,
     permits: Arc<Semaphore>,
+    /// Working memory of finished computations, reused by the next ones: at most one buffer per
+    /// permit, so resident memory stays near `max_in_flight × m_cost` under any burst.
+    memory: Arc<Mutex<Vec<Argon2Memory>>>,
     /// A real hash of a random password, verified against for unknown users.
     dummy_hash: Arc<String>,
 }
@@ -38,6 +41,7 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(n)),
+            memory: Arc::new(Mutex::new(Vec::with_capacity(n))),
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -55,8 +59,8 @@ impl PasswordHasher {
     ) -> Result<String, DomainError> {
         let params = self.params;
         let password = password.clone();
-        self.run(move || {
-            crypto::argon2_hash(&params, password.expose().as_bytes(), rng.as_ref())
+        self.run(move |memory| {
+            crypto::argon2_hash_in(&params, password.expose().as_bytes(), rng.as_ref(), memory)
                 .map_err(|e| DomainError::internal("argon2 hash", &e))
         })
         .await
@@ -71,8 +75,8 @@ impl PasswordHasher {
         let params = self.params;
         let password = password.clone();
         let phc = phc.to_owned();
-        self.run(move || {
-            crypto::argon2_verify(&params, password.expose().as_bytes(), &phc)
+        self.run(move |memory| {
+            crypto::argon2_verify_in(&params, password.expose().as_bytes(), &phc, memory)
                 .map_err(|e| DomainError::internal("argon2 verify", &e))
         })
         .await
@@ -89,7 +93,7 @@ impl PasswordHasher {
     async fn run<T, F>(&self, work: F) -> Result<T, DomainError>
     where
         T: Send + 'static,
-        F: FnOnce() -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&mut Argon2Memory) -> Result<T, DomainError> + Send + 'static,
     {
         // SECURITY: bounded in flight, so many parallel logins cannot exhaust memory.
         let _permit = self
@@ -97,10 +101,27 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|e| DomainError::internal("hash semaphore", &e))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| DomainError::internal("hash task", &e))?
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut memory = lock(&pool).pop().unwrap_or_default();
+            let result = work(&mut memory);
+            lock(&pool).push(memory);
+            result
+        })
+        .await
+        .map_err(|e| DomainError::internal("hash task", &e))?
     }
+
+    /// Buffers kept for reuse and their total size in bytes (for tests and metrics).
+    pub fn pooled_memory(&self) -> (usize, usize) {
+        let pool = lock(&self.memory);
+        (pool.len(), pool.iter().map(Argon2Memory::size).sum())
+    }
+}
+
+fn lock(pool: &Mutex<Vec<Argon2Memory>>) -> std::sync::MutexGuard<'_, Vec<Argon2Memory>> {
+    // A panic while holding the lock cannot leave the list inconsistent: take it anyway.
+    pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -130,6 +151,67 @@ mod tests {
                 .matches
         );
         h.verify_dummy(&pw).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn working_memory_is_reused_and_bounded_by_the_in_flight_limit() {
+        let rng: Arc<dyn Rng> = Arc::new(SeededRng::new(2));
+        let params = Argon2Params {
+            m_cost: 1024,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let h = PasswordHasher::new(params, 3, rng.as_ref()).unwrap();
+        let pw = Secret::new("correct horse".to_owned());
+        let phc = h.hash(&pw, rng.clone()).await.unwrap();
+        let checks = (0..60).map(|i| {
+            let h = h.clone();
+            let phc = phc.clone();
+            let guess = Secret::new(if i % 2 == 0 { "correct horse" } else { "wrong" }.to_owned());
+            tokio::spawn(async move { h.verify(&guess, &phc).await.unwrap().matches })
+        });
+        let mut matched = 0;
+        for check in checks {
+            matched += usize::from(check.await.unwrap());
+        }
+        assert_eq!(matched, 30);
+        let (buffers, bytes) = h.pooled_memory();
+        assert!((1..=3).contains(&buffers), "{buffers} buffers for 3 permits");
+        assert_eq!(bytes, buffers * 1024 * 1024);
+    }
+
+    #[test]
+    fn hashes_verify_with_the_reference_implementation_and_back() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+        let params = cheap();
+        let ours = crypto::argon2_hash(&params, b"pw", &SeededRng::new(3)).unwrap();
+        let parsed = argon2::password_hash::PasswordHash::new(&ours).unwrap();
+        assert!(argon2::Argon2::default()
+            .verify_password(b"pw", &parsed)
+            .is_ok());
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        let ok = crypto::argon2_verify(&params, b"pw", &theirs).unwrap();
+        assert!(ok.matches && !ok.needs_rehash);
+        assert!(!crypto::argon2_verify(&params, b"px", &theirs).unwrap().matches);
+        // Other algorithms still verify, and ask for a rehash.
+        let argon2i = argon2::Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            argon2::Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        let old = crypto::argon2_verify(&params, b"pw", &argon2i).unwrap();
+        assert!(old.matches && old.needs_rehash);
     }
 
     #[tokio::test]
