@@ -220,6 +220,33 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
             );
         }
     }
+    // On every documented path, exactly the documented methods are served: any other method is
+    // a 405, so a method added to a known path without its documentation shows up here.
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        let concrete = path
+            .replace("{session_id}", "x")
+            .replace("{user_id}", "x")
+            .replace("{app_id}", "x")
+            .replace("{key_id}", "x")
+            .replace("{kind}", "totp");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let (st, _, _) = srv
+                .send(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &concrete,
+                    Some(&srv.admin_key),
+                    Some(json!({})),
+                )
+                .await;
+            let is_documented = documented.contains(&(method.to_owned(), path.clone()));
+            assert_eq!(
+                st != StatusCode::METHOD_NOT_ALLOWED,
+                is_documented,
+                "{method} {concrete}: {st}"
+            );
+        }
+    }
     // And a path nobody serves is the fallback's.
     let res = srv
         .http
