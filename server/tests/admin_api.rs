@@ -206,6 +206,18 @@ async fn users(b: Backend) {
         )
         .await;
     assert_error(&res, 400, 3, "ARG-Inval1");
+    // A request that fails leaves nothing of itself behind.
+    let res = srv
+        .admin(
+            Method::PATCH,
+            &format!("/users/{id}"),
+            Some(json!({"display_name": "Half", "email": null, "email_verified": true})),
+        )
+        .await;
+    assert_error(&res, 400, 3, "ARG-Inval1");
+    let (_, unchanged) = srv.admin(Method::GET, &format!("/users/{id}"), None).await;
+    assert_eq!(unchanged["display_name"], "Ada");
+    assert_eq!(unchanged["email"], "ada@new.example");
     let res = srv
         .admin(
             Method::PATCH,

@@ -700,10 +700,35 @@ async fn update_user(
         || changes.email.is_some()
         || changes.phone.is_some()
         || changes.preferred_language.is_some();
+    // Verified flags need an address to mark; refuse them before writing anything, so a bad
+    // request never leaves half its changes behind.
+    let current = state.engine.get_user(&user_id).await?;
+    let email_after = match &changes.email {
+        Some(e) => e.is_some(),
+        None => current.email.is_some(),
+    };
+    let phone_after = match &changes.phone {
+        Some(p) => p.is_some(),
+        None => current.phone.is_some(),
+    };
+    if body.email_verified.is_some() && !email_after {
+        return Err(DomainError::InvalidField {
+            field: "email",
+            reason: "no email set",
+        }
+        .into());
+    }
+    if body.phone_verified.is_some() && !phone_after {
+        return Err(DomainError::InvalidField {
+            field: "phone",
+            reason: "no phone set",
+        }
+        .into());
+    }
     let mut user = if profile_changed {
         state.engine.update_profile(&user_id, changes).await?
     } else {
-        state.engine.get_user(&user_id).await?
+        current
     };
     if let Some(verified) = body.email_verified {
         user = state.engine.set_email_verified(&user_id, verified).await?;
