@@ -316,6 +316,17 @@ pub struct NewEvent {
     pub error_id: Option<String>,
 }
 
+impl NewEvent {
+    /// The same attempt, recorded as refused because the account was already locked: it counted
+    /// nothing, so it must not read as one more wrong password in the log.
+    pub fn refused_while_locked(&self) -> NewEvent {
+        NewEvent {
+            error_id: Some("COMMAND-JLK35".to_owned()),
+            ..self.clone()
+        }
+    }
+}
+
 /// A stored event with its position in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

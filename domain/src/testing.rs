@@ -225,7 +225,7 @@ impl Store for MemoryStore {
         let mut s = self.state();
         let user = s.users.get(&failure.user_id).ok_or(StoreError::NotFound)?;
         if let Some(until) = user.locked_until.filter(|u| *u > failure.now) {
-            s.append(&failure.event);
+            s.append(&failure.event.refused_while_locked());
             return Err(StoreError::Locked { until });
         }
         let mut code_attempts = None;

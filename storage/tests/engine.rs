@@ -337,6 +337,19 @@ async fn assert_failure_events(db: &Database, user_id: &str, after: i64, expecte
         events.iter().all(|e| e.event.outcome == Outcome::Failed),
         "a success was recorded"
     );
+    // Only the counted attempts read as wrong passwords; the rest were refused as locked.
+    let ids = |id: &str| {
+        events
+            .iter()
+            .filter(|e| e.event.error_id.as_deref() == Some(id))
+            .count()
+    };
+    assert_eq!(ids("COMMAND-3M0fs"), 5, "counted wrong passwords");
+    assert_eq!(
+        ids("COMMAND-JLK35"),
+        expected - 5,
+        "attempts refused while locked"
+    );
 }
 
 /// While locked, both replicas refuse the correct password (and a wrong one counts nothing);

@@ -286,7 +286,7 @@ pub(crate) async fn record_failure(
         .await?
         .ok_or(StoreError::NotFound)?;
     if let Some(until) = state.locked_at(now) {
-        insert_event(&mut tx, &failure.event).await?;
+        insert_event(&mut tx, &failure.event.refused_while_locked()).await?;
         tx.commit().await.map_err(backend)?;
         return Err(StoreError::Locked { until: until.get() });
     }
