@@ -1,15 +1,23 @@
 import { defineConfig } from '@playwright/test';
 import { execSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-// One free port and one fresh data directory per run. They go into the environment so that the
+// Free ports and one fresh data directory per run. They go into the environment so that the
 // worker processes, which load this file again, see the same values.
+//   E2E_PORT          the server under test (debug site, codes delivered to the sink)
+//   E2E_SMTP_PORT     the sink's SMTP server        E2E_SINK_PORT   the sink's HTTP side (SMS, inbox)
+//   E2E_SHORT_PORT    a second server on the same database whose links expire after 3 seconds
+//   E2E_RELEASE_PORT  a third server serving the release site (target/site-release), for the weight test
 if (!process.env.E2E_PORT) {
-  process.env.E2E_PORT = execSync(
-    `node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"`,
-  ).toString().trim();
+  const ports = execSync(
+    `node -e "const net=require('net');const ss=[0,1,2,3,4].map(()=>net.createServer());` +
+      `Promise.all(ss.map(s=>new Promise(r=>s.listen(0,'127.0.0.1',()=>r(s.address().port)))))` +
+      `.then(p=>{console.log(p.join(' '));ss.forEach(s=>s.close())})"`,
+  ).toString().trim().split(' ');
+  [process.env.E2E_PORT, process.env.E2E_SMTP_PORT, process.env.E2E_SINK_PORT,
+    process.env.E2E_SHORT_PORT, process.env.E2E_RELEASE_PORT] = ports;
 }
 if (!process.env.E2E_DATA_DIR) {
   process.env.E2E_DATA_DIR = mkdtempSync(join(tmpdir(), 'vestibule-e2e-'));
@@ -17,6 +25,22 @@ if (!process.env.E2E_DATA_DIR) {
 const port = process.env.E2E_PORT;
 const dataDir = process.env.E2E_DATA_DIR;
 const serverBin = process.env.SERVER_BIN ?? 'target/debug/server';
+export const releaseSite = join(__dirname, '..', 'target', 'site-release');
+const shortConfig = join(dataDir, 'short-links.toml');
+writeFileSync(shortConfig, 'handoff_link_ttl_secs = 3\n');
+
+const serve = (p: string, extra: string) =>
+  `${serverBin} serve --listen 127.0.0.1:${p} --public-url http://localhost:${p} ${extra}`;
+const server = (p: string, command: string) => ({
+  command,
+  cwd: '..',
+  url: `http://127.0.0.1:${p}/readyz`,
+  reuseExistingServer: false,
+  timeout: 60_000,
+  stdout: 'pipe' as const,
+  stderr: 'pipe' as const,
+  env: { VESTIBULE_DATA_DIR: dataDir, RUST_LOG: 'info' },
+});
 
 export default defineConfig({
   testDir: './tests',
@@ -33,14 +57,27 @@ export default defineConfig({
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
-  webServer: {
-    command: `${serverBin} serve --listen 127.0.0.1:${port} --public-url http://localhost:${port} --site-root target/site`,
-    cwd: '..',
-    url: `http://127.0.0.1:${port}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: { VESTIBULE_DATA_DIR: dataDir, RUST_LOG: 'info' },
-  },
+  webServer: [
+    {
+      command: `node sink.js ${process.env.E2E_SMTP_PORT} ${process.env.E2E_SINK_PORT}`,
+      url: `http://127.0.0.1:${process.env.E2E_SINK_PORT}/ready`,
+      reuseExistingServer: false,
+      timeout: 20_000,
+      stdout: 'pipe',
+    },
+    server(
+      port!,
+      serve(port!, '--site-root target/site' +
+        ` --smtp-url smtp://127.0.0.1:${process.env.E2E_SMTP_PORT} --smtp-from "Sign-in <login@vestibule.test>"` +
+        ` --sms-url http://127.0.0.1:${process.env.E2E_SINK_PORT}/sms`),
+    ),
+    server(
+      process.env.E2E_SHORT_PORT!,
+      serve(process.env.E2E_SHORT_PORT!, `--site-root target/site --no-demo --config ${shortConfig}`),
+    ),
+    ...(existsSync(join(releaseSite, 'pkg'))
+      ? [server(process.env.E2E_RELEASE_PORT!,
+          serve(process.env.E2E_RELEASE_PORT!, '--site-root target/site-release --no-demo'))]
+      : []),
+  ],
 });

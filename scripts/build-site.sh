@@ -4,12 +4,15 @@
 #
 #   scripts/build-site.sh debug     fast, for tests
 #   scripts/build-site.sh release   size-optimised (profile wasm-release, wasm-opt -Oz), precompressed
+#
+# SITE_DIR=target/site-release puts the site elsewhere (the Playwright weight test serves the
+# release site from there next to the debug site).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 profile="${1:-debug}"
 name=vestibule
-site=target/site
+site="${SITE_DIR:-target/site}"
 pkg="$site/pkg"
 
 case "$profile" in

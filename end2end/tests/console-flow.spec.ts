@@ -130,12 +130,11 @@ test('the lockout message tells when to try again', async ({ page, request }) =>
   await expect(page.getByRole('alert')).toHaveText(/Too many failed attempts\. Try again in 1[45] minutes\./);
 });
 
-test('an expired link gets a clear page', async ({ page, request }) => {
-  const link = await generate(request, addApp(), { lifetime: '1' });
-  // The link itself expires after the configured time; a made-up one is simply not valid.
-  await page.goto('/console/session/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+test('a made-up link gets a clear page', async ({ page }) => {
+  // A real expired link: console-codes.spec.ts, against a server with short-lived links.
+  const res = await page.goto('/console/session/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+  expect(res!.status()).toBe(404);
   await expect(page.getByRole('heading', { level: 1 })).toContainText('not valid');
-  expect(link.path).toContain('/console/session/');
 });
 
 test('a link opened by another browser is refused there', async ({ page, browser, request }) => {

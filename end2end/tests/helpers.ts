@@ -74,3 +74,53 @@ export async function freshStep() {
   const into = (Date.now() / 1000) % 30;
   if (into > 25) await new Promise((r) => setTimeout(r, (30 - into + 0.5) * 1000));
 }
+
+let adminKey: string | undefined;
+/// Calls the admin API (/admin/v1) with an admin API key made once per worker through the CLI.
+export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' | 'GET', path: string, data?: unknown): Promise<any> {
+  adminKey ??= cli(['apikey', 'add', '--name', unique('e2e'), '--scope', 'admin']).key;
+  const res = await request.fetch(`/admin/v1${path}`, {
+    method,
+    data,
+    headers: { Authorization: `Bearer ${adminKey}` },
+  });
+  expect(res.ok(), `${method} ${path}: ${res.status()} ${await res.text()}`).toBeTruthy();
+  return res.json();
+}
+
+export type User = { login: string; id: string; email: string; phone: string };
+
+/// A user with a verified email and phone (unique to the test), made through the CLI.
+export function addContactUser(): User {
+  const login = unique('user');
+  const phone = '+4915' + String(Date.now() % 1e9).padStart(9, '0') + String(counter % 10);
+  const email = `${login}@mail.test`;
+  const out = cli(['user', 'add', '--login-name', login, '--password', PASSWORD, '--email', email, '--phone', phone]);
+  return { login, id: out.id, email, phone };
+}
+
+/// Turns on TOTP for the user through the admin API; returns the secret.
+export async function enableTotp(request: APIRequestContext, user: User): Promise<string> {
+  const started = await admin(request, 'POST', `/users/${user.id}/totp`);
+  await freshStep();
+  await admin(request, 'POST', `/users/${user.id}/totp/verify`, { code: totpNow(started.secret) });
+  return started.secret;
+}
+
+const sink = () => `http://127.0.0.1:${process.env.E2E_SINK_PORT}`;
+
+/// Waits for message number `nth` (from 1) to `to` at the sink (SMTP or SMS) and returns the
+/// code in it.
+export async function receivedCode(request: APIRequestContext, to: string, nth = 1): Promise<string> {
+  let text = '';
+  await expect
+    .poll(async () => {
+      const inbox = await (await request.get(`${sink()}/inbox?to=${encodeURIComponent(to)}`)).json();
+      text = inbox[nth - 1]?.text ?? '';
+      return inbox.length;
+    }, { message: `message ${nth} to ${to}`, timeout: 15_000 })
+    .toBeGreaterThanOrEqual(nth);
+  const m = text.match(/\b(\d{6})\b/);
+  expect(m, text).not.toBeNull();
+  return m![1];
+}
