@@ -19,7 +19,7 @@ pub enum ErrorKind {
     ResourceExhausted,
     /// A concurrent change won the race; the caller may retry (HTTP 409).
     Aborted,
-    /// The feature is not built yet (WebAuthn checks for now).
+    /// The feature is not available on this server (WebAuthn without a usable relying party).
     Unimplemented,
     Internal,
 }
@@ -155,9 +155,42 @@ pub enum DomainError {
     /// `COMMAND-Ioqu5`, FailedPrecondition.
     #[error("No WebAuthn challenge was requested")]
     WebAuthnNoChallenge,
-    /// Ours: `SESSION-Wan00`, Unimplemented (WebAuthn is a later issue).
-    #[error("WebAuthn is not available yet")]
+    /// Ours: `SESSION-Wan00`, Unimplemented: this server has no usable WebAuthn relying party
+    /// (its public URL is an IP address, or WebAuthn was turned off).
+    #[error("WebAuthn is not available on this server")]
     WebAuthnUnavailable,
+    /// `COMMAND-Aej7i`, FailedPrecondition: the assertion names a credential that is not (or no
+    /// longer) registered for the user as the challenged kind.
+    #[error("WebAuthn credential could not be found")]
+    WebAuthnCredentialUnknown,
+    /// Ours: `COMMAND-Wan01`, InvalidArgument: the assertion did not verify (malformed, wrong
+    /// origin or challenge, bad signature, user verification missing, counter went backwards,
+    /// or the credential was used concurrently).
+    #[error("WebAuthn assertion is invalid")]
+    WebAuthnAssertionInvalid,
+    /// Ours: `COMMAND-Wan02`, FailedPrecondition: the pending WebAuthn challenge ran out.
+    #[error("WebAuthn challenge is expired")]
+    WebAuthnChallengeExpired,
+    /// Ours: `COMMAND-Wan03`, InvalidArgument: the challenge's `domain` is not this server's RP ID.
+    #[error("domain must be this server's WebAuthn RP ID {rp_id}")]
+    WebAuthnDomainMismatch { rp_id: String },
+    /// Ours: `COMMAND-Wan04`, FailedPrecondition: the user has no credential of the kind asked for.
+    #[error("No passkey or security key is registered for this user")]
+    WebAuthnNotReady,
+    /// Ours: `COMMAND-Wan05`, InvalidArgument: the registration is unknown, for another user, or
+    /// older than five minutes; start a new one.
+    #[error("WebAuthn registration is invalid or expired")]
+    WebAuthnRegistrationInvalid,
+    /// Ours: `COMMAND-Wan06`, InvalidArgument: the new credential did not verify (malformed,
+    /// wrong origin or challenge, user verification missing for a passkey).
+    #[error("WebAuthn credential was rejected")]
+    WebAuthnCredentialRejected,
+    /// Ours: `COMMAND-Wan07`, AlreadyExists: this authenticator's credential is registered already.
+    #[error("WebAuthn credential is already registered")]
+    WebAuthnCredentialExists,
+    /// Ours: `QUERY-Wan08`, NotFound: no such credential for this user (admin rename / remove).
+    #[error("WebAuthn credential could not be found")]
+    WebAuthnCredentialNotFound,
     /// Ours: `SESSION-Cnc01`, Aborted: the session changed meanwhile; retry with fresh state.
     #[error("The session was changed concurrently")]
     ConcurrentChange,
@@ -271,6 +304,15 @@ impl DomainError {
             E::RecoveryCodeInvalid { .. } => "COMMAND-8isk5",
             E::WebAuthnNoChallenge => "COMMAND-Ioqu5",
             E::WebAuthnUnavailable => "SESSION-Wan00",
+            E::WebAuthnCredentialUnknown => "COMMAND-Aej7i",
+            E::WebAuthnAssertionInvalid => "COMMAND-Wan01",
+            E::WebAuthnChallengeExpired => "COMMAND-Wan02",
+            E::WebAuthnDomainMismatch { .. } => "COMMAND-Wan03",
+            E::WebAuthnNotReady => "COMMAND-Wan04",
+            E::WebAuthnRegistrationInvalid => "COMMAND-Wan05",
+            E::WebAuthnCredentialRejected => "COMMAND-Wan06",
+            E::WebAuthnCredentialExists => "COMMAND-Wan07",
+            E::WebAuthnCredentialNotFound => "QUERY-Wan08",
             E::ConcurrentChange => "SESSION-Cnc01",
             E::InvalidField { .. } => "ARG-Inval1",
             E::InvalidUrlTemplate { .. } => "COMMAND-Tpl01",
@@ -302,7 +344,16 @@ impl DomainError {
             | E::AppNotFound
             | E::ApiKeyNotFound
             | E::HandoffLinkNotFound
-            | E::HandoffNotFound => K::NotFound,
+            | E::HandoffNotFound
+            | E::WebAuthnCredentialNotFound => K::NotFound,
+            E::WebAuthnAssertionInvalid
+            | E::WebAuthnDomainMismatch { .. }
+            | E::WebAuthnRegistrationInvalid
+            | E::WebAuthnCredentialRejected => K::InvalidArgument,
+            E::WebAuthnCredentialUnknown | E::WebAuthnChallengeExpired | E::WebAuthnNotReady => {
+                K::FailedPrecondition
+            }
+            E::WebAuthnCredentialExists => K::AlreadyExists,
             E::RedirectUriMismatch => K::InvalidArgument,
             E::HandoffLinkExpired | E::HandoffLinkUsed | E::HandoffEnded => K::FailedPrecondition,
             E::WrongPassword { .. }

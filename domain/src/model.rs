@@ -194,6 +194,55 @@ pub struct WebAuthnFactor {
     pub user_verified: bool,
 }
 
+/// What a WebAuthn credential was registered as. A passkey always verifies the person (PIN or
+/// biometrics) and can be discoverable; a security key is a second factor (verification preferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebAuthnKind {
+    Passkey,
+    SecurityKey,
+}
+
+impl WebAuthnKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passkey => "passkey",
+            Self::SecurityKey => "security_key",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "passkey" => Some(Self::Passkey),
+            "security_key" => Some(Self::SecurityKey),
+            _ => None,
+        }
+    }
+}
+
+/// A registered WebAuthn credential of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    /// Our id (used by the admin API to rename or remove it).
+    pub id: String,
+    pub user_id: String,
+    pub kind: WebAuthnKind,
+    /// A name the person or an admin chose ("Laptop", "YubiKey 5").
+    pub name: String,
+    /// The authenticator's credential id; unique across all users.
+    pub credential_id: Vec<u8>,
+    /// The WebAuthn library's serialized credential: public key, counter, backup flags. Public
+    /// material only, never sent to clients.
+    pub credential: serde_json::Value,
+    /// The signature counter last accepted (0 for authenticators without one).
+    pub sign_count: u32,
+    /// The authenticator may sync this credential to other devices.
+    pub backup_eligible: bool,
+    /// The credential is currently backed up (synced).
+    pub backed_up: bool,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
 /// Factors proven on a session; each is present only once checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Factors {
@@ -224,7 +273,7 @@ pub struct CodeChallenge {
     pub failed_attempts: u32,
 }
 
-/// A WebAuthn ceremony started on the session (filled in by the WebAuthn work).
+/// A WebAuthn authentication ceremony started on the session: single use, expiring.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebAuthnChallenge {
     pub rp_id: String,

@@ -7,7 +7,10 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User};
+use crate::model::{
+    ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User,
+    WebAuthnCredential,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -100,6 +103,19 @@ pub enum UserEffect {
     },
     /// Replaces the password hash (rehash with new parameters after a passed check).
     SetPasswordHash { user_id: String, hash: String },
+    /// Records a passed WebAuthn assertion on the credential with our id `credential_id`: new
+    /// counter, backup flags, serialized credential and `last_used_at`. Fails the whole write with
+    /// [`StoreError::Replayed`] when the credential is gone (removed meanwhile) or when both
+    /// counters are in use and the stored one is not below `sign_count` (a cloned authenticator
+    /// or a concurrent use of the same assertion).
+    UseWebAuthnCredential {
+        credential_id: String,
+        sign_count: u32,
+        backup_eligible: bool,
+        backed_up: bool,
+        credential: serde_json::Value,
+        now: OffsetDateTime,
+    },
 }
 
 /// A session change and everything that commits with it.
@@ -260,4 +276,32 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes handoffs that were never claimed and whose link expired before `now`; returns how
     /// many went.
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // --- WebAuthn credentials ---
+    /// `Duplicate { what: "webauthn_credential" }` when the authenticator's credential id is
+    /// registered already (to anyone); `NotFound` when the user does not exist.
+    async fn insert_webauthn_credential(
+        &self,
+        credential: &WebAuthnCredential,
+    ) -> Result<(), StoreError>;
+    /// The user's credentials, oldest first.
+    async fn list_webauthn_credentials(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<WebAuthnCredential>, StoreError>;
+    /// By the authenticator's credential id (discoverable sign-in names no user first).
+    async fn find_webauthn_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<WebAuthnCredential>, StoreError>;
+    /// False when the user has no credential with our id `id`.
+    async fn rename_webauthn_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// False when the user has no credential with our id `id`.
+    async fn delete_webauthn_credential(&self, user_id: &str, id: &str)
+        -> Result<bool, StoreError>;
 }

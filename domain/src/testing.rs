@@ -9,7 +9,10 @@ use time::OffsetDateTime;
 
 use crate::clock::ManualClock;
 use crate::crypto::{Argon2Params, SeededRng, ServerKey};
-use crate::model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User};
+use crate::model::{
+    ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User,
+    WebAuthnCredential,
+};
 use crate::notifier::RecordingNotifier;
 use crate::service::{Config, Engine};
 use crate::store::{
@@ -27,6 +30,8 @@ struct State {
     sessions: HashMap<String, Session>,
     events: Vec<Event>,
     handoffs: BTreeMap<String, Handoff>,
+    /// By our credential id.
+    webauthn: BTreeMap<String, WebAuthnCredential>,
 }
 
 impl State {
@@ -86,6 +91,28 @@ impl State {
             UserEffect::SetPasswordHash { user_id, hash } => {
                 let user = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
                 user.password_hash = Some(hash.clone());
+            }
+            UserEffect::UseWebAuthnCredential {
+                credential_id,
+                sign_count,
+                backup_eligible,
+                backed_up,
+                credential,
+                now,
+            } => {
+                let stored = self
+                    .webauthn
+                    .get_mut(credential_id)
+                    .ok_or(StoreError::Replayed)?;
+                let counted = *sign_count > 0 || stored.sign_count > 0;
+                if counted && stored.sign_count >= *sign_count {
+                    return Err(StoreError::Replayed);
+                }
+                stored.sign_count = *sign_count;
+                stored.backup_eligible = *backup_eligible;
+                stored.backed_up = *backed_up;
+                stored.credential = credential.clone();
+                stored.last_used_at = Some(*now);
             }
         }
         Ok(())
@@ -218,6 +245,7 @@ impl Store for MemoryStore {
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
         let mut s = self.state();
         s.recovery.remove(id);
+        s.webauthn.retain(|_, c| c.user_id != id);
         Ok(s.users.remove(id).is_some())
     }
 
@@ -520,6 +548,85 @@ impl Store for MemoryStore {
         s.handoffs
             .retain(|_, h| h.claimed_at.is_some() || h.link_expires_at > now);
         Ok((before - s.handoffs.len()) as u64)
+    }
+
+    async fn insert_webauthn_credential(
+        &self,
+        credential: &WebAuthnCredential,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&credential.user_id) {
+            return Err(StoreError::NotFound);
+        }
+        let taken = state
+            .webauthn
+            .values()
+            .any(|c| c.id == credential.id || c.credential_id == credential.credential_id);
+        if taken {
+            return Err(StoreError::Duplicate {
+                what: "webauthn_credential",
+            });
+        }
+        state
+            .webauthn
+            .insert(credential.id.clone(), credential.clone());
+        Ok(())
+    }
+
+    async fn list_webauthn_credentials(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<WebAuthnCredential>, StoreError> {
+        let mut out: Vec<WebAuthnCredential> = self
+            .state()
+            .webauthn
+            .values()
+            .filter(|c| c.user_id == user_id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn find_webauthn_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<WebAuthnCredential>, StoreError> {
+        Ok(self
+            .state()
+            .webauthn
+            .values()
+            .find(|c| c.credential_id == credential_id)
+            .cloned())
+    }
+
+    async fn rename_webauthn_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.webauthn.get_mut(id) {
+            Some(c) if c.user_id == user_id => {
+                c.name = name.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.webauthn.get(id).is_some_and(|c| c.user_id == user_id) {
+            state.webauthn.remove(id);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 

@@ -10,6 +10,7 @@ use domain::{
     model::{
         ApiKey, App, Branding, Event, Factors, Instance, LoginPolicy, NewEvent, Outcome,
         PendingChallenges, RecoveryCode, Scope, Session, TotpRecord, User, UserAgent, UserState,
+        WebAuthnCredential, WebAuthnKind,
     },
     store::{FailureCounter, StoreError},
 };
@@ -434,6 +435,44 @@ impl HandoffRow {
                 .map(|h| to_hash(h, "browser_hash"))
                 .transpose()?,
             session_id: self.session_id,
+        })
+    }
+}
+
+/// Columns of `webauthn_credentials`, in [`WebAuthnCredentialRow`] order.
+pub(crate) const WEBAUTHN_COLUMNS: &str = "id, user_id, kind, name, credential_id, credential, \
+     sign_count, backup_eligible, backed_up, created_at, last_used_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WebAuthnCredentialRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    name: String,
+    credential_id: Vec<u8>,
+    credential: String,
+    sign_count: i64,
+    backup_eligible: bool,
+    backed_up: bool,
+    created_at: Ts,
+    last_used_at: Option<Ts>,
+}
+
+impl WebAuthnCredentialRow {
+    pub(crate) fn into_model(self) -> Result<WebAuthnCredential, StoreError> {
+        Ok(WebAuthnCredential {
+            kind: WebAuthnKind::parse(&self.kind)
+                .ok_or_else(|| backend("unknown credential kind"))?,
+            credential: serde_json::from_str(&self.credential).map_err(backend)?,
+            sign_count: u32::try_from(self.sign_count).map_err(backend)?,
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            credential_id: self.credential_id,
+            backup_eligible: self.backup_eligible,
+            backed_up: self.backed_up,
+            created_at: self.created_at.get(),
+            last_used_at: self.last_used_at.map(Ts::get),
         })
     }
 }

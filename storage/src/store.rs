@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 use domain::{
-    model::{ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User},
+    model::{
+        ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User,
+        WebAuthnCredential,
+    },
     store::{
         EventFilter, FailureRecord, FailureWrite, SessionPage, SessionQuery, SessionWrite, Store,
         StoreError,
@@ -176,5 +179,43 @@ impl Store for Database {
 
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         dispatch!(self, purge_handoffs(now))
+    }
+
+    async fn insert_webauthn_credential(
+        &self,
+        credential: &WebAuthnCredential,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, insert_webauthn_credential(credential))
+    }
+
+    async fn list_webauthn_credentials(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<WebAuthnCredential>, StoreError> {
+        dispatch!(self, list_webauthn_credentials(user_id))
+    }
+
+    async fn find_webauthn_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<WebAuthnCredential>, StoreError> {
+        dispatch!(self, find_webauthn_credential(credential_id))
+    }
+
+    async fn rename_webauthn_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, rename_webauthn_credential(user_id, id, name))
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, delete_webauthn_credential(user_id, id))
     }
 }

@@ -10,7 +10,7 @@ use crate::input::{
 };
 use crate::model::{
     ApiKey, App, Branding, FactorKind, LoginPolicy, RecoveryCode, Scope, TotpRecord, User,
-    UserState,
+    UserState, WebAuthnKind,
 };
 use crate::totp::{self, TotpEnrollment};
 
@@ -478,13 +478,26 @@ impl Engine {
         if left > 0 {
             factors.push(FactorKind::RecoveryCode);
         }
+        let webauthn = self
+            .store
+            .list_webauthn_credentials(&user.id)
+            .await
+            .map_err(|e| store_err("list webauthn credentials", e))?;
+        for (kind, factor) in [
+            (WebAuthnKind::Passkey, FactorKind::Passkey),
+            (WebAuthnKind::SecurityKey, FactorKind::SecurityKey),
+        ] {
+            if webauthn.iter().any(|c| c.kind == kind) {
+                factors.push(factor);
+            }
+        }
         Ok(UserFactors {
             factors,
             recovery_codes_left: left,
         })
     }
 
-    /// Removes a factor (password, TOTP, codes, recovery codes). Passkeys are a later issue.
+    /// Removes a factor; for passkeys and security keys, every credential of that kind.
     pub async fn remove_factor(&self, id: &str, factor: FactorKind) -> Result<(), DomainError> {
         let mut user = self.get_user(id).await?;
         match factor {
@@ -499,8 +512,15 @@ impl Engine {
                     .map_err(|e| store_err("remove recovery codes", e))?;
                 return Ok(());
             }
-            FactorKind::Passkey | FactorKind::SecurityKey => {
-                return Err(DomainError::WebAuthnUnavailable)
+            FactorKind::Passkey => {
+                return self
+                    .remove_webauthn_kind(&user.id, WebAuthnKind::Passkey)
+                    .await
+            }
+            FactorKind::SecurityKey => {
+                return self
+                    .remove_webauthn_kind(&user.id, WebAuthnKind::SecurityKey)
+                    .await
             }
         }
         self.save_user(user).await.map(|_| ())

@@ -5,6 +5,7 @@ mod admin;
 mod handoff;
 mod policy;
 mod session;
+mod webauthn;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +33,7 @@ pub use session::{
     EmailCodeDelivery, ListSessionsQuery, SessionChange, SessionChanged, SetSessionRequest,
     SmsCodeDelivery, WebAuthnChallengeRequest,
 };
+pub use webauthn::{WebAuthnCredentialView, WebAuthnRegistration};
 
 /// Tunable rules. Defaults follow `security-targets.md`.
 #[derive(Debug, Clone)]
@@ -60,6 +62,17 @@ pub struct Config {
     pub handoff_link_ttl: Duration,
     /// Lifetime of a handoff's session when the app sends none (default 30 minutes).
     pub handoff_session_lifetime: Duration,
+    /// WebAuthn relying party id: the public host or a parent domain of it. Empty turns WebAuthn
+    /// off (`SESSION-Wan00`), which is what a server reached by IP address gets.
+    pub rp_id: String,
+    /// The origin browsers run WebAuthn ceremonies on (`https://login.example.com`).
+    pub rp_origin: String,
+    /// Further accepted origins (another port, a subdomain, a native app's origin).
+    pub rp_extra_origins: Vec<String>,
+    /// The name authenticators show.
+    pub rp_name: String,
+    /// How long a WebAuthn challenge or registration can be finished (default 5 minutes).
+    pub webauthn_ttl: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +96,11 @@ impl Default for Config {
             list_max_limit: 1000,
             handoff_link_ttl: Duration::minutes(10),
             handoff_session_lifetime: Duration::minutes(30),
+            rp_id: "localhost".to_owned(),
+            rp_origin: "http://localhost:3000".to_owned(),
+            rp_extra_origins: Vec::new(),
+            rp_name: "Vestibule".to_owned(),
+            webauthn_ttl: Duration::minutes(5),
         }
     }
 }
@@ -101,6 +119,8 @@ pub struct Engine {
     in_flight: Mutex<HashSet<String>>,
     /// Ids of handoffs whose state changed in this process, for long-polling validators.
     handoff_changes: tokio::sync::broadcast::Sender<String>,
+    /// The WebAuthn relying party; `None` when `rp_id` is empty.
+    webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -112,7 +132,7 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Wires an engine. Fails only on invalid argon2 parameters or issuer.
+    /// Wires an engine. Fails on invalid argon2 parameters, issuer or WebAuthn relying party.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -128,6 +148,7 @@ impl Engine {
             ));
         }
         let hasher = PasswordHasher::new(config.argon2, config.max_hashes_in_flight, rng.as_ref())?;
+        let webauthn = webauthn::relying_party(&config)?;
         Ok(Self {
             store,
             clock,
@@ -139,6 +160,7 @@ impl Engine {
             instance: OnceLock::new(),
             in_flight: Mutex::new(HashSet::new()),
             handoff_changes: tokio::sync::broadcast::channel(256).0,
+            webauthn,
         })
     }
 

@@ -144,7 +144,7 @@ impl Engine {
                 .copied()
                 .filter(|k| SECOND.contains(k) && allowed(k))
                 .collect();
-            if allowed(&FactorKind::SecurityKey) {
+            if allowed(&FactorKind::SecurityKey) && !options.contains(&FactorKind::SecurityKey) {
                 options.push(FactorKind::SecurityKey);
             }
             return Ok(PolicyState::NeedsSecondFactor { options });

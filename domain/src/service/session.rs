@@ -27,6 +27,8 @@ use crate::store::{
 };
 use crate::totp;
 
+mod webauthn_check;
+
 /// Who calls: the id of the API key, app or hosted-page client; it becomes the session's creator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -39,7 +41,8 @@ pub struct Caller {
 pub struct Checks {
     pub user: Option<UserRef>,
     pub password: Option<Password>,
-    /// Credential assertion data (WebAuthn is a later issue; see `SESSION-Wan00`).
+    /// The browser's `PublicKeyCredential` from `navigator.credentials.get()` (all binary
+    /// fields base64url), answering the session's pending WebAuthn challenge.
     pub web_auth_n: Option<serde_json::Value>,
     pub totp: Option<TotpCode>,
     pub otp_sms: Option<OtpCode>,
@@ -63,10 +66,13 @@ pub enum EmailCodeDelivery {
     Return,
 }
 
-/// A WebAuthn challenge request (placeholder until the WebAuthn issue).
+/// A WebAuthn challenge request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebAuthnChallengeRequest {
+    /// The RP ID; must be the configured one (`COMMAND-Wan03`).
     pub domain: String,
+    /// REQUIRED: passkeys (and, before any user check, a discoverable passkey ceremony); else the
+    /// user's security keys.
     pub user_verification_required: bool,
 }
 
@@ -542,14 +548,8 @@ impl Engine {
         if let Some(password) = &checks.password {
             self.check_password(&mut draft, password).await?;
         }
-        if checks.web_auth_n.is_some() {
-            self.session_user(&mut draft, CheckKind::WebAuthn).await?;
-            let error = if draft.session.challenges.web_auth_n.is_none() {
-                DomainError::WebAuthnNoChallenge
-            } else {
-                DomainError::WebAuthnUnavailable
-            };
-            return Err(self.fail(&draft, "check.web_auth_n", error).await);
+        if let Some(data) = &checks.web_auth_n {
+            self.check_webauthn(&mut draft, data).await?;
         }
         if let Some(code) = &checks.totp {
             self.check_totp(&mut draft, code).await?;
@@ -563,9 +563,8 @@ impl Engine {
         if let Some(code) = &checks.recovery_code {
             self.check_recovery_code(&mut draft, code).await?;
         }
-        if change.challenges.web_auth_n.is_some() {
-            self.session_user(&mut draft, CheckKind::WebAuthn).await?;
-            return Err(DomainError::WebAuthnUnavailable);
+        if let Some(request) = &change.challenges.web_auth_n {
+            self.challenge_webauthn(&mut draft, request).await?;
         }
         if let Some(delivery) = &change.challenges.otp_sms {
             self.challenge_sms(&mut draft, *delivery).await?;
@@ -664,6 +663,18 @@ impl Engine {
 
     /// A single-use value was used by a concurrent request between our read and our write.
     async fn replayed(&self, draft: &Draft, effects: &[UserEffect]) -> DomainError {
+        let webauthn = effects
+            .iter()
+            .any(|e| matches!(e, UserEffect::UseWebAuthnCredential { .. }));
+        if webauthn {
+            return self
+                .fail(
+                    draft,
+                    "check.web_auth_n",
+                    DomainError::WebAuthnAssertionInvalid,
+                )
+                .await;
+        }
         let totp = effects
             .iter()
             .any(|e| matches!(e, UserEffect::UseTotpStep { .. }));

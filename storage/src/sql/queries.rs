@@ -5,7 +5,9 @@
 // then recovery codes, so that PostgreSQL transactions never wait on each other in a cycle.
 
 use domain::{
-    model::{ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User},
+    model::{
+        ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User, WebAuthnCredential,
+    },
     store::{
         CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, SessionFilter,
         SessionPage, SessionQuery, SessionWrite, StoreError, TimeCompare, UserEffect,
@@ -17,8 +19,8 @@ use crate::{
     rows::{
         backend, counter_columns, fold_case, is_unique_violation, scopes_json, to_i64, write_error,
         ApiKeyRow, AppJson, AppRow, EventRow, InstanceRow, RecoveryCodeRow, SessionBody,
-        SessionRow, UserRow, API_KEY_COLUMNS, APP_COLUMNS, EVENT_COLUMNS, SESSION_COLUMNS,
-        USER_COLUMNS,
+        SessionRow, UserRow, WebAuthnCredentialRow, API_KEY_COLUMNS, APP_COLUMNS, EVENT_COLUMNS,
+        SESSION_COLUMNS, USER_COLUMNS, WEBAUTHN_COLUMNS,
     },
     ts::Ts,
 };
@@ -671,6 +673,36 @@ async fn apply_effect(tx: &mut Tx, effect: &UserEffect) -> Result<(), StoreError
             }
             Ok(())
         }
+        UserEffect::UseWebAuthnCredential {
+            credential_id,
+            sign_count,
+            backup_eligible,
+            backed_up,
+            credential,
+            now,
+        } => {
+            // SECURITY: a counter that did not rise (when either side counts) is a cloned
+            // authenticator or a concurrent use; a removed credential matches no row. Both are
+            // decided on the newest row.
+            let done = sqlx::query(
+                "UPDATE webauthn_credentials SET sign_count = $2, backup_eligible = $3, \
+                 backed_up = $4, credential = $5, last_used_at = $6 WHERE id = $1 \
+                 AND ((sign_count = 0 AND $2 = 0) OR sign_count < $2)",
+            )
+            .bind(credential_id)
+            .bind(i64::from(*sign_count))
+            .bind(*backup_eligible)
+            .bind(*backed_up)
+            .bind(credential.to_string())
+            .bind(Ts::new(*now))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Replayed);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -1021,12 +1053,13 @@ pub(crate) async fn detach_handoff_session(
     id: &str,
     session_id: &str,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE handoffs SET session_id = NULL WHERE id = $1 AND session_id = $2")
-        .bind(id)
-        .bind(session_id)
-        .execute(pool)
-        .await
-        .map_err(backend)?;
+    let done =
+        sqlx::query("UPDATE handoffs SET session_id = NULL WHERE id = $1 AND session_id = $2")
+            .bind(id)
+            .bind(session_id)
+            .execute(pool)
+            .await
+            .map_err(backend)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -1073,4 +1106,95 @@ pub(crate) async fn purge_rate_counters(pool: &Pool, now: i64) -> Result<u64, sq
         .execute(pool)
         .await?;
     Ok(done.rows_affected())
+}
+
+// --- WebAuthn credentials ---
+
+const WEBAUTHN_UNIQUES: &[(&str, &str)] = &[("credential_id", "webauthn_credential")];
+
+pub(crate) async fn insert_webauthn_credential(
+    pool: &Pool,
+    credential: &WebAuthnCredential,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&credential.id)
+    .bind(&credential.user_id)
+    .bind(credential.kind.as_str())
+    .bind(&credential.name)
+    .bind(&credential.credential_id)
+    .bind(credential.credential.to_string())
+    .bind(i64::from(credential.sign_count))
+    .bind(credential.backup_eligible)
+    .bind(credential.backed_up)
+    .bind(Ts::new(credential.created_at))
+    .bind(credential.last_used_at.map(Ts::new))
+    .execute(pool)
+    .await
+    .map_err(|e| write_error(e, WEBAUTHN_UNIQUES, "webauthn_credential"))?;
+    Ok(())
+}
+
+pub(crate) async fn list_webauthn_credentials(
+    pool: &Pool,
+    user_id: &str,
+) -> Result<Vec<WebAuthnCredential>, StoreError> {
+    let rows: Vec<WebAuthnCredentialRow> = sqlx::query_as(&format!(
+        "SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE user_id = $1 \
+         ORDER BY created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(WebAuthnCredentialRow::into_model)
+        .collect()
+}
+
+pub(crate) async fn find_webauthn_credential(
+    pool: &Pool,
+    credential_id: &[u8],
+) -> Result<Option<WebAuthnCredential>, StoreError> {
+    let row: Option<WebAuthnCredentialRow> = sqlx::query_as(&format!(
+        "SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE credential_id = $1"
+    ))
+    .bind(credential_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    row.map(WebAuthnCredentialRow::into_model).transpose()
+}
+
+pub(crate) async fn rename_webauthn_credential(
+    pool: &Pool,
+    user_id: &str,
+    id: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE webauthn_credentials SET name = $3 WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn delete_webauthn_credential(
+    pool: &Pool,
+    user_id: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
 }
