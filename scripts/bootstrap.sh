@@ -64,6 +64,12 @@ if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.
   [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q --disable-pip-version-check "openapi-spec-validator==$osv_version"
 fi
+# `requests` for the seed's Python example (server/tests/python), which the handoff tests run.
+requests_version=2.32.3
+if ! .tools/venv/bin/python -c "import requests, sys; sys.exit(requests.__version__ != '$requests_version')" 2>/dev/null; then
+  say "installing requests $requests_version into .tools/venv"
+  .tools/venv/bin/pip install -q --disable-pip-version-check "requests==$requests_version"
+fi
 command -v openssl >/dev/null || apt_install openssl
 
 # 6. The Connect client the Session API tests drive (connect-es with ZITADEL's published protos).
