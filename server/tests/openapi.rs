@@ -572,6 +572,14 @@ async fn answers_match_the_document(b: Backend) {
     )
     .await;
     r.call(
+        p.clone(),
+        "/v2/sessions",
+        "/v2/sessions",
+        sk,
+        Some(json!({"checks": {"idpIntent": {"idpIntentId": "i", "idpIntentToken": "t"}}})),
+    )
+    .await;
+    r.call(
         Method::DELETE,
         st_,
         &format!("/v2/sessions/{sid}"),
