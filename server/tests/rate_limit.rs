@@ -206,3 +206,32 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await
 }
+
+#[test]
+fn api_limits_come_from_the_config_file() {
+    let file: FileConfig = toml::from_str(
+        "[rate_limits]\nsession_api_per_key = { limit = 7, window_secs = 10 }\n\
+         admin_api_per_address = { limit = 0, window_secs = 60 }",
+    )
+    .unwrap();
+    let over = server::config::Overrides::default();
+    let s = server::config::Settings::resolve(over, file).unwrap();
+    let defaults = server::config::RateLimits::default();
+    assert_eq!(
+        s.rate_limits.session_api_per_key,
+        Rule {
+            limit: 7,
+            window_secs: 10
+        }
+    );
+    assert_eq!(s.rate_limits.admin_api_per_address.limit, 0);
+    assert_eq!(
+        s.rate_limits.session_api_per_address,
+        defaults.session_api_per_address
+    );
+    assert_eq!(s.rate_limits.admin_api_per_key, defaults.admin_api_per_key);
+    assert!(toml::from_str::<FileConfig>(
+        "[rate_limits]\nsession_api_per_key = { limit = 1, window = 10 }"
+    )
+    .is_err());
+}
