@@ -16,7 +16,8 @@ use domain::{
     model::{
         ApiKey, App, Branding, CodeChallenge, FactorKind, Factors, Handoff, Instance, LoginPolicy,
         NewEvent, Outcome, PendingChallenges, RecoveryCode, Scope, Session, TotpRecord, User,
-        UserAgent, UserFactor, UserState, WebAuthnChallenge, WebAuthnFactor,
+        UserAgent, UserFactor, UserState, WebAuthnChallenge, WebAuthnCredential, WebAuthnFactor,
+        WebAuthnKind,
     },
     store::{
         CodeChannel, EventFilter, FailureCounter, FailureWrite, LockoutRule, SessionFilter,
@@ -201,6 +202,8 @@ contract!(
     handoff_purge_takes_only_expired_unclaimed_links,
     handoffs_go_with_their_app,
     rate_counters_count_every_hit,
+    webauthn_credentials_round_trip,
+    webauthn_use_effect_needs_a_rising_counter,
 );
 
 // --- fixtures ---
@@ -1879,4 +1882,143 @@ async fn rate_counters_count_every_hit(db: &Database) {
     assert_eq!(db.purge_rate_counters(119).await.unwrap(), 0);
     assert_eq!(db.purge_rate_counters(120).await.unwrap(), 2);
     assert_eq!(db.hit_rate_counter("k", 60, 120).await.unwrap(), 1);
+}
+
+// --- WebAuthn credentials ---
+
+fn webauthn_credential(id: &str, user_id: &str, raw: &[u8], created: i64) -> WebAuthnCredential {
+    WebAuthnCredential {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        kind: WebAuthnKind::Passkey,
+        name: "Laptop".to_owned(),
+        credential_id: raw.to_vec(),
+        credential: serde_json::json!({"cred": {"counter": 0, "backup_eligible": true}}),
+        sign_count: 0,
+        backup_eligible: true,
+        backed_up: false,
+        created_at: at(created),
+        last_used_at: None,
+    }
+}
+
+async fn webauthn_credentials_round_trip(db: &Database) {
+    db.insert_user(&user("u1", "alice")).await.unwrap();
+    db.insert_user(&user("u2", "bob")).await.unwrap();
+    let first = webauthn_credential("w1", "u1", b"raw-1", 5);
+    let mut second = webauthn_credential("w2", "u1", b"raw-2", 1);
+    second.kind = WebAuthnKind::SecurityKey;
+    second.last_used_at = Some(at(7));
+    db.insert_webauthn_credential(&first).await.unwrap();
+    db.insert_webauthn_credential(&second).await.unwrap();
+    // Oldest first, every field back as written.
+    assert_eq!(
+        db.list_webauthn_credentials("u1").await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    assert!(db.list_webauthn_credentials("u2").await.unwrap().is_empty());
+    assert_eq!(
+        db.find_webauthn_credential(b"raw-1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(db.find_webauthn_credential(b"raw-9").await.unwrap(), None);
+    // A credential id belongs to one credential, whoever registers it.
+    assert_eq!(
+        db.insert_webauthn_credential(&webauthn_credential("w3", "u2", b"raw-1", 0))
+            .await,
+        Err(StoreError::Duplicate {
+            what: "webauthn_credential"
+        })
+    );
+    assert_eq!(
+        db.insert_webauthn_credential(&webauthn_credential("w4", "nobody", b"raw-4", 0))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    // Rename and delete only for the owner.
+    assert!(!db
+        .rename_webauthn_credential("u2", "w1", "Mine")
+        .await
+        .unwrap());
+    assert!(db
+        .rename_webauthn_credential("u1", "w1", "Phone")
+        .await
+        .unwrap());
+    assert_eq!(
+        db.find_webauthn_credential(b"raw-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Phone"
+    );
+    assert!(!db.delete_webauthn_credential("u2", "w1").await.unwrap());
+    assert!(db.delete_webauthn_credential("u1", "w1").await.unwrap());
+    assert!(!db.delete_webauthn_credential("u1", "w1").await.unwrap());
+    // The user's deletion takes the rest along.
+    assert!(db.delete_user("u1").await.unwrap());
+    assert_eq!(db.find_webauthn_credential(b"raw-2").await.unwrap(), None);
+}
+
+async fn webauthn_use_effect_needs_a_rising_counter(db: &Database) {
+    db.insert_user(&user("u1", "alice")).await.unwrap();
+    db.insert_webauthn_credential(&webauthn_credential("w1", "u1", b"raw-1", 0))
+        .await
+        .unwrap();
+    let s = session("s1", 0);
+    let seq = create(db, &s).await;
+    let used = |count: u32, at_seconds: i64| UserEffect::UseWebAuthnCredential {
+        credential_id: "w1".to_owned(),
+        sign_count: count,
+        backup_eligible: true,
+        backed_up: true,
+        credential: serde_json::json!({"cred": {"counter": count}}),
+        now: at(at_seconds),
+    };
+    // Authenticators without a counter stay at 0 and may be used again.
+    let seq = db
+        .write_session(&update(&s, seq, vec![used(0, 10)]))
+        .await
+        .unwrap();
+    let seq = db
+        .write_session(&update(&s, seq, vec![used(3, 20)]))
+        .await
+        .unwrap();
+    let stored = db
+        .find_webauthn_credential(b"raw-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.sign_count, 3);
+    assert!(stored.backed_up);
+    assert_eq!(stored.last_used_at, Some(at(20)));
+    assert_eq!(
+        stored.credential,
+        serde_json::json!({"cred": {"counter": 3}})
+    );
+    // The same or a lower counter (a clone, or the same assertion twice) rolls everything back.
+    for count in [3, 2, 0] {
+        assert_rolled_back(
+            db,
+            visible_update(&s, seq, vec![used(count, 30)]),
+            StoreError::Replayed,
+        )
+        .await;
+    }
+    assert_eq!(
+        db.find_webauthn_credential(b"raw-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .sign_count,
+        3
+    );
+    // A removed credential cannot be used.
+    assert!(db.delete_webauthn_credential("u1", "w1").await.unwrap());
+    assert_rolled_back(
+        db,
+        visible_update(&s, seq, vec![used(4, 40)]),
+        StoreError::Replayed,
+    )
+    .await;
 }
