@@ -64,6 +64,12 @@ pub struct FileConfig {
     pub handoff_session_lifetime_secs: Option<u32>,
     /// `[rate_limits]`: any rule left out keeps its default.
     pub rate_limits: Option<RateLimitsFile>,
+    /// WebAuthn relying party id (default: the public URL's host; a parent domain is allowed).
+    pub webauthn_rp_id: Option<String>,
+    /// More origins WebAuthn ceremonies may run on, besides the public URL's.
+    pub webauthn_extra_origins: Option<Vec<String>>,
+    /// The name authenticators show (default "Vestibule").
+    pub webauthn_rp_name: Option<String>,
 }
 
 /// The `[rate_limits]` table: each rule is `{ limit = N, window_secs = S }`; limit 0 disables it.
@@ -192,6 +198,26 @@ pub struct Settings {
     pub delivery: Delivery,
     pub handoff: HandoffSettings,
     pub rate_limits: RateLimits,
+    pub webauthn: WebAuthnSettings,
+}
+
+/// The WebAuthn relying party. Its origin is always the public URL's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnSettings {
+    /// `None`: the public URL's host (WebAuthn is off when that is an IP address).
+    pub rp_id: Option<String>,
+    pub extra_origins: Vec<String>,
+    pub rp_name: String,
+}
+
+impl Default for WebAuthnSettings {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            extra_origins: Vec::new(),
+            rp_name: "Vestibule".to_owned(),
+        }
+    }
 }
 
 impl Settings {
@@ -293,6 +319,18 @@ impl Settings {
                 .admin_api_per_address
                 .unwrap_or(default_limits.admin_api_per_address),
         };
+        let mut extra_origins = Vec::new();
+        for origin in file.webauthn_extra_origins.unwrap_or_default() {
+            extra_origins.push(parse_public_url(&origin)?);
+        }
+        let webauthn = WebAuthnSettings {
+            rp_id: file.webauthn_rp_id.filter(|id| !id.is_empty()),
+            extra_origins,
+            rp_name: file
+                .webauthn_rp_name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| WebAuthnSettings::default().rp_name),
+        };
         Ok(Self {
             listen,
             public_url,
@@ -304,6 +342,7 @@ impl Settings {
             delivery: Delivery { smtp, sms },
             handoff,
             rate_limits,
+            webauthn,
         })
     }
 }

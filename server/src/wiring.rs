@@ -110,10 +110,37 @@ fn engine_config(settings: &Settings) -> domain::Config {
     let seconds = |d: std::time::Duration| {
         time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     };
+    let (rp_id, rp_origin) = webauthn_party(settings);
     domain::Config {
         handoff_link_ttl: seconds(settings.handoff.link_ttl),
         handoff_session_lifetime: seconds(settings.handoff.session_lifetime),
+        rp_id,
+        rp_origin,
+        rp_extra_origins: settings.webauthn.extra_origins.clone(),
+        rp_name: settings.webauthn.rp_name.clone(),
         ..domain::Config::default()
+    }
+}
+
+/// The WebAuthn RP ID and origin from the public URL. Browsers refuse IP addresses as RP IDs, so
+/// a server reached by address runs without WebAuthn (`SESSION-Wan00`) unless an RP ID is set.
+fn webauthn_party(settings: &Settings) -> (String, String) {
+    let Ok(url) = url::Url::parse(&settings.public_url) else {
+        return (String::new(), String::new());
+    };
+    let origin = url.origin().ascii_serialization();
+    if let Some(rp_id) = &settings.webauthn.rp_id {
+        return (rp_id.clone(), origin);
+    }
+    match url.host() {
+        Some(url::Host::Domain(host)) => (host.to_owned(), origin),
+        _ => {
+            tracing::warn!(
+                public_url = %settings.public_url,
+                "WebAuthn is off: the public URL is an IP address (set a host name or webauthn_rp_id)"
+            );
+            (String::new(), origin)
+        }
     }
 }
 

@@ -904,12 +904,11 @@ async fn list_factors(
     Ok(Json(state.engine.list_factors(&id(user_id)?).await?.into()))
 }
 
-/// Removes a factor: `password`, `totp`, `otp_sms`, `otp_email` or `recovery_code` (passkeys
-/// and security keys answer 501 until WebAuthn lands).
+/// Removes a factor: `password`, `totp`, `otp_sms`, `otp_email`, `recovery_code`, or all of
+/// the user's `passkey` or `security_key` credentials.
 #[utoipa::path(delete, path = "/admin/v1/users/{user_id}/factors/{kind}", tag = TAG_FACTORS,
     params(("user_id" = String, Path), ("kind" = Factor, Path)),
-    responses((status = 204, description = "Removed"),
-              (status = 501, description = "Passkeys and security keys cannot be removed yet (`SESSION-Wan00`)", body = super::openapi::ErrorBody)))]
+    responses((status = 204, description = "Removed")))]
 async fn remove_factor(
     _admin: AdminScope,
     State(state): State<AppState>,
@@ -1094,6 +1093,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_app_secret))
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))
+        .merge(super::admin_webauthn::router())
 }
 
 /// The admin routes, ready to merge. Every answer is `Cache-Control: no-store`: some carry

@@ -4,6 +4,7 @@
 //! answer 400 in the contract's shape).
 
 pub mod admin;
+pub mod admin_webauthn;
 pub mod auth;
 pub mod connect;
 pub mod error;
