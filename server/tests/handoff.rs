@@ -661,6 +661,38 @@ async fn validate_accepts_every_encoding_and_reports_the_user(backend: Backend) 
             assert!(session.factors.user.is_some());
         }
     }
+    // ... and the Session API shows it under the app backend's `session_id` too.
+    let (_, key) = srv
+        .engine
+        .create_api_key(
+            domain::input::Name::parse("backend").unwrap(),
+            vec![domain::model::Scope::Session],
+        )
+        .await
+        .unwrap();
+    let res = client()
+        .get(srv.url(&format!("/v2/sessions/{sid}")))
+        .bearer_auth(key.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let got: Value = res.json().await.unwrap();
+    let (_, body) = srv.validate(json!({ "session_id": sid })).await;
+    assert_eq!(got["session"]["id"], body["engine_session_id"], "{got}");
+    assert_eq!(got["session"]["factors"]["user"]["loginName"], "alice");
+    assert!(
+        got["session"]["factors"]["password"]["verifiedAt"].is_string(),
+        "{got}"
+    );
+    // Without a key the secret opens nothing (and reveals nothing).
+    let res = client()
+        .get(srv.url(&format!("/v2/sessions/{sid}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    assert_ne!(res.status(), StatusCode::OK);
     srv.finish().await;
 }
 

@@ -467,6 +467,24 @@ impl Engine {
         Ok(())
     }
 
+    /// The engine session behind a handoff, found by the app backend's `session_id` secret (so
+    /// the Session API can answer `GET /v2/sessions/{session_id}` for a handoff too). `None`
+    /// until the link is claimed.
+    pub async fn handoff_engine_session(
+        &self,
+        handoff_session_id: &str,
+    ) -> Result<Option<String>, DomainError> {
+        let Some(hash) = secret_hash(handoff_session_id) else {
+            return Ok(None);
+        };
+        let handoff = self
+            .store
+            .find_handoff_by_secret(&hash)
+            .await
+            .map_err(|e| store_err("find handoff", e))?;
+        Ok(handoff.and_then(|h| h.session_id))
+    }
+
     /// Finds the handoff of a `session_id` for `POST /session/validate/`. Apps whose policy
     /// requires it must send their secret (`AUTH-App01` otherwise); a secret or app key that is
     /// sent is always checked.

@@ -141,10 +141,22 @@ pub async fn get_session(
     if matches!(access, SessionAccess::TokenOnly) && token.is_none() {
         return Err(token_required());
     }
-    let result = state
+    let mut result = state
         .engine
         .get_session(&id, token.as_deref(), &access.caller())
         .await;
+    // An app backend of the handoff knows its login by the `session_id` secret from
+    // `/session/generate`: with an API key, that secret names the login's engine session too.
+    if matches!(result, Err(DomainError::SessionNotFound))
+        && !matches!(access, SessionAccess::TokenOnly)
+    {
+        if let Some(engine_id) = state.engine.handoff_engine_session(&id).await? {
+            result = state
+                .engine
+                .get_session(&engine_id, token.as_deref(), &access.caller())
+                .await;
+        }
+    }
     let session = match (result, access) {
         // SECURITY: without a key, an unknown id looks like a wrong token (no existence oracle).
         (Err(DomainError::SessionNotFound), SessionAccess::TokenOnly) => {
