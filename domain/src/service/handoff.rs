@@ -26,6 +26,7 @@ use crate::model::{App, Branding, FactorKind, Handoff, Session, UserAgent};
 use crate::store::StoreError;
 
 mod hosted;
+mod passkey;
 pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
 
 /// Longest `state` an app may pass, in bytes.

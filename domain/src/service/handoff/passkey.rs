@@ -1,0 +1,130 @@
+//! WebAuthn on the hosted page, for the browser that claimed the link: the passkey or security
+//! key challenge and check on the login's session (through the ordinary pipeline), and passkey
+//! registration once the person has signed in.
+
+use super::super::policy::PolicyState;
+use super::super::session::{ChallengeRequests, Checks, SessionChange, WebAuthnChallengeRequest};
+use super::super::webauthn::{WebAuthnCredentialView, WebAuthnRegistration};
+use super::HandoffProgress;
+use crate::error::DomainError;
+use crate::model::{FactorKind, WebAuthnKind};
+use crate::Engine;
+
+/// Second factors whose presence means a password alone must not add a passkey.
+const SECOND_FACTORS: [FactorKind; 6] = [
+    FactorKind::Totp,
+    FactorKind::OtpSms,
+    FactorKind::OtpEmail,
+    FactorKind::RecoveryCode,
+    FactorKind::SecurityKey,
+    FactorKind::Passkey,
+];
+
+impl Engine {
+    /// Starts a WebAuthn sign-in on the login: `passkey` true asks for a passkey (before the
+    /// login name too: a discoverable one, for the "Sign in with a passkey" button and autofill),
+    /// false for a security key as the second factor. The options for
+    /// `navigator.credentials.get()` are in `challenges.web_auth_n` of the result.
+    pub async fn handoff_webauthn_challenge(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+        passkey: bool,
+    ) -> Result<HandoffProgress, DomainError> {
+        let change = SessionChange {
+            challenges: ChallengeRequests {
+                web_auth_n: Some(WebAuthnChallengeRequest {
+                    domain: self.config.rp_id.clone(),
+                    user_verification_required: passkey,
+                }),
+                ..ChallengeRequests::default()
+            },
+            ..SessionChange::default()
+        };
+        self.handoff_set_session(link_token, browser_secret, change)
+            .await
+    }
+
+    /// Checks the browser's `PublicKeyCredential` JSON against the login's pending challenge.
+    pub async fn handoff_webauthn_check(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+        assertion: serde_json::Value,
+    ) -> Result<HandoffProgress, DomainError> {
+        let change = SessionChange {
+            checks: Checks {
+                web_auth_n: Some(assertion),
+                ..Checks::default()
+            },
+            ..SessionChange::default()
+        };
+        self.handoff_set_session(link_token, browser_secret, change)
+            .await
+    }
+
+    /// Starts registering a passkey for the signed-in person. Allowed once the app's policy is
+    /// satisfied, or when only a second factor is missing and the user has none at all (the same
+    /// rule as TOTP enrollment); otherwise `COMMAND-Wan04`.
+    pub async fn handoff_start_passkey_registration(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<WebAuthnRegistration, DomainError> {
+        let user_id = self
+            .passkey_enrollable_user(link_token, browser_secret)
+            .await?;
+        self.start_webauthn_registration(&user_id, WebAuthnKind::Passkey)
+            .await
+    }
+
+    /// Finishes the registration with the browser's `RegisterPublicKeyCredential` JSON.
+    pub async fn handoff_finish_passkey_registration(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+        registration_id: &str,
+        credential: &serde_json::Value,
+        name: Option<String>,
+    ) -> Result<WebAuthnCredentialView, DomainError> {
+        let user_id = self
+            .passkey_enrollable_user(link_token, browser_secret)
+            .await?;
+        self.finish_webauthn_registration(&user_id, registration_id, credential, name)
+            .await
+    }
+
+    async fn passkey_enrollable_user(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<String, DomainError> {
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        if !app.policy.allowed_factors.contains(&FactorKind::Passkey) {
+            return Err(DomainError::WebAuthnNotReady);
+        }
+        let user_id = session
+            .user_id()
+            .map(str::to_owned)
+            .ok_or(DomainError::WebAuthnNotReady)?;
+        match self.evaluate_policy(&session, &app).await? {
+            PolicyState::Satisfied(_) => Ok(user_id),
+            PolicyState::NeedsSecondFactor { .. } => {
+                // SECURITY: someone who knows only the password must not add a credential that
+                // would stand in for a second factor the user already has.
+                let setup = self.list_factors(&user_id).await?.factors;
+                if setup.iter().any(|k| SECOND_FACTORS.contains(k)) {
+                    return Err(DomainError::WebAuthnNotReady);
+                }
+                Ok(user_id)
+            }
+            PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
+                Err(DomainError::HandoffEnded)
+            }
+            PolicyState::NeedsUser | PolicyState::NeedsFirstFactor { .. } => {
+                Err(DomainError::WebAuthnNotReady)
+            }
+        }
+    }
+}
