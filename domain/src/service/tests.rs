@@ -1476,34 +1476,70 @@ async fn stale_sequence_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn webauthn_placeholder() {
+async fn webauthn_check_refusals_over_memory_store() {
     let (t, _) = setup().await;
     let a = t
         .engine
         .create_session(create(by_name("alice")), &caller())
         .await
         .unwrap();
+    let check = || Checks {
+        web_auth_n: Some(serde_json::json!({})),
+        ..Default::default()
+    };
+    // No challenge yet: the contract's error.
+    let e = t
+        .engine
+        .set_session(&a.session_id, set(check()), &caller())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.id(), e.kind()),
+        ("COMMAND-Ioqu5", ErrorKind::FailedPrecondition)
+    );
+    // A stored state the library cannot read is an internal error, never a pass.
     let mut s = stored(&t, &a.session_id).await;
     s.challenges.web_auth_n = Some(WebAuthnChallenge {
-        rp_id: "example.com".into(),
+        rp_id: "localhost".into(),
         user_verification_required: true,
         state: serde_json::json!({}),
         expires_at: t.clock.now() + Duration::minutes(5),
     });
     t.store.put_session(s);
-    let checks = Checks {
-        web_auth_n: Some(serde_json::json!({})),
-        ..Default::default()
-    };
     let e = t
         .engine
-        .set_session(&a.session_id, set(checks), &caller())
+        .set_session(&a.session_id, set(check()), &caller())
+        .await
+        .unwrap_err();
+    assert_eq!(e.id(), "INTERNAL-0001");
+    assert!(stored(&t, &a.session_id).await.factors.web_auth_n.is_none());
+
+    // Without a relying party (an empty RP ID), WebAuthn answers SESSION-Wan00.
+    let (off, _) = setup_with(Config {
+        rp_id: String::new(),
+        ..Config::default()
+    })
+    .await;
+    let b = off
+        .engine
+        .create_session(create(by_name("alice")), &caller())
+        .await
+        .unwrap();
+    let e = off
+        .engine
+        .set_session(&b.session_id, set(check()), &caller())
         .await
         .unwrap_err();
     assert_eq!(
         (e.id(), e.kind()),
         ("SESSION-Wan00", ErrorKind::Unimplemented)
     );
+    // An RP ID that does not fit the origin is refused when the engine is built.
+    let built = test_engine_with(Config {
+        rp_id: "example.com".into(),
+        ..Config::default()
+    });
+    assert_eq!(built.err().map(|e| e.id()), Some("ARG-Inval1"));
 }
 
 #[tokio::test]
