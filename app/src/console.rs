@@ -106,43 +106,22 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
     let swaps = RwSignal::new(0u32);
     let container = NodeRef::<leptos::html::Div>::new();
 
-    let login = ServerAction::<ConsoleLoginName>::new();
-    let password = ServerAction::<ConsolePassword>::new();
-    let choose = ServerAction::<ConsoleChoose>::new();
-    let code = ServerAction::<ConsoleCode>::new();
-    let resend = ServerAction::<ConsoleResend>::new();
-    let restart = ServerAction::<ConsoleRestart>::new();
-    let enroll = ServerAction::<ConsoleEnroll>::new();
-    let finish = ServerAction::<ConsoleFinish>::new();
+    // One server function for every form (its `op` field names the step): a single action
+    // keeps the wasm small, since each server function brings its own form and JSON decoding.
+    let step = ServerAction::<ConsoleStep>::new();
+    let pending = step.pending();
 
-    let pending = Signal::derive(move || {
-        login.pending().get()
-            || password.pending().get()
-            || choose.pending().get()
-            || code.pending().get()
-            || resend.pending().get()
-            || restart.pending().get()
-            || enroll.pending().get()
-            || finish.pending().get()
-    });
-
-    let accept = move |answer: Option<Result<StepView, ServerFnError>>| {
-        let Some(answer) = answer else { return };
+    Effect::new(move |_| {
+        let Some(answer) = step.value().get() else {
+            return;
+        };
         let next = answer.unwrap_or_else(|_| StepView {
             notice: Some(Notice::Server),
             ..view_state.get_untracked()
         });
         view_state.set(next);
         swaps.update(|n| *n += 1);
-    };
-    Effect::new(move |_| accept(login.value().get()));
-    Effect::new(move |_| accept(password.value().get()));
-    Effect::new(move |_| accept(choose.value().get()));
-    Effect::new(move |_| accept(code.value().get()));
-    Effect::new(move |_| accept(resend.value().get()));
-    Effect::new(move |_| accept(restart.value().get()));
-    Effect::new(move |_| accept(enroll.value().get()));
-    Effect::new(move |_| accept(finish.value().get()));
+    });
     Effect::new(move |_| hydrated.set(true));
 
     // After a swap: leave for the app when done, else focus the new step's first field.
@@ -183,16 +162,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
         let current = view_state.get();
         let token = token.get_value();
         let app = app.get_value();
-        let forms = Forms {
-            login,
-            password,
-            choose,
-            code,
-            resend,
-            enroll,
-            finish,
-        };
-        render_step(&current.step, lang, &token, &app, forms, pending)
+        render_step(&current.step, lang, &token, &app, step, pending.into())
     };
     let notice = move || {
         let current = view_state.get();
@@ -211,9 +181,8 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
     let not_you = move || {
         view_state.get().step.can_restart().then(|| {
             view! {
-                <ActionForm action=restart attr:class="restart">
-                    <input type="hidden" name="token" value=token.get_value() />
-                    <input type="hidden" name="lang" value=lang.code() />
+                <ActionForm action=step attr:class="restart">
+                    {hidden(token.get_value(), lang, "restart")}
                     <button type="submit" class="link" disabled=move || pending.get()>
                         {lang.text(Key::NotYou)}
                     </button>
@@ -235,21 +204,12 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
     }
 }
 
-#[derive(Clone, Copy)]
-struct Forms {
-    login: ServerAction<ConsoleLoginName>,
-    password: ServerAction<ConsolePassword>,
-    choose: ServerAction<ConsoleChoose>,
-    code: ServerAction<ConsoleCode>,
-    resend: ServerAction<ConsoleResend>,
-    enroll: ServerAction<ConsoleEnroll>,
-    finish: ServerAction<ConsoleFinish>,
-}
-
-fn hidden(token: String, lang: Lang) -> impl IntoView {
+/// The fields every form sends: the link, the language and which step this is.
+fn hidden(token: String, lang: Lang, op: &'static str) -> impl IntoView {
     view! {
         <input type="hidden" name="token" value=token />
         <input type="hidden" name="lang" value=lang.code() />
+        <input type="hidden" name="op" value=op />
     }
 }
 
@@ -266,7 +226,7 @@ fn render_step(
     lang: Lang,
     token: &str,
     app: &str,
-    forms: Forms,
+    action: ServerAction<ConsoleStep>,
     pending: Signal<bool>,
 ) -> AnyView {
     let t = move |k: Key| lang.text(k).to_owned();
@@ -274,8 +234,8 @@ fn render_step(
     let app = app.to_owned();
     match step.clone() {
         Step::LoginName { value } => view! {
-            <ActionForm action=forms.login attr:class="step" attr:id="step-login">
-                {hidden(token.clone(), lang)}
+            <ActionForm action=action attr:class="step" attr:id="step-login">
+                {hidden(token.clone(), lang, "login-name")}
                 <label for="login_name">{t(Key::LoginNameLabel)}</label>
                 <input id="login_name" name="login_name" type="text" autocomplete="username"
                     autocapitalize="none" spellcheck="false" required
@@ -289,8 +249,8 @@ fn render_step(
                 view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
             });
             view! {
-                <ActionForm action=forms.password attr:class="step" attr:id="step-password">
-                    {hidden(token.clone(), lang)}
+                <ActionForm action=action attr:class="step" attr:id="step-password">
+                    {hidden(token.clone(), lang, "password")}
                     {who}
                     // For password managers: the account this password belongs to.
                     <input type="text" name="login_name" autocomplete="username" hidden
@@ -325,8 +285,8 @@ fn render_step(
                 })
                 .collect_view();
             view! {
-                <ActionForm action=forms.choose attr:class="step" attr:id="step-choose">
-                    {hidden(token.clone(), lang)}
+                <ActionForm action=action attr:class="step" attr:id="step-choose">
+                    {hidden(token.clone(), lang, "choose")}
                     <fieldset>
                         <legend>{t(Key::ChooseFactor)}</legend>
                         {radios}
@@ -344,8 +304,8 @@ fn render_step(
             let resend_token = token.clone();
             let resend_form = factor.is_sent().then(move || {
                 view! {
-                    <ActionForm action=forms.resend attr:class="resend">
-                        {hidden(resend_token, lang)}
+                    <ActionForm action=action attr:class="resend">
+                        {hidden(resend_token, lang, "resend")}
                         <input type="hidden" name="factor" value=factor.code() />
                         <button type="submit" class="secondary" disabled=move || pending.get()>
                             {t(Key::Resend)}
@@ -354,8 +314,8 @@ fn render_step(
                 }
             });
             view! {
-                <ActionForm action=forms.code attr:class="step" attr:id="step-code">
-                    {hidden(token.clone(), lang)}
+                <ActionForm action=action attr:class="step" attr:id="step-code">
+                    {hidden(token.clone(), lang, "code")}
                     <input type="hidden" name="factor" value=factor.code() />
                     <label for="code">{label}</label>
                     <input id="code" name="code" type="text" autocomplete=autocomplete
@@ -371,8 +331,8 @@ fn render_step(
             qr_data_url,
             secret,
         } => view! {
-            <ActionForm action=forms.enroll attr:class="step" attr:id="step-enroll">
-                {hidden(token.clone(), lang)}
+            <ActionForm action=action attr:class="step" attr:id="step-enroll">
+                {hidden(token.clone(), lang, "enroll")}
                 <h2>{t(Key::EnrollTitle)}</h2>
                 <p>{t(Key::EnrollScan)}</p>
                 <img class="qr" src=qr_data_url alt=t(Key::EnrollScan) width="200" height="200" />
@@ -392,8 +352,8 @@ fn render_step(
                 .map(|c| view! { <li><code>{c}</code></li> })
                 .collect_view();
             view! {
-                <ActionForm action=forms.finish attr:class="step" attr:id="step-recovery">
-                    {hidden(token.clone(), lang)}
+                <ActionForm action=action attr:class="step" attr:id="step-recovery">
+                    {hidden(token.clone(), lang, "finish")}
                     <h2>{t(Key::RecoveryTitle)}</h2>
                     <p>{t(Key::RecoveryHint)}</p>
                     <ul class="codes">{items}</ul>
@@ -481,95 +441,37 @@ async fn load_page(
     }
 }
 
-// --- server functions: one per form. Each answers with the next step. ---
+// --- the server function every form posts to ---
 
-/// The login name: kept for the password step (checked together with it, so an unknown name
-/// and a wrong password look the same).
-#[server(prefix = "/console/api", endpoint = "login-name")]
-pub async fn console_login_name(
+/// One step of the login: `op` names the form (`login-name`, `password`, `choose`, `code`,
+/// `resend`, `restart`, `enroll`, `finish`), the other fields are that form's. The answer is the
+/// next step; without JavaScript, a redirect back to the page that shows it.
+#[server(prefix = "/console/api", endpoint = "step")]
+#[allow(clippy::too_many_arguments)]
+pub async fn console_step(
     token: String,
     lang: Option<String>,
-    login_name: String,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::login_name(&token, login_name).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "password")]
-pub async fn console_password(
-    token: String,
-    lang: Option<String>,
+    op: String,
     login_name: Option<String>,
-    password: String,
+    password: Option<String>,
+    factor: Option<String>,
+    code: Option<String>,
 ) -> Result<StepView, ServerFnError> {
     glue::guard().await?;
-    let answer = glue::password(&token, login_name, password).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "choose")]
-pub async fn console_choose(
-    token: String,
-    lang: Option<String>,
-    factor: String,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::choose(&token, &factor).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "code")]
-pub async fn console_code(
-    token: String,
-    lang: Option<String>,
-    factor: String,
-    code: String,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::code(&token, &factor, code).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "resend")]
-pub async fn console_resend(
-    token: String,
-    lang: Option<String>,
-    factor: String,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::resend(&token, &factor).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "restart")]
-pub async fn console_restart(
-    token: String,
-    lang: Option<String>,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::restart(&token).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-#[server(prefix = "/console/api", endpoint = "enroll")]
-pub async fn console_enroll(
-    token: String,
-    lang: Option<String>,
-    code: String,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::enroll(&token, code).await;
-    glue::answer(&token, lang.as_deref(), answer).await
-}
-
-/// After the recovery codes: on to the app.
-#[server(prefix = "/console/api", endpoint = "finish")]
-pub async fn console_finish(
-    token: String,
-    lang: Option<String>,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let answer = glue::current(&token, None, None).await;
+    let factor = factor.unwrap_or_default();
+    let answer = match op.as_str() {
+        // The login name is kept for the password step (checked together with it, so an
+        // unknown name and a wrong password look the same).
+        "login-name" => glue::login_name(&token, login_name.unwrap_or_default()).await,
+        "password" => glue::password(&token, login_name, password.unwrap_or_default()).await,
+        "choose" => glue::choose(&token, &factor).await,
+        "code" => glue::code(&token, &factor, code.unwrap_or_default()).await,
+        "resend" => glue::resend(&token, &factor).await,
+        "restart" => glue::restart(&token).await,
+        "enroll" => glue::enroll(&token, code.unwrap_or_default()).await,
+        // After the recovery codes: on to the app.
+        "finish" => glue::current(&token, None, None).await,
+        _ => glue::current(&token, None, None).await,
+    };
     glue::answer(&token, lang.as_deref(), answer).await
 }

@@ -180,8 +180,8 @@ test('double submit of a wrong password counts once', async ({ page, request }) 
 });
 
 test('server functions refuse another origin', async ({ request }) => {
-  const res = await request.post('/console/api/login-name', {
-    form: { token: 'x', login_name: 'alice' },
+  const res = await request.post('/console/api/step', {
+    form: { token: 'x', op: 'login-name', login_name: 'alice' },
     headers: { Origin: 'https://evil.example', Accept: 'application/json' },
   });
   expect(res.status()).toBe(403);

@@ -233,14 +233,18 @@ async fn login_name_server_function_answers_fetch_and_plain_posts() {
     let srv = TestServer::start().await;
     let token = srv.link().await;
     let cookie = srv.claim(&token).await;
-    let url = srv.url("/console/api/login-name");
+    let url = srv.url("/console/api/step");
     // As the hydrated page sends it: the next step as data.
     let res = client()
         .post(&url)
         .header(header::ACCEPT, "application/json")
         .header(header::ORIGIN, &srv.public)
         .header(header::COOKIE, &cookie)
-        .form(&[("token", token.as_str()), ("login_name", "  carol ")])
+        .form(&[
+            ("token", token.as_str()),
+            ("op", "login-name"),
+            ("login_name", "  carol "),
+        ])
         .send()
         .await
         .unwrap();
@@ -258,7 +262,11 @@ async fn login_name_server_function_answers_fetch_and_plain_posts() {
         .header(header::ORIGIN, "null")
         .header("sec-fetch-site", "same-origin")
         .header(header::COOKIE, &cookie)
-        .form(&[("token", token.as_str()), ("login_name", "carol")])
+        .form(&[
+            ("token", token.as_str()),
+            ("op", "login-name"),
+            ("login_name", "carol"),
+        ])
         .send()
         .await
         .unwrap();
@@ -286,7 +294,11 @@ async fn login_name_server_function_answers_fetch_and_plain_posts() {
             req = req.header("sec-fetch-site", s);
         }
         let res = req
-            .form(&[("token", token.as_str()), ("login_name", "carol")])
+            .form(&[
+                ("token", token.as_str()),
+                ("op", "login-name"),
+                ("login_name", "carol"),
+            ])
             .send()
             .await
             .unwrap();
@@ -299,7 +311,7 @@ async fn bad_login_names_get_a_message_not_a_500() {
     let srv = TestServer::start().await;
     let token = srv.link().await;
     let cookie = srv.claim(&token).await;
-    let url = srv.url("/console/api/login-name");
+    let url = srv.url("/console/api/step");
     let long = "x".repeat(201);
     for name in ["", "   ", long.as_str()] {
         let res = client()
@@ -307,7 +319,11 @@ async fn bad_login_names_get_a_message_not_a_500() {
             .header(header::ACCEPT, "application/json")
             .header(header::ORIGIN, &srv.public)
             .header(header::COOKIE, &cookie)
-            .form(&[("token", token.as_str()), ("login_name", name)])
+            .form(&[
+                ("token", token.as_str()),
+                ("op", "login-name"),
+                ("login_name", name),
+            ])
             .send()
             .await
             .unwrap();
