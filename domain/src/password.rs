@@ -121,7 +121,8 @@ impl PasswordHasher {
 
 fn lock(pool: &Mutex<Vec<Argon2Memory>>) -> std::sync::MutexGuard<'_, Vec<Argon2Memory>> {
     // A panic while holding the lock cannot leave the list inconsistent: take it anyway.
-    pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pool.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -176,7 +177,10 @@ mod tests {
         }
         assert_eq!(matched, 30);
         let (buffers, bytes) = h.pooled_memory();
-        assert!((1..=3).contains(&buffers), "{buffers} buffers for 3 permits");
+        assert!(
+            (1..=3).contains(&buffers),
+            "{buffers} buffers for 3 permits"
+        );
         assert_eq!(bytes, buffers * 1024 * 1024);
     }
 
@@ -200,7 +204,11 @@ mod tests {
         .to_string();
         let ok = crypto::argon2_verify(&params, b"pw", &theirs).unwrap();
         assert!(ok.matches && !ok.needs_rehash);
-        assert!(!crypto::argon2_verify(&params, b"px", &theirs).unwrap().matches);
+        assert!(
+            !crypto::argon2_verify(&params, b"px", &theirs)
+                .unwrap()
+                .matches
+        );
         // Other algorithms still verify, and ask for a rehash.
         let argon2i = argon2::Argon2::new(
             argon2::Algorithm::Argon2i,
