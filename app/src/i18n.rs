@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+pub mod gate;
+
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum Lang {
@@ -458,6 +461,47 @@ mod tests {
                     placeholders(english),
                     "{lang:?} {key:?} has other placeholders than English"
                 );
+            }
+        }
+    }
+
+    /// A missing translation is a compile error (each language is an exhaustive `match`); what a
+    /// compiler cannot see is a text that is only a stand-in: a key's name, or English left in
+    /// another language. This test fails on both.
+    #[test]
+    fn no_text_is_a_raw_key_or_untranslated_english() {
+        // Words that are the same in English and the language named.
+        let same = [(Lang::Fr, Key::Copy), (Lang::Es, Key::Copy)];
+        for key in Key::ALL {
+            let name = format!("{key:?}");
+            let snake: String = name
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                    sep.into_iter().chain(c.to_lowercase())
+                })
+                .collect();
+            for lang in Lang::ALL {
+                let text = lang.text(key);
+                // One-word names (`Continue`) are real words; longer ones never appear in text.
+                if snake.contains('_') {
+                    for raw in [&name, &snake] {
+                        assert!(!text.contains(raw.as_str()), "{lang:?} {key:?} shows {raw}");
+                    }
+                }
+                assert_ne!(text, snake, "{lang:?} {key:?} is its key");
+                assert!(
+                    !text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                        || text.contains(' ')
+                        || text.chars().next().is_some_and(char::is_uppercase),
+                    "{lang:?} {key:?} looks like an identifier: {text}"
+                );
+                if lang != Lang::En && !same.contains(&(lang, key)) {
+                    assert_ne!(text, Lang::En.text(key), "{lang:?} {key:?} is English");
+                }
             }
         }
     }

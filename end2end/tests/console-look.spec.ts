@@ -143,6 +143,15 @@ test('German, and the pages for links that do not work', async ({ page, browser,
   await expect(p2.getByRole('heading', { level: 1 })).toBeVisible();
   await look(p2, '14-link-used');
   await other.close();
+  // The gate's pages speak the browser's language too.
+  const german = await browser.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de-DE,de;q=0.9' } });
+  const p3 = await german.newPage();
+  const refused = await p3.goto(new URL(link.path, page.url()).toString());
+  expect(refused!.status()).toBe(403);
+  await expect(p3.locator('html')).toHaveAttribute('lang', 'de');
+  await expect(p3.getByRole('heading', { level: 1 })).toHaveText('Dieser Anmeldelink wurde bereits verwendet');
+  await look(p3, '14-link-used-de');
+  await german.close();
   await page.goto('/console/session/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
   await look(page, '15-link-not-valid');
   const base = `http://localhost:${process.env.E2E_SHORT_PORT}`;

@@ -38,6 +38,8 @@ use domain::{
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
+use app::i18n::{gate::GatePage, Lang};
+
 use crate::{
     http::AppState,
     ratelimit::{RateLimiter, RetryAfter},
@@ -535,7 +537,7 @@ pub async fn console_gate(
         .await
     {
         Ok(claimed) => claimed,
-        Err(err) => return link_problem_page(&err),
+        Err(err) => return link_problem_page(&err, gate_lang(&request, None)),
     };
     let secure = state.settings.public_url.starts_with("https://");
     let cookie = claimed
@@ -546,6 +548,7 @@ pub async fn console_gate(
     // though the login is already complete.
     let showing_codes = cookie_value(request.headers(), &format!("{cookie_name}_codes")).is_some();
     use domain::service::PolicyState as P;
+    let lang = gate_lang(&request, claimed.view.ui_locales.as_deref());
     let mut response = match (
         &claimed.view.progress.completion,
         &claimed.view.progress.policy,
@@ -560,18 +563,16 @@ pub async fn console_gate(
                 r.headers_mut().insert(header::LOCATION, location);
                 r
             }
-            Err(_) => link_problem_page(&DomainError::Internal),
+            Err(_) => link_problem_page(&DomainError::Internal, lang),
         },
         (Some(HandoffCompletion::SignedIn), _) => page(
             StatusCode::OK,
-            "You are signed in",
-            &format!(
-                "You are signed in to {}. You can close this tab and return to the app.",
-                claimed.view.app_name
-            ),
+            lang,
+            GatePage::SignedIn,
+            &claimed.view.app_name,
         ),
         (None, P::Expired | P::Terminated | P::UserNotActive) => {
-            link_problem_page(&DomainError::HandoffEnded)
+            link_problem_page(&DomainError::HandoffEnded, lang)
         }
         (None, _) => {
             // The page renders this login now; tell it the secret the cookie is only now set to.
@@ -619,36 +620,32 @@ fn allow_forms_to_reach(mut page: Response, redirect_uri: Option<&str>) -> Respo
     page
 }
 
-fn link_problem_page(err: &DomainError) -> Response {
-    let (status, title, text) = match err {
-        DomainError::HandoffLinkNotFound => (
-            StatusCode::NOT_FOUND,
-            "This sign-in link is not valid",
-            "Check that you opened the whole link, or go back to the app and start again.",
-        ),
-        DomainError::HandoffLinkExpired => (
-            StatusCode::GONE,
-            "This sign-in link has expired",
-            "Sign-in links work for a few minutes only. Go back to the app and start again.",
-        ),
-        DomainError::HandoffLinkUsed => (
-            StatusCode::FORBIDDEN,
-            "This sign-in link was already used",
-            "The link was opened in another browser and works only there. Go back to the app \
-             and start again to get a new link.",
-        ),
-        DomainError::HandoffEnded => (
-            StatusCode::GONE,
-            "This sign-in has ended",
-            "It expired or was cancelled. Go back to the app and start again.",
-        ),
-        _ => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Something went wrong on our side. Please try again in a moment.",
-        ),
+/// The language of a gate page: the page's `?lang=` (the console's switcher), else the app's
+/// `ui_locales`, else `Accept-Language`, else English.
+fn gate_lang(request: &Request, ui_locales: Option<&str>) -> Lang {
+    let chosen = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .and_then(|(_, v)| Lang::from_tag(&v))
+    });
+    chosen.unwrap_or_else(|| {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Lang::negotiate(ui_locales, accept)
+    })
+}
+
+fn link_problem_page(err: &DomainError, lang: Lang) -> Response {
+    let (status, which) = match err {
+        DomainError::HandoffLinkNotFound => (StatusCode::NOT_FOUND, GatePage::NotValid),
+        DomainError::HandoffLinkExpired => (StatusCode::GONE, GatePage::Expired),
+        DomainError::HandoffLinkUsed => (StatusCode::FORBIDDEN, GatePage::Used),
+        DomainError::HandoffEnded => (StatusCode::GONE, GatePage::Ended),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, GatePage::Failed),
     };
-    no_store(page(status, title, text))
+    no_store(page(status, lang, which, ""))
 }
 
 fn escape(text: &str) -> String {
@@ -659,20 +656,24 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// A static page without script, styled like the console.
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
+/// A static page without script, styled like the console, in `lang`.
+fn page(status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
     let html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width, initial-scale=1\"><title>{title}</title><link \
          rel=\"stylesheet\" href=\"/pkg/{css}.css\"></head><body><main class=\"card\"><h1>{title}\
          </h1><p>{text}</p></main></body></html>",
-        title = escape(title),
-        text = escape(text),
+        code = lang.code(),
+        title = escape(which.title(lang)),
+        text = escape(&which.text(lang, app)),
         css = app::OUTPUT_NAME,
     );
     (
         status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_LANGUAGE, lang.code()),
+        ],
         html,
     )
         .into_response()
