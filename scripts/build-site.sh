@@ -33,8 +33,14 @@ if [ "$profile" = release ]; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
-  # Precompressed copies; the server sends them to browsers that accept gzip.
-  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do gzip -9 -k -f "$f"; done
+  # Precompressed copies; the server sends brotli or gzip, whichever the browser accepts (brotli
+  # from Node's zlib at quality 11: no brotli tool needed).
+  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do
+    gzip -9 -k -f "$f"
+    node -e 'const z=require("zlib"),fs=require("fs"),f=process.argv[1];
+      fs.writeFileSync(f+".br",z.brotliCompressSync(fs.readFileSync(f),{params:{
+        [z.constants.BROTLI_PARAM_QUALITY]:11,[z.constants.BROTLI_PARAM_SIZE_HINT]:fs.statSync(f).size}}))' "$f"
+  done
 fi
 
 size() { stat -c %s "$1"; }

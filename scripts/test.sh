@@ -28,9 +28,13 @@ cargo test --locked -p domain -p storage -p app -p server
 say "build: site (debug) and server"
 scripts/build-site.sh debug
 cargo build --locked -p server
+# The weight test (end2end/tests/weight.spec.ts) measures the release site, served by a second
+# server; E2E_REQUIRE_RELEASE makes it fail rather than skip when that build is missing.
+say "build: site (release, for the weight test)"
+SITE_DIR=target/site-release scripts/build-site.sh release
 
 say "playwright (chromium)"
 cd end2end
-CI=1 npx playwright test
+CI=1 E2E_REQUIRE_RELEASE=1 npx playwright test
 
 say "all tests passed"
