@@ -189,7 +189,8 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
         extra.is_empty(),
         "documented but not in the route table: {extra:?}"
     );
-    assert_eq!(documented.len(), 25 + 15 + 10 + 4 + 3);
+    // The last 5: WebAuthn credential administration (admin_webauthn.rs).
+    assert_eq!(documented.len(), 25 + 15 + 10 + 4 + 3 + 5);
 
     // Each documented operation reaches a handler: never 405, and a 404 only from a handler
     // (JSON in the API's shape), not the router's fallback page.
@@ -198,7 +199,8 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
         let concrete = concrete
             .replace("{app_id}", "x")
             .replace("{key_id}", "x")
-            .replace("{kind}", "totp");
+            .replace("{kind}", "totp")
+            .replace("{credential_id}", "x");
         assert!(!concrete.contains('{'), "{concrete}");
         let (st, headers, body) = srv
             .send(
@@ -229,7 +231,8 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
             .replace("{user_id}", "x")
             .replace("{app_id}", "x")
             .replace("{key_id}", "x")
-            .replace("{kind}", "totp");
+            .replace("{kind}", "totp")
+            .replace("{credential_id}", "x");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             let (st, _, _) = srv
                 .send(
