@@ -86,7 +86,6 @@ fn Console(token: String, data: PageData) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <leptos_meta::Html attr:lang=lang.code() />
         {brand}
         <leptos_meta::Title text=title.clone() />
         <header class="brand">{logo} <h1>{title}</h1></header>

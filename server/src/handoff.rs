@@ -549,6 +549,8 @@ pub async fn console_gate(
     let showing_codes = cookie_value(request.headers(), &format!("{cookie_name}_codes")).is_some();
     use domain::service::PolicyState as P;
     let lang = gate_lang(&request, claimed.view.ui_locales.as_deref());
+    // The page's <html lang> comes from here, decided once for the whole document.
+    request.extensions_mut().insert(app::PageLang(lang));
     let mut response = match (
         &claimed.view.progress.completion,
         &claimed.view.progress.policy,
