@@ -732,11 +732,25 @@ impl Engine {
         user_ref: &UserRef,
         password: Option<&Password>,
     ) -> Result<(), DomainError> {
-        let found = match user_ref {
+        let mut found = match user_ref {
             UserRef::Id(id) => self.store.find_user(id.as_str()).await,
             UserRef::LoginName(name) => self.store.find_user_by_login_name(name.as_str()).await,
         }
         .map_err(|e| store_err("find user", e))?;
+        // The hosted page also takes a verified email address in place of the login name, when
+        // exactly one user has it (the Session API keeps the contract: login names only).
+        if let (None, true, UserRef::LoginName(name)) = (&found, draft.conceal, user_ref) {
+            if name.as_str().contains('@') {
+                let mut by_email = self
+                    .store
+                    .find_users_by_verified_email(name.as_str())
+                    .await
+                    .map_err(|e| store_err("find user by email", e))?;
+                if by_email.len() == 1 {
+                    found = by_email.pop();
+                }
+            }
+        }
         let Some(user) = found else {
             if draft.conceal {
                 if let Some(password) = password {

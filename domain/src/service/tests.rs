@@ -859,6 +859,69 @@ async fn password_not_set_and_concealed_errors() {
 }
 
 #[tokio::test]
+async fn the_hosted_page_takes_a_unique_verified_email_as_login_name() {
+    let (t, _) = setup().await;
+    let add = |login: &str, email: &str, verified: bool| {
+        let mut u = NewUser::named(LoginName::parse(login).unwrap());
+        u.email = Some(crate::input::Email::parse(email).unwrap());
+        u.email_verified = verified;
+        u.password = Some(crate::input::NewPassword::parse(PW.to_owned()).unwrap());
+        u
+    };
+    t.engine
+        .create_user(add("bob", "bob@example.com", true))
+        .await
+        .unwrap();
+    t.engine
+        .create_user(add("carol", "carol@example.com", false))
+        .await
+        .unwrap();
+    t.engine
+        .create_user(add("dan", "shared@example.com", true))
+        .await
+        .unwrap();
+    t.engine
+        .create_user(add("erin", "shared@example.com", true))
+        .await
+        .unwrap();
+    let hosted = |checks| CreateSessionRequest {
+        conceal_unknown_user: true,
+        ..create(checks)
+    };
+    let made = t
+        .engine
+        .create_session(hosted(with_password("Bob@Example.com", PW)), &caller())
+        .await
+        .unwrap();
+    let session = t
+        .engine
+        .get_session(&made.session_id, None, &caller())
+        .await
+        .unwrap();
+    assert_eq!(session.factors.user.unwrap().login_name, "bob");
+    // Unverified, shared by two users, or through the Session API: not a login name.
+    for email in ["carol@example.com", "shared@example.com"] {
+        assert_eq!(
+            id_of(
+                t.engine
+                    .create_session(hosted(with_password(email, PW)), &caller())
+                    .await
+            ),
+            "SESSION-Lgn01",
+            "{email}"
+        );
+    }
+    assert_eq!(
+        id_of(
+            t.engine
+                .create_session(create(with_password("bob@example.com", PW)), &caller())
+                .await
+        ),
+        "QUERY-Dfbg2"
+    );
+}
+
+#[tokio::test]
 async fn rehash_on_login_when_params_changed() {
     let (t, user) = setup().await;
     let other = crate::crypto::Argon2Params {
