@@ -105,22 +105,38 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
     let swaps = RwSignal::new(0u32);
     let container = NodeRef::<leptos::html::Div>::new();
 
-    // One server function for every form (its `op` field names the step): a single action
-    // keeps the wasm small, since each server function brings its own form and JSON decoding.
-    let step = ServerAction::<ConsoleStep>::new();
-    let pending = step.pending();
-
-    Effect::new(move |_| {
-        let Some(answer) = step.value().get() else {
-            return;
-        };
-        let next = answer.unwrap_or_else(|_| StepView {
-            notice: Some(Notice::Server),
-            ..view_state.get_untracked()
-        });
-        view_state.set(next);
-        swaps.update(|n| *n += 1);
-    });
+    // Every form posts to the one server function (its `op` field names the step). With
+    // JavaScript, one submit listener on the container sends the submitted form by fetch, as the
+    // same URL-encoded body, and swaps in the answer: no action or form decoder in the wasm.
+    let pending = RwSignal::new(false);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsCast;
+            let Some(form) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
+            else {
+                return;
+            };
+            ev.prevent_default();
+            if pending.get_untracked() {
+                return;
+            }
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let next = post_form(&form).await.unwrap_or_else(|| StepView {
+                    notice: Some(Notice::Server),
+                    ..view_state.get_untracked()
+                });
+                pending.set(false);
+                view_state.set(next);
+                swaps.update(|n| *n += 1);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
     Effect::new(move |_| hydrated.set(true));
 
     // After a swap: leave for the app when done, else focus the new step's first field.
@@ -161,7 +177,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
         let current = view_state.get();
         let token = token.get_value();
         let app = app.get_value();
-        render_step(&current.step, lang, &token, &app, step, pending.into())
+        render_step(&current.step, lang, &token, &app, pending.into())
     };
     let notice = move || {
         let current = view_state.get();
@@ -180,12 +196,12 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
     let not_you = move || {
         view_state.get().step.can_restart().then(|| {
             view! {
-                <ActionForm action=step attr:class="restart">
+                <form action=STEP_URL method="post" class="restart">
                     {hidden(token.get_value(), lang, "restart")}
                     <button type="submit" class="link" disabled=move || pending.get()>
                         {lang.text(Key::NotYou)}
                     </button>
-                </ActionForm>
+                </form>
             }
         })
     };
@@ -193,6 +209,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
         <div
             class="steps"
             node_ref=container
+            on:submit=on_submit
             data-hydrated=move || hydrated.get().then_some("true")
             aria-busy=move || pending.get().then_some("true")
         >
@@ -201,6 +218,33 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
             {not_you}
         </div>
     }
+}
+
+/// Where every form posts: the one server function.
+const STEP_URL: &str = <ConsoleStep as leptos::server_fn::ServerFn>::PATH;
+
+/// Sends a step's form as the browser would without JavaScript (URL-encoded, to its `action`),
+/// but asking for the answer as JSON (no `text/html` in `Accept`), and decodes the next step.
+#[cfg(feature = "hydrate")]
+async fn post_form(form: &leptos::web_sys::HtmlFormElement) -> Option<StepView> {
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys::{FormData, RequestInit, Response, UrlSearchParams};
+    use wasm_bindgen_futures::JsFuture;
+    let data = FormData::new_with_form(form).ok()?;
+    let body = UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&body);
+    let fetched = JsFuture::from(window().fetch_with_str_and_init(&form.action(), &init));
+    let response: Response = fetched.await.ok()?.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    leptos::serde_json::from_str(&text).ok()
 }
 
 /// The fields every form sends: the link, the language and which step this is.
@@ -220,27 +264,20 @@ fn submit(label: String, pending: Signal<bool>) -> impl IntoView {
     }
 }
 
-fn render_step(
-    step: &Step,
-    lang: Lang,
-    token: &str,
-    app: &str,
-    action: ServerAction<ConsoleStep>,
-    pending: Signal<bool>,
-) -> AnyView {
+fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<bool>) -> AnyView {
     let t = move |k: Key| lang.text(k).to_owned();
     let token = token.to_owned();
     let app = app.to_owned();
     match step.clone() {
         Step::LoginName { value } => view! {
-            <ActionForm action=action attr:class="step" attr:id="step-login">
+            <form action=STEP_URL method="post" class="step" id="step-login">
                 {hidden(token.clone(), lang, "login-name")}
                 <label for="login_name">{t(Key::LoginNameLabel)}</label>
                 <input id="login_name" name="login_name" type="text" autocomplete="username"
                     autocapitalize="none" spellcheck="false" required
                     maxlength=MAX_LOGIN_NAME_CHARS value=value />
                 {submit(t(Key::Continue), pending)}
-            </ActionForm>
+            </form>
         }
         .into_any(),
         Step::Password { login_name } => {
@@ -248,7 +285,7 @@ fn render_step(
                 view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
             });
             view! {
-                <ActionForm action=action attr:class="step" attr:id="step-password">
+                <form action=STEP_URL method="post" class="step" id="step-password">
                     {hidden(token.clone(), lang, "password")}
                     {who}
                     // For password managers: the account this password belongs to.
@@ -258,7 +295,7 @@ fn render_step(
                     <input id="password" name="password" type="password"
                         autocomplete="current-password" required maxlength=MAX_SECRET_CHARS />
                     {submit(t(Key::SignIn), pending)}
-                </ActionForm>
+                </form>
             }
             .into_any()
         }
@@ -284,14 +321,14 @@ fn render_step(
                 })
                 .collect_view();
             view! {
-                <ActionForm action=action attr:class="step" attr:id="step-choose">
+                <form action=STEP_URL method="post" class="step" id="step-choose">
                     {hidden(token.clone(), lang, "choose")}
                     <fieldset>
                         <legend>{t(Key::ChooseFactor)}</legend>
                         {radios}
                     </fieldset>
                     {submit(t(Key::Continue), pending)}
-                </ActionForm>
+                </form>
             }
             .into_any()
         }
@@ -303,17 +340,17 @@ fn render_step(
             let resend_token = token.clone();
             let resend_form = factor.is_sent().then(move || {
                 view! {
-                    <ActionForm action=action attr:class="resend">
+                    <form action=STEP_URL method="post" class="resend">
                         {hidden(resend_token, lang, "resend")}
                         <input type="hidden" name="factor" value=factor.code() />
                         <button type="submit" class="secondary" disabled=move || pending.get()>
                             {t(Key::Resend)}
                         </button>
-                    </ActionForm>
+                    </form>
                 }
             });
             view! {
-                <ActionForm action=action attr:class="step" attr:id="step-code">
+                <form action=STEP_URL method="post" class="step" id="step-code">
                     {hidden(token.clone(), lang, "code")}
                     <input type="hidden" name="factor" value=factor.code() />
                     <label for="code">{label}</label>
@@ -321,7 +358,7 @@ fn render_step(
                         inputmode=inputmode required maxlength=MAX_SECRET_CHARS
                         autocapitalize="none" spellcheck="false" />
                     {submit(t(Key::Verify), pending)}
-                </ActionForm>
+                </form>
                 {resend_form}
             }
             .into_any()
@@ -330,7 +367,7 @@ fn render_step(
             qr_data_url,
             secret,
         } => view! {
-            <ActionForm action=action attr:class="step" attr:id="step-enroll">
+            <form action=STEP_URL method="post" class="step" id="step-enroll">
                 {hidden(token.clone(), lang, "enroll")}
                 <h2>{t(Key::EnrollTitle)}</h2>
                 <p>{t(Key::EnrollScan)}</p>
@@ -341,7 +378,7 @@ fn render_step(
                 <input id="code" name="code" type="text" autocomplete="one-time-code"
                     inputmode="numeric" required maxlength=MAX_SECRET_CHARS />
                 {submit(t(Key::Verify), pending)}
-            </ActionForm>
+            </form>
         }
         .into_any(),
         Step::RecoveryCodes { codes } => {
@@ -351,14 +388,14 @@ fn render_step(
                 .map(|c| view! { <li><code>{c}</code></li> })
                 .collect_view();
             view! {
-                <ActionForm action=action attr:class="step" attr:id="step-recovery">
+                <form action=STEP_URL method="post" class="step" id="step-recovery">
                     {hidden(token.clone(), lang, "finish")}
                     <h2>{t(Key::RecoveryTitle)}</h2>
                     <p>{t(Key::RecoveryHint)}</p>
                     <ul class="codes">{items}</ul>
                     <CopyButton text label=t(Key::Copy) done=t(Key::Copied) />
                     {submit(t(Key::RecoverySaved), pending)}
-                </ActionForm>
+                </form>
             }
             .into_any()
         }
