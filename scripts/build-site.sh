@@ -30,7 +30,8 @@ wasm-bindgen --target web --no-typescript --out-name "$name" --out-dir "$pkg" "$
 cp style/main.css "$pkg/$name.css"
 
 if [ "$profile" = release ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --converge repeats -Oz until it stops shrinking; producers/debug sections are never needed.
+  wasm-opt -Oz --converge --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
   # Precompressed copies; the server sends brotli or gzip, whichever the browser accepts (brotli
