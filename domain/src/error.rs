@@ -73,8 +73,13 @@ pub enum DomainError {
         locked_until: Option<OffsetDateTime>,
     },
     /// Hosted flow only: unknown login name or wrong password, indistinguishable. Ours: `SESSION-Lgn01`.
+    /// `attempts_left` and `lock_seconds` are counted the same way for both (see
+    /// `Engine::concealed_failure`); `None` when lockout is off or the session is new.
     #[error("Login name or password is wrong")]
-    LoginFailed,
+    LoginFailed {
+        attempts_left: Option<u32>,
+        lock_seconds: Option<i64>,
+    },
     /// `COMMAND-JLK35`, FailedPrecondition: locked before the check ran.
     #[error("User is locked")]
     Locked {
@@ -259,7 +264,7 @@ impl DomainError {
             E::UserNotFound => "QUERY-Dfbg2",
             E::UserNotActive => "SESSION-Gj4ko",
             E::WrongPassword { .. } => "COMMAND-3M0fs",
-            E::LoginFailed => "SESSION-Lgn01",
+            E::LoginFailed { .. } => "SESSION-Lgn01",
             E::Locked { .. } => "COMMAND-JLK35",
             E::LockedAfterCheck { .. } => "COMMAND-SFA3t",
             E::PasswordNotSet => "COMMAND-3nJ4t",
@@ -357,7 +362,7 @@ impl DomainError {
             E::RedirectUriMismatch => K::InvalidArgument,
             E::HandoffLinkExpired | E::HandoffLinkUsed | E::HandoffEnded => K::FailedPrecondition,
             E::WrongPassword { .. }
-            | E::LoginFailed
+            | E::LoginFailed { .. }
             | E::UserChangeNotPossible
             | E::InvalidLifetime { .. }
             | E::InvalidCode { .. }

@@ -289,9 +289,15 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
     Ok(match err {
         // SECURITY: an unknown name, a user without password, a deactivated user and a wrong
         // password all read the same on the hosted page.
-        E::LoginFailed | E::UserNotFound | E::PasswordNotSet | E::UserNotActive => {
-            Notice::WrongCredentials
-        }
+        E::LoginFailed {
+            attempts_left,
+            lock_seconds,
+        } => match (lock_seconds, attempts_left) {
+            (Some(seconds), _) => Notice::LockedMinutes(minutes(*seconds)),
+            (None, Some(left)) if *left > 0 => Notice::AttemptsLeft(*left),
+            _ => Notice::WrongCredentials,
+        },
+        E::UserNotFound | E::PasswordNotSet | E::UserNotActive => Notice::WrongCredentials,
         E::WrongPassword { locked_until, .. } => match (locked_until, err.remaining_attempts()) {
             (Some(_), _) => Notice::LockedMinutes(minutes(lock_seconds(err))),
             (None, Some(left)) if left > 0 => Notice::AttemptsLeft(left),

@@ -821,6 +821,52 @@ mod tests {
         }
     }
 
+    /// Wrong passwords for a real user and tries with an unknown name read the same on the
+    /// hosted page: the same count of attempts left, then a lock.
+    #[tokio::test]
+    async fn attempts_left_count_down_alike_for_known_and_unknown_names() {
+        let (t, app, _) = setup(LoginPolicy::default()).await;
+        let e = &t.engine;
+        let attempt = |name: &'static str| SessionChange {
+            checks: Checks {
+                user: Some(UserRef::LoginName(LoginName::parse(name).unwrap())),
+                password: Some(Password::parse("wrong password".into()).unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        for name in ["alice", "nobody"] {
+            let gen = e
+                .generate_handoff(&app, GenerateHandoff::default())
+                .await
+                .unwrap();
+            let token = gen.token.expose().as_str();
+            let claimed = e.claim_handoff(token, None, None).await.unwrap();
+            let browser = claimed.new_browser_secret.unwrap().into_inner();
+            let mut answers = Vec::new();
+            for _ in 0..5 {
+                match e.handoff_set_session(token, &browser, attempt(name)).await {
+                    Err(DomainError::LoginFailed {
+                        attempts_left,
+                        lock_seconds,
+                    }) => answers.push((attempts_left, lock_seconds.is_some())),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+            seen.push(answers);
+        }
+        let expected: Vec<(Option<u32>, bool)> = vec![
+            (Some(4), false),
+            (Some(3), false),
+            (Some(2), false),
+            (Some(1), false),
+            (Some(0), true),
+        ];
+        assert_eq!(seen[0], expected, "a real user");
+        assert_eq!(seen[1], expected, "an unknown name");
+    }
+
     #[tokio::test]
     async fn a_link_is_claimed_once_completed_and_validated() {
         let (t, app, _) = setup(LoginPolicy::default()).await;
@@ -870,7 +916,7 @@ mod tests {
             .handoff_set_session(token, &browser, login("nope"))
             .await
             .unwrap_err();
-        assert_eq!(err, DomainError::LoginFailed);
+        assert!(matches!(err, DomainError::LoginFailed { .. }), "{err:?}");
         let progress = e
             .handoff_set_session(token, &browser, login(PW))
             .await

@@ -22,8 +22,8 @@ use crate::model::{
 };
 use crate::notifier::{CodeContext, UrlTemplate};
 use crate::store::{
-    CodeChannel, FailureCounter, FailureRecord, FailureWrite, LockoutRule, SessionFilter,
-    SessionPage, SessionQuery, SessionWrite, StoreError, UserEffect,
+    CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, LockoutRule,
+    SessionFilter, SessionPage, SessionQuery, SessionWrite, StoreError, UserEffect,
 };
 use crate::totp;
 
@@ -440,6 +440,61 @@ impl Engine {
         }
     }
 
+    /// A hosted-page refusal of an unknown name (or a user who cannot sign in with a password):
+    /// recorded like a wrong password, and counted down the same way, so the page can say how
+    /// many attempts are left without telling which names exist.
+    async fn concealed_failure(&self, draft: &Draft, kind: &str) -> DomainError {
+        let error = DomainError::LoginFailed {
+            attempts_left: None,
+            lock_seconds: None,
+        };
+        let error = self.fail(draft, kind, error).await;
+        self.count_concealed(draft, error).await
+    }
+
+    /// Fills in the attempts left of a concealed failure from this session's own history: the
+    /// limit minus the concealed failures recorded on it (this one included). A known user's
+    /// real counter wins when it is lower (it may hold failures from other sessions), and a real
+    /// lock is reported as one. An unknown name "locks" when the session count reaches the
+    /// limit. Only a user with failures from elsewhere can thus be told apart.
+    async fn count_concealed(&self, draft: &Draft, error: DomainError) -> DomainError {
+        let DomainError::LoginFailed {
+            attempts_left: real_left,
+            lock_seconds: real_lock,
+        } = error
+        else {
+            return error;
+        };
+        let limit = self.config.password_lockout.limit;
+        if limit == 0 || draft.is_new() {
+            return DomainError::LoginFailed {
+                attempts_left: None,
+                lock_seconds: real_lock,
+            };
+        }
+        let filter = EventFilter {
+            session_id: Some(draft.session.id.clone()),
+            user_id: None,
+            after: 0,
+            limit: 0,
+        };
+        let failures = match self.store.list_events(&filter).await {
+            Ok(events) => events
+                .iter()
+                .filter(|e| e.event.error_id.as_deref() == Some("SESSION-Lgn01"))
+                .count(),
+            Err(e) => return store_err("count concealed failures", e),
+        };
+        let session_left = limit.saturating_sub(u32::try_from(failures).unwrap_or(u32::MAX));
+        let left = real_left.map_or(session_left, |real| real.min(session_left));
+        let lock_seconds = real_lock
+            .or_else(|| (left == 0).then(|| self.config.password_lockout.lock_for.whole_seconds()));
+        DomainError::LoginFailed {
+            attempts_left: Some(left),
+            lock_seconds,
+        }
+    }
+
     /// Records an uncounted failed check (event only) and returns the error.
     async fn fail(&self, draft: &Draft, kind: &str, error: DomainError) -> DomainError {
         let event = self.event(draft, kind, Some(&error));
@@ -756,9 +811,7 @@ impl Engine {
                 if let Some(password) = password {
                     // SECURITY: an unknown name costs one argon2 verification, like a wrong password.
                     self.hasher.verify_dummy(&password.0).await?;
-                    return Err(self
-                        .fail(draft, "check.user", DomainError::LoginFailed)
-                        .await);
+                    return Err(self.concealed_failure(draft, "check.user").await);
                 }
             }
             return Err(self
@@ -804,9 +857,7 @@ impl Engine {
         let Some(hash) = &user.password_hash else {
             if draft.conceal {
                 self.hasher.verify_dummy(&password.0).await?;
-                return Err(self
-                    .fail(draft, "check.password", DomainError::LoginFailed)
-                    .await);
+                return Err(self.concealed_failure(draft, "check.password").await);
             }
             return Err(self
                 .fail(draft, "check.password", DomainError::PasswordNotSet)
@@ -815,7 +866,7 @@ impl Engine {
         let result = self.hasher.verify(&password.0, hash).await?;
         if !result.matches {
             let conceal = draft.conceal;
-            return Err(self
+            let error = self
                 .fail_counted(
                     draft,
                     CheckKind::Password,
@@ -823,7 +874,13 @@ impl Engine {
                     None,
                     |r, limit| {
                         if conceal {
-                            DomainError::LoginFailed
+                            DomainError::LoginFailed {
+                                attempts_left: (limit > 0)
+                                    .then(|| limit.saturating_sub(r.failures)),
+                                lock_seconds: r
+                                    .locked_until
+                                    .map(|until| seconds_until(until, draft.now)),
+                            }
                         } else {
                             DomainError::WrongPassword {
                                 failed_attempts: r.failures,
@@ -833,7 +890,8 @@ impl Engine {
                         }
                     },
                 )
-                .await);
+                .await;
+            return Err(self.count_concealed(draft, error).await);
         }
         draft.effect(UserEffect::ResetFailures {
             user_id: user.id.clone(),

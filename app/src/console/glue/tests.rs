@@ -163,7 +163,27 @@ fn errors_become_plain_notices() {
     use domain::error::{Channel, CheckKind};
     let soon = time::OffsetDateTime::UNIX_EPOCH;
     let cases: Vec<(DomainError, Result<Notice, EndReason>)> = vec![
-        (DomainError::LoginFailed, Ok(Notice::WrongCredentials)),
+        (
+            DomainError::LoginFailed {
+                attempts_left: None,
+                lock_seconds: None,
+            },
+            Ok(Notice::WrongCredentials),
+        ),
+        (
+            DomainError::LoginFailed {
+                attempts_left: Some(3),
+                lock_seconds: None,
+            },
+            Ok(Notice::AttemptsLeft(3)),
+        ),
+        (
+            DomainError::LoginFailed {
+                attempts_left: Some(0),
+                lock_seconds: Some(900),
+            },
+            Ok(Notice::LockedMinutes(15)),
+        ),
         (DomainError::UserNotFound, Ok(Notice::WrongCredentials)),
         (DomainError::UserNotActive, Ok(Notice::WrongCredentials)),
         (DomainError::PasswordNotSet, Ok(Notice::WrongCredentials)),
@@ -235,7 +255,10 @@ fn errors_become_plain_notices() {
 #[test]
 fn no_notice_shows_an_error_id() {
     let errors = [
-        DomainError::LoginFailed,
+        DomainError::LoginFailed {
+            attempts_left: None,
+            lock_seconds: None,
+        },
         DomainError::Internal,
         DomainError::ConcurrentChange,
         DomainError::ResendCooldown { seconds_left: 30 },
