@@ -272,12 +272,10 @@ impl Store for MemoryStore {
             .get_mut(&failure.user_id)
             .ok_or(StoreError::NotFound)?;
         if user.locked_until.is_some() {
-            // The earlier lock has run out: the counter starts again.
+            // The earlier lock has run out: both counters start again, as in the SQL stores.
             user.locked_until = None;
-            match failure.counter {
-                FailureCounter::Password => user.password_failures = 0,
-                FailureCounter::Code => user.code_failures = 0,
-            }
+            user.password_failures = 0;
+            user.code_failures = 0;
         }
         let counter = match failure.counter {
             FailureCounter::Password => &mut user.password_failures,

@@ -359,6 +359,36 @@ async fn lockout_after_exactly_five_and_time_based_unlock() {
     assert_eq!((u.password_failures, u.locked_until), (0, None));
 }
 
+/// After a lock runs out, the next failure starts both counters afresh (as the SQL stores do):
+/// an old code failure does not shorten the next round of password tries.
+#[tokio::test]
+async fn an_expired_lock_restarts_both_counters() {
+    let (t, user) = setup().await;
+    let out = t
+        .engine
+        .create_session(create(by_name("alice")), &caller())
+        .await
+        .unwrap();
+    let sid = out.session_id.clone();
+    let mut u = t.engine.get_user(&user.id).await.unwrap();
+    u.code_failures = 3;
+    u.password_failures = 5;
+    u.locked_until = Some(t.clock.now() + Duration::minutes(15));
+    t.store.update_user(&u).await.unwrap();
+    t.clock.advance(Duration::minutes(16));
+    let e = t
+        .engine
+        .set_session(&sid, set(with_password_only("bad")), &caller())
+        .await
+        .unwrap_err();
+    assert_eq!(e.failed_attempts(), Some((1, 5)), "{e:?}");
+    let u = t.engine.get_user(&user.id).await.unwrap();
+    assert_eq!(
+        (u.password_failures, u.code_failures, u.locked_until),
+        (1, 0, None)
+    );
+}
+
 fn with_password_only(pw: &str) -> Checks {
     Checks {
         password: Some(Password::parse(pw.into()).unwrap()),
