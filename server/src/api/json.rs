@@ -128,6 +128,7 @@ pub async fn buffer_body(req: Request, next: axum::middleware::Next) -> axum::re
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|len| len > MAX_BODY_BYTES as u64);
     let bytes = if declared_too_large {
+        drain(body).await;
         Err(too_large())
     } else {
         read_body(body).await
@@ -139,6 +140,22 @@ pub async fn buffer_body(req: Request, next: axum::middleware::Next) -> axum::re
         }
         Err(err) if parts.uri.path().starts_with("/zitadel.") => err.into_connect_response(),
         Err(err) => axum::response::IntoResponse::into_response(err),
+    }
+}
+
+/// Reads and drops a refused body (up to [`DRAIN_LIMIT`] bytes, a frame at a time, never keeping
+/// it), so that a client still writing it receives the 400 instead of a broken pipe. Larger
+/// bodies are cut off by closing the connection.
+async fn drain(body: Body) {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: usize = 8 * MAX_BODY_BYTES;
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= DRAIN_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
     }
 }
 
