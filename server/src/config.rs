@@ -63,7 +63,7 @@ pub struct FileConfig {
     /// Seconds a handoff session lives when the app sends no `lifetime` (default 1800).
     pub handoff_session_lifetime_secs: Option<u32>,
     /// `[rate_limits]`: any rule left out keeps its default.
-    pub rate_limits: Option<RateLimitsFile>,
+    pub rate_limits: Option<RateLimits>,
     /// WebAuthn relying party id (default: the public URL's host; a parent domain is allowed).
     pub webauthn_rp_id: Option<String>,
     /// More origins WebAuthn ceremonies may run on, besides the public URL's.
@@ -72,21 +72,11 @@ pub struct FileConfig {
     pub webauthn_rp_name: Option<String>,
 }
 
-/// The `[rate_limits]` table: each rule is `{ limit = N, window_secs = S }`; limit 0 disables it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitsFile {
-    pub generate_per_app: Option<Rule>,
-    pub generate_per_address: Option<Rule>,
-    pub validate_per_app: Option<Rule>,
-    pub session_api_per_key: Option<Rule>,
-    pub session_api_per_address: Option<Rule>,
-    pub admin_api_per_key: Option<Rule>,
-    pub admin_api_per_address: Option<Rule>,
-}
-
-/// Limits on the app handoff endpoints and the JSON APIs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits on the app handoff endpoints and the JSON APIs; also the `[rate_limits]` table of the
+/// file, where each rule is `{ limit = N, window_secs = S }` (limit 0 disables it) and a rule
+/// left out keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
     /// `POST /session/generate/` per app (default 120 a minute).
     pub generate_per_app: Rule,
@@ -294,31 +284,7 @@ impl Settings {
                 defaults.session_lifetime,
             )?,
         };
-        let limits = file.rate_limits.unwrap_or_default();
-        let default_limits = RateLimits::default();
-        let rate_limits = RateLimits {
-            generate_per_app: limits
-                .generate_per_app
-                .unwrap_or(default_limits.generate_per_app),
-            generate_per_address: limits
-                .generate_per_address
-                .unwrap_or(default_limits.generate_per_address),
-            validate_per_app: limits
-                .validate_per_app
-                .unwrap_or(default_limits.validate_per_app),
-            session_api_per_key: limits
-                .session_api_per_key
-                .unwrap_or(default_limits.session_api_per_key),
-            session_api_per_address: limits
-                .session_api_per_address
-                .unwrap_or(default_limits.session_api_per_address),
-            admin_api_per_key: limits
-                .admin_api_per_key
-                .unwrap_or(default_limits.admin_api_per_key),
-            admin_api_per_address: limits
-                .admin_api_per_address
-                .unwrap_or(default_limits.admin_api_per_address),
-        };
+        let rate_limits = file.rate_limits.unwrap_or_default();
         let mut extra_origins = Vec::new();
         for origin in file.webauthn_extra_origins.unwrap_or_default() {
             extra_origins.push(parse_public_url(&origin)?);

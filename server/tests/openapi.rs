@@ -20,7 +20,7 @@ use domain::model::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use server::{
-    config::{FileConfig, RateLimitsFile},
+    config::{FileConfig, RateLimits},
     ratelimit::Rule,
 };
 
@@ -724,17 +724,17 @@ async fn answers_match_the_document(b: Backend) {
         .await;
 
     // ----- rate limits, on a server with tiny budgets -----
-    let one = Some(Rule {
+    let one = Rule {
         limit: 1,
         window_secs: 3600,
-    });
+    };
     let tight = TestServer::start_with(
         b,
         FileConfig {
-            rate_limits: Some(RateLimitsFile {
+            rate_limits: Some(RateLimits {
                 session_api_per_key: one,
                 admin_api_per_key: one,
-                ..RateLimitsFile::default()
+                ..RateLimits::default()
             }),
             ..FileConfig::default()
         },

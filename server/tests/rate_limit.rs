@@ -12,7 +12,7 @@ use domain::model::Scope;
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 use server::{
-    config::{FileConfig, RateLimitsFile},
+    config::{FileConfig, RateLimits},
     ratelimit::Rule,
 };
 
@@ -25,8 +25,8 @@ both_backends!(
 
 const HOUR: u32 = 3600;
 
-fn limits(f: impl FnOnce(&mut RateLimitsFile)) -> FileConfig {
-    let mut l = RateLimitsFile::default();
+fn limits(f: impl FnOnce(&mut RateLimits)) -> FileConfig {
+    let mut l = RateLimits::default();
     f(&mut l);
     FileConfig {
         rate_limits: Some(l),
@@ -34,11 +34,11 @@ fn limits(f: impl FnOnce(&mut RateLimitsFile)) -> FileConfig {
     }
 }
 
-fn rule(limit: u32) -> Option<Rule> {
-    Some(Rule {
+fn rule(limit: u32) -> Rule {
+    Rule {
         limit,
         window_secs: HOUR,
-    })
+    }
 }
 
 #[track_caller]
