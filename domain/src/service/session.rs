@@ -189,6 +189,15 @@ impl Draft {
             self.effects.push(effect);
         }
     }
+    /// A passed check clears its failure counter, in the same write as the session.
+    fn reset_failures(&mut self, user_id: &str, counter: FailureCounter) {
+        let now = self.now;
+        self.effect(UserEffect::ResetFailures {
+            user_id: user_id.to_owned(),
+            counter,
+            now,
+        });
+    }
 }
 
 fn check_event_kind(check: CheckKind) -> &'static str {
@@ -493,6 +502,13 @@ impl Engine {
             attempts_left: Some(left),
             lock_seconds,
         }
+    }
+
+    /// Records a passed check: its event, and that the session changed.
+    fn record_pass(&self, draft: &mut Draft, kind: &str) {
+        let event = self.event(draft, kind, None);
+        draft.events.push(event);
+        draft.changed = true;
     }
 
     /// Records an uncounted failed check (event only) and returns the error.
@@ -838,9 +854,7 @@ impl Engine {
             organization_id: self.instance_id().await?,
             verified_at: draft.now,
         });
-        let event = self.event(draft, "check.user", None);
-        draft.events.push(event);
-        draft.changed = true;
+        self.record_pass(draft, "check.user");
         Ok(())
     }
 
@@ -893,11 +907,7 @@ impl Engine {
                 .await;
             return Err(self.count_concealed(draft, error).await);
         }
-        draft.effect(UserEffect::ResetFailures {
-            user_id: user.id.clone(),
-            counter: FailureCounter::Password,
-            now: draft.now,
-        });
+        draft.reset_failures(&user.id, FailureCounter::Password);
         if result.needs_rehash {
             let hash = self.hasher.hash(&password.0, self.rng.clone()).await?;
             draft.effect(UserEffect::SetPasswordHash {
@@ -906,9 +916,7 @@ impl Engine {
             });
         }
         draft.session.factors.password = Some(draft.now);
-        let event = self.event(draft, "check.password", None);
-        draft.events.push(event);
-        draft.changed = true;
+        self.record_pass(draft, "check.password");
         Ok(())
     }
 
@@ -961,15 +969,9 @@ impl Engine {
             user_id: user.id.clone(),
             step,
         });
-        draft.effect(UserEffect::ResetFailures {
-            user_id: user.id.clone(),
-            counter: FailureCounter::Code,
-            now: draft.now,
-        });
+        draft.reset_failures(&user.id, FailureCounter::Code);
         draft.session.factors.totp = Some(draft.now);
-        let event = self.event(draft, "check.totp", None);
-        draft.events.push(event);
-        draft.changed = true;
+        self.record_pass(draft, "check.totp");
         Ok(())
     }
 
@@ -1036,14 +1038,8 @@ impl Engine {
                 draft.session.factors.otp_email = Some(draft.now);
             }
         }
-        draft.effect(UserEffect::ResetFailures {
-            user_id: user.id.clone(),
-            counter: FailureCounter::Code,
-            now: draft.now,
-        });
-        let event = self.event(draft, kind, None);
-        draft.events.push(event);
-        draft.changed = true;
+        draft.reset_failures(&user.id, FailureCounter::Code);
+        self.record_pass(draft, kind);
         Ok(())
     }
 
@@ -1089,15 +1085,9 @@ impl Engine {
             code_id,
             now: draft.now,
         });
-        draft.effect(UserEffect::ResetFailures {
-            user_id: user.id.clone(),
-            counter: FailureCounter::Code,
-            now: draft.now,
-        });
+        draft.reset_failures(&user.id, FailureCounter::Code);
         draft.session.factors.recovery_code = Some(draft.now);
-        let event = self.event(draft, "check.recovery_code", None);
-        draft.events.push(event);
-        draft.changed = true;
+        self.record_pass(draft, "check.recovery_code");
         Ok(())
     }
 
@@ -1131,9 +1121,7 @@ impl Engine {
             Channel::Sms => draft.session.challenges.otp_sms = Some(challenge),
             Channel::Email => draft.session.challenges.otp_email = Some(challenge),
         }
-        let event = self.event(draft, kind, None);
-        draft.events.push(event);
-        draft.changed = true;
+        self.record_pass(draft, kind);
         Ok(code)
     }
 
