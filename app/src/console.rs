@@ -6,6 +6,7 @@
 //! step (and a notice named by a short query code). With JavaScript the island sends the same form
 //! by fetch and swaps the step in place.
 
+pub mod webauthn;
 pub mod wire;
 
 #[cfg(feature = "ssr")]
@@ -16,6 +17,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::{Key, Lang};
+#[cfg(feature = "hydrate")]
+use wire::Ceremony;
 #[cfg(not(feature = "ssr"))]
 use wire::EndReason;
 use wire::{Factor, Notice, Step, StepView};
@@ -24,6 +27,8 @@ use wire::{Factor, Notice, Step, StepView};
 pub const MAX_LOGIN_NAME_CHARS: usize = 200;
 /// Longest password, code or recovery code accepted.
 pub const MAX_SECRET_CHARS: usize = 200;
+/// Longest WebAuthn credential (JSON) or registration id accepted from the browser.
+pub const MAX_CREDENTIAL_CHARS: usize = 64 * 1024;
 
 /// Everything the page needs, worked out on the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,19 +101,49 @@ fn Console(token: String, data: PageData) -> impl IntoView {
     }
 }
 
+/// What the step forms need to know about the page beyond the step itself.
+#[derive(Clone, Copy)]
+struct Ui {
+    lang: Lang,
+    /// A request is on its way: buttons are disabled.
+    pending: Signal<bool>,
+    /// The island runs (JavaScript is on): no-JS hints hide.
+    hydrated: Signal<bool>,
+    /// This browser can run WebAuthn ceremonies: passkey buttons show.
+    webauthn: Signal<bool>,
+}
+
 /// The steps. An island: hydrated in the browser, plain forms without JavaScript.
 #[island]
 fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> impl IntoView {
     let view_state = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
+    let webauthn = RwSignal::new(false);
     // Bumped whenever a server answer replaces the step, so focus moves only after a change.
     let swaps = RwSignal::new(0u32);
+    // A message about a WebAuthn ceremony that ended in the browser: shown over the server's
+    // notice without redrawing the step (what was typed stays).
+    let local_notice = RwSignal::new(None::<Notice>);
     let container = NodeRef::<leptos::html::Div>::new();
+    let token = StoredValue::new(token);
+    let app = StoredValue::new(app);
 
     // Every form posts to the one server function (its `op` field names the step). With
     // JavaScript, one submit listener on the container sends the submitted form by fetch, as the
     // same URL-encoded body, and swaps in the answer: no action or form decoder in the wasm.
+    // An answer that carries a WebAuthn ceremony keeps the step, runs the ceremony in the
+    // browser and sends its credential on.
     let pending = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    let swap = move |next: Option<StepView>| {
+        local_notice.set(None);
+        let next = next.unwrap_or_else(|| StepView {
+            notice: Some(Notice::Server),
+            ..view_state.get_untracked()
+        });
+        view_state.set(next);
+        swaps.update(|n| *n += 1);
+    };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         #[cfg(feature = "hydrate")]
         {
@@ -124,20 +159,81 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
                 return;
             }
             pending.set(true);
+            local_notice.set(None);
             leptos::task::spawn_local(async move {
-                let next = post_form(&form).await.unwrap_or_else(|| StepView {
-                    notice: Some(Notice::Server),
-                    ..view_state.get_untracked()
-                });
+                let answer = post_form(&form).await;
+                let factor = view_state.get_untracked().step.factor();
+                let outcome = match answer {
+                    Some(StepView {
+                        ceremony: Some(ceremony),
+                        notice: None,
+                        ..
+                    }) => run_ceremony(ceremony, &token.get_value(), lang, factor).await,
+                    other => Ok(other),
+                };
                 pending.set(false);
-                view_state.set(next);
-                swaps.update(|n| *n += 1);
+                match outcome {
+                    Ok(next) => swap(next),
+                    Err(notice) => local_notice.set(notice),
+                }
             });
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = ev;
     };
-    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        hydrated.set(true);
+        #[cfg(feature = "hydrate")]
+        webauthn.set(webauthn::ready().is_some());
+    });
+
+    // Passkey autofill: while the login-name step shows, a conditional request waits for the
+    // person to pick a passkey from the field's suggestions. Leaving the step aborts it.
+    #[cfg(feature = "hydrate")]
+    {
+        let waiting = StoredValue::new(false);
+        Effect::new(move |_| {
+            let on_login =
+                view_state.with(|v| matches!(v.step, Step::LoginName { passkey: true, .. }));
+            let _ = local_notice.get();
+            if !hydrated.get() {
+                return;
+            }
+            let Some(browser) = webauthn::ready() else {
+                return;
+            };
+            if !on_login {
+                browser.abort();
+                return;
+            }
+            if waiting.get_value() || pending.get_untracked() {
+                return;
+            }
+            waiting.set_value(true);
+            leptos::task::spawn_local(async move {
+                let token = token.get_value();
+                if browser.autofill().await {
+                    let started =
+                        post_fields(&token, lang, "webauthn-start", &[("factor", "passkey")]).await;
+                    if let Some(StepView {
+                        ceremony: Some(Ceremony::SignIn { options }),
+                        ..
+                    }) = started
+                    {
+                        if let Ok(credential) = browser.get(options, true).await {
+                            pending.set(true);
+                            let fields =
+                                [("factor", "passkey"), ("credential", credential.as_str())];
+                            let next = post_fields(&token, lang, "webauthn", &fields).await;
+                            pending.set(false);
+                            swap(next);
+                        }
+                    }
+                }
+                waiting.set_value(false);
+            });
+        });
+    }
 
     // After a swap: leave for the app when done, else focus the new step's first field.
     Effect::new(move |_| {
@@ -158,7 +254,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
             };
             let target = root
                 .query_selector(
-                    "input:not([type=hidden]):not([hidden]):not([disabled]), [role=alert], button, a",
+                    "input:not([type=hidden]):not([hidden]):not([disabled]), [role=alert], button:not([hidden]), a",
                 )
                 .ok()
                 .flatten()
@@ -171,17 +267,21 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
         let _ = swapped;
     });
 
-    let token = StoredValue::new(token);
-    let app = StoredValue::new(app);
+    let ui = Ui {
+        lang,
+        pending: pending.into(),
+        hydrated: hydrated.into(),
+        webauthn: webauthn.into(),
+    };
     let step_view = move || {
         let current = view_state.get();
         let token = token.get_value();
         let app = app.get_value();
-        render_step(&current.step, lang, &token, &app, pending.into())
+        render_step(&current.step, ui, &token, &app)
     };
     let notice = move || {
         let current = view_state.get();
-        let n = current.notice?;
+        let n = local_notice.get().or(current.notice)?;
         let to = match &current.step {
             Step::Code { to, .. } => to.clone(),
             _ => String::new(),
@@ -211,6 +311,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
             node_ref=container
             on:submit=on_submit
             data-hydrated=move || hydrated.get().then_some("true")
+            data-webauthn=move || webauthn.get().then_some("true")
             aria-busy=move || pending.get().then_some("true")
         >
             <div class="notices" aria-live="polite">{notice}</div>
@@ -223,19 +324,80 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
 /// Where every form posts: the one server function.
 const STEP_URL: &str = <ConsoleStep as leptos::server_fn::ServerFn>::PATH;
 
+/// Runs the ceremony the server asked for and sends its credential on: `Ok` with the next
+/// step (`None` when the server could not be reached), or `Err` with what to tell the person
+/// when the browser ended it.
+#[cfg(feature = "hydrate")]
+async fn run_ceremony(
+    ceremony: Ceremony,
+    token: &str,
+    lang: Lang,
+    factor: Option<Factor>,
+) -> Result<Option<StepView>, Option<Notice>> {
+    let Some(browser) = webauthn::ready() else {
+        return Err(Some(Notice::PasskeyUnsupported));
+    };
+    let factor = factor
+        .filter(|f| f.is_webauthn())
+        .unwrap_or(Factor::Passkey)
+        .code();
+    match ceremony {
+        Ceremony::SignIn { options } => {
+            let credential = browser.get(options, false).await.map_err(|f| f.notice())?;
+            let fields = [("factor", factor), ("credential", credential.as_str())];
+            Ok(post_fields(token, lang, "webauthn", &fields).await)
+        }
+        Ceremony::Register {
+            options,
+            registration_id,
+        } => {
+            let credential = browser.create(options).await.map_err(|f| f.notice())?;
+            let fields = [
+                ("registration_id", registration_id.as_str()),
+                ("credential", credential.as_str()),
+            ];
+            Ok(post_fields(token, lang, "passkey-registered", &fields).await)
+        }
+    }
+}
+
 /// Sends a step's form as the browser would without JavaScript (URL-encoded, to its `action`),
 /// but asking for the answer as JSON (no `text/html` in `Accept`), and decodes the next step.
 #[cfg(feature = "hydrate")]
 async fn post_form(form: &leptos::web_sys::HtmlFormElement) -> Option<StepView> {
-    use leptos::wasm_bindgen::JsCast;
-    use leptos::web_sys::{FormData, RequestInit, Response, UrlSearchParams};
-    use wasm_bindgen_futures::JsFuture;
+    use leptos::web_sys::{FormData, UrlSearchParams};
     let data = FormData::new_with_form(form).ok()?;
     let body = UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
+    post_body(&form.action(), &body).await
+}
+
+/// Posts one step that no form on the page describes (the WebAuthn follow-ups).
+#[cfg(feature = "hydrate")]
+async fn post_fields(
+    token: &str,
+    lang: Lang,
+    op: &str,
+    fields: &[(&str, &str)],
+) -> Option<StepView> {
+    let body = leptos::web_sys::UrlSearchParams::new().ok()?;
+    body.append("token", token);
+    body.append("lang", lang.code());
+    body.append("op", op);
+    for (name, value) in fields {
+        body.append(name, value);
+    }
+    post_body(STEP_URL, &body).await
+}
+
+#[cfg(feature = "hydrate")]
+async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Option<StepView> {
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys::{RequestInit, Response};
+    use wasm_bindgen_futures::JsFuture;
     let init = RequestInit::new();
     init.set_method("POST");
-    init.set_body(&body);
-    let fetched = JsFuture::from(window().fetch_with_str_and_init(&form.action(), &init));
+    init.set_body(body);
+    let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
     let response: Response = fetched.await.ok()?.dyn_into().ok()?;
     if !response.ok() {
         return None;
@@ -264,23 +426,166 @@ fn submit(label: String, pending: Signal<bool>) -> impl IntoView {
     }
 }
 
-fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<bool>) -> AnyView {
+/// A form whose one button starts a WebAuthn ceremony (`op=webauthn-start`). It shows only
+/// where the browser can run one; `primary` for a step that is about it.
+fn webauthn_button(
+    token: &str,
+    ui: Ui,
+    factor: Factor,
+    label: String,
+    primary: bool,
+) -> impl IntoView {
+    let class = if primary {
+        "primary"
+    } else {
+        "secondary passkey"
+    };
+    view! {
+        <form action=STEP_URL method="post" class="webauthn">
+            {hidden(token.to_owned(), ui.lang, "webauthn-start")}
+            <input type="hidden" name="factor" value=factor.code() />
+            <button type="submit" class=class hidden=move || !ui.webauthn.get()
+                disabled=move || ui.pending.get()>
+                {label}
+            </button>
+        </form>
+    }
+}
+
+/// Why WebAuthn is not offered: JavaScript is off (shown until the island runs), or the browser
+/// has none (`required`: only where nothing else is on the step).
+fn webauthn_missing(ui: Ui, no_js: String, required: bool) -> impl IntoView {
+    let unsupported = ui.lang.text(Key::ErrPasskeyUnsupported);
+    view! {
+        <p class="notice info nojs" hidden=move || ui.hydrated.get()>{no_js}</p>
+        {required.then(|| view! {
+            <p class="notice error" hidden=move || !ui.hydrated.get() || ui.webauthn.get()>
+                {unsupported}
+            </p>
+        })}
+    }
+}
+
+fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
+    let lang = ui.lang;
+    let pending = ui.pending;
     let t = move |k: Key| lang.text(k).to_owned();
     let token = token.to_owned();
     let app = app.to_owned();
     match step.clone() {
-        Step::LoginName { value } => view! {
-            <form action=STEP_URL method="post" class="step" id="step-login">
-                {hidden(token.clone(), lang, "login-name")}
-                <label for="login_name">{t(Key::LoginNameLabel)}</label>
-                <input id="login_name" name="login_name" type="text" autocomplete="username"
-                    autocapitalize="none" spellcheck="false" required
-                    maxlength=MAX_LOGIN_NAME_CHARS value=value />
-                {submit(t(Key::Continue), pending)}
-            </form>
+        Step::LoginName { value, passkey } => {
+            // `webauthn` in autocomplete lets the browser offer passkeys in the field's
+            // suggestions (conditional mediation).
+            let autocomplete = if passkey {
+                "username webauthn"
+            } else {
+                "username"
+            };
+            let passkeys = passkey.then(|| {
+                view! {
+                    <div class="or">
+                        {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeySignIn), false)}
+                        {webauthn_missing(ui, t(Key::PasskeyNeedsJs), false)}
+                    </div>
+                }
+            });
+            view! {
+                <form action=STEP_URL method="post" class="step" id="step-login">
+                    {hidden(token.clone(), lang, "login-name")}
+                    <label for="login_name">{t(Key::LoginNameLabel)}</label>
+                    <input id="login_name" name="login_name" type="text" autocomplete=autocomplete
+                        autocapitalize="none" spellcheck="false" required
+                        maxlength=MAX_LOGIN_NAME_CHARS value=value />
+                    {submit(t(Key::Continue), pending)}
+                </form>
+                {passkeys}
+            }
+            .into_any()
         }
-        .into_any(),
-        Step::Password { login_name } => {
+        Step::Passkey { password } => {
+            let use_password = password.then(|| {
+                view! {
+                    <form action=STEP_URL method="post" class="alt">
+                        {hidden(token.clone(), lang, "use-password")}
+                        <button type="submit" class="link" disabled=move || pending.get()>
+                            {t(Key::UsePassword)}
+                        </button>
+                    </form>
+                }
+            });
+            view! {
+                <section class="step" id="step-passkey">
+                    <h2>{t(Key::PasskeyTitle)}</h2>
+                    <p>{t(Key::PasskeyHint)}</p>
+                    {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeyContinue), true)}
+                    {webauthn_missing(ui, t(Key::PasskeyNeedsJs), true)}
+                </section>
+                {use_password}
+            }
+            .into_any()
+        }
+        Step::WebAuthn { factor } => {
+            let (title, hint, button) = match factor {
+                Factor::SecurityKey => (
+                    Key::SecurityKeyTitle,
+                    Key::SecurityKeyHint,
+                    Key::SecurityKeyUse,
+                ),
+                _ => (Key::PasskeyTitle, Key::PasskeyHint, Key::PasskeyContinue),
+            };
+            view! {
+                <section class="step" id="step-webauthn">
+                    <h2>{t(title)}</h2>
+                    <p>{t(hint)}</p>
+                    {webauthn_button(&token, ui, factor, t(button), true)}
+                    {webauthn_missing(ui, t(Key::SecurityKeyNeedsJs), true)}
+                </section>
+                <form action=STEP_URL method="post" class="alt">
+                    {hidden(token.clone(), lang, "back")}
+                    <button type="submit" class="link" disabled=move || pending.get()>
+                        {t(Key::ChooseAnother)}
+                    </button>
+                </form>
+            }
+            .into_any()
+        }
+        Step::PasskeyOffer { required } => {
+            let text = if required {
+                lang.fill(Key::OfferRequired, &[("app", &app)])
+            } else {
+                t(Key::OfferText)
+            };
+            let skip = (!required).then(|| {
+                view! {
+                    <form action=STEP_URL method="post" class="alt">
+                        {hidden(token.clone(), lang, "passkey-skip")}
+                        <button type="submit" class="secondary" disabled=move || pending.get()>
+                            {t(Key::NotNow)}
+                        </button>
+                    </form>
+                }
+            });
+            view! {
+                <section class="step" id="step-offer">
+                    <h2>{t(Key::OfferTitle)}</h2>
+                    <p>{text}</p>
+                    <form action=STEP_URL method="post" class="webauthn">
+                        {hidden(token.clone(), lang, "passkey-register")}
+                        <button type="submit" class="primary" hidden=move || !ui.webauthn.get()
+                            disabled=move || pending.get()>
+                            {t(Key::CreatePasskey)}
+                        </button>
+                    </form>
+                    {webauthn_missing(ui, lang.fill(Key::OfferRequiredNeedsJs, &[("app", &app)]), true)}
+                </section>
+                {skip}
+            }
+            .into_any()
+        }
+        Step::Password {
+            login_name,
+            passkey,
+        } => {
             let who = login_name.clone().map(|name| {
                 view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
             });
@@ -296,6 +601,11 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                         autocomplete="current-password" required maxlength=MAX_SECRET_CHARS />
                     {submit(t(Key::SignIn), pending)}
                 </form>
+                {passkey.then(|| view! {
+                    <div class="or">
+                        {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeyInstead), false)}
+                    </div>
+                })}
             }
             .into_any()
         }
@@ -306,6 +616,8 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                 .map(|(i, option)| {
                     let id = format!("factor-{}", option.factor.code());
                     let label = match option.factor {
+                        Factor::Passkey => t(Key::FactorPasskey),
+                        Factor::SecurityKey => t(Key::FactorSecurityKey),
                         Factor::Totp => t(Key::FactorTotp),
                         Factor::Sms => lang.fill(Key::FactorSms, &[("to", &option.to)]),
                         Factor::Email => lang.fill(Key::FactorEmail, &[("to", &option.to)]),
@@ -480,8 +792,10 @@ async fn load_page(
 // --- the server function every form posts to ---
 
 /// One step of the login: `op` names the form (`login-name`, `password`, `choose`, `code`,
-/// `resend`, `restart`, `enroll`, `finish`), the other fields are that form's. The answer is the
-/// next step; without JavaScript, a redirect back to the page that shows it.
+/// `resend`, `restart`, `enroll`, `finish`, `back`; with JavaScript also `webauthn-start`,
+/// `webauthn`, `passkey-register`, `passkey-registered`, `passkey-skip`, `use-password`), the
+/// other fields are that form's. The answer is the next step; without JavaScript, a redirect
+/// back to the page that shows it.
 #[server(prefix = "/console/api", endpoint = "step")]
 #[allow(clippy::too_many_arguments)]
 pub async fn console_step(
@@ -492,6 +806,8 @@ pub async fn console_step(
     password: Option<String>,
     factor: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
+    registration_id: Option<String>,
 ) -> Result<StepView, ServerFnError> {
     glue::guard().await?;
     let factor = factor.unwrap_or_default();
@@ -505,9 +821,19 @@ pub async fn console_step(
         "resend" => glue::resend(&token, &factor).await,
         "restart" => glue::restart(&token).await,
         "enroll" => glue::enroll(&token, code.unwrap_or_default()).await,
-        // After the recovery codes: on to the app.
-        "finish" => glue::current(&token, None, None).await,
+        "webauthn-start" => glue::webauthn_start(&token, &factor).await,
+        "webauthn" => glue::webauthn_check(&token, &factor, credential).await,
+        "passkey-register" => glue::passkey_register(&token).await,
+        "passkey-registered" => glue::passkey_registered(&token, registration_id, credential).await,
+        "use-password" => glue::use_password(&token).await,
+        // "Not now", "Choose another way", after the recovery codes, anything else: the step
+        // as it stands.
         _ => glue::current(&token, None, None).await,
+    };
+    // A sign-in that just finished may be followed by the offer of a passkey.
+    let answer = match (op.as_str(), answer) {
+        ("password" | "code" | "finish", Ok(view)) => glue::offer_passkey(&token, view).await,
+        (_, answer) => answer,
     };
     glue::answer(&token, lang.as_deref(), answer).await
 }

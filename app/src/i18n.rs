@@ -72,11 +72,37 @@ pub enum Key {
     SigningInAs,
     ContinueTo,
     Back,
+    PasskeySignIn,
+    PasskeyTitle,
+    PasskeyHint,
+    PasskeyContinue,
+    UsePassword,
+    FactorPasskey,
+    FactorSecurityKey,
+    SecurityKeyTitle,
+    SecurityKeyHint,
+    SecurityKeyUse,
+    SecurityKeyNeedsJs,
+    ChooseAnother,
+    OfferTitle,
+    OfferText,
+    OfferRequired,
+    OfferRequiredNeedsJs,
+    CreatePasskey,
+    NotNow,
+    PasskeyCreated,
+    ErrPasskeyCancelled,
+    ErrPasskeyUnknown,
+    ErrPasskeyUnsupported,
+    ErrPasskeyFailed,
+    ErrPasskeyExpired,
+    ErrPasskeyExists,
+    PasskeyInstead,
 }
 
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 52] = [
+    pub const ALL: [Key; 78] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -129,6 +155,32 @@ impl Key {
         Key::SigningInAs,
         Key::ContinueTo,
         Key::Back,
+        Key::PasskeySignIn,
+        Key::PasskeyTitle,
+        Key::PasskeyHint,
+        Key::PasskeyContinue,
+        Key::UsePassword,
+        Key::FactorPasskey,
+        Key::FactorSecurityKey,
+        Key::SecurityKeyTitle,
+        Key::SecurityKeyHint,
+        Key::SecurityKeyUse,
+        Key::SecurityKeyNeedsJs,
+        Key::ChooseAnother,
+        Key::OfferTitle,
+        Key::OfferText,
+        Key::OfferRequired,
+        Key::OfferRequiredNeedsJs,
+        Key::CreatePasskey,
+        Key::NotNow,
+        Key::PasskeyCreated,
+        Key::ErrPasskeyCancelled,
+        Key::ErrPasskeyUnknown,
+        Key::ErrPasskeyUnsupported,
+        Key::ErrPasskeyFailed,
+        Key::ErrPasskeyExpired,
+        Key::ErrPasskeyExists,
+        Key::PasskeyInstead,
     ];
 }
 
@@ -258,6 +310,32 @@ fn en(key: Key) -> &'static str {
         SigningInAs => "Signing in as {name}",
         ContinueTo => "Continue to {app}",
         Back => "Back",
+        PasskeySignIn => "Sign in with a passkey",
+        PasskeyTitle => "Use your passkey",
+        PasskeyHint => "Your device will ask you to confirm with your fingerprint, face, screen lock or security key.",
+        PasskeyContinue => "Continue with my passkey",
+        UsePassword => "Use my password instead",
+        FactorPasskey => "My passkey",
+        FactorSecurityKey => "A security key",
+        SecurityKeyTitle => "Use your security key",
+        SecurityKeyHint => "Have your security key ready, then press the button and touch the key when it blinks.",
+        SecurityKeyUse => "Use my security key",
+        SecurityKeyNeedsJs => "Security keys and passkeys need JavaScript. Choose another way below.",
+        ChooseAnother => "Choose another way",
+        OfferTitle => "Sign in faster with a passkey",
+        OfferText => "A passkey lets you sign in with your fingerprint, face or screen lock instead of typing a password. Nobody can phish it.",
+        OfferRequired => "{app} signs people in with passkeys. Create one to finish signing in.",
+        OfferRequiredNeedsJs => "{app} requires a passkey, and passkeys need JavaScript. Turn JavaScript on and reload this page.",
+        CreatePasskey => "Create a passkey",
+        NotNow => "Not now",
+        PasskeyCreated => "Your passkey is saved. Next time, sign in with it.",
+        ErrPasskeyCancelled => "The passkey request was cancelled or timed out. Try again, or sign in another way.",
+        ErrPasskeyUnknown => "This passkey is not registered here. Choose another one, or sign in another way.",
+        ErrPasskeyUnsupported => "This browser cannot use passkeys. Sign in another way.",
+        ErrPasskeyFailed => "The passkey could not be checked. Try again.",
+        ErrPasskeyExpired => "That took too long. Try again.",
+        ErrPasskeyExists => "This device already holds a passkey for your account.",
+        PasskeyInstead => "Use a passkey instead",
     }
 }
 
@@ -316,6 +394,32 @@ fn de(key: Key) -> &'static str {
         SigningInAs => "Anmeldung als {name}",
         ContinueTo => "Weiter zu {app}",
         Back => "Zurück",
+        PasskeySignIn => "Mit einem Passkey anmelden",
+        PasskeyTitle => "Ihren Passkey verwenden",
+        PasskeyHint => "Ihr Gerät bittet Sie, mit Fingerabdruck, Gesicht, Displaysperre oder Sicherheitsschlüssel zu bestätigen.",
+        PasskeyContinue => "Mit meinem Passkey fortfahren",
+        UsePassword => "Stattdessen mein Passwort verwenden",
+        FactorPasskey => "Mein Passkey",
+        FactorSecurityKey => "Ein Sicherheitsschlüssel",
+        SecurityKeyTitle => "Ihren Sicherheitsschlüssel verwenden",
+        SecurityKeyHint => "Halten Sie Ihren Sicherheitsschlüssel bereit, drücken Sie dann die Schaltfläche und berühren Sie den Schlüssel, wenn er blinkt.",
+        SecurityKeyUse => "Meinen Sicherheitsschlüssel verwenden",
+        SecurityKeyNeedsJs => "Sicherheitsschlüssel und Passkeys brauchen JavaScript. Wählen Sie unten einen anderen Weg.",
+        ChooseAnother => "Einen anderen Weg wählen",
+        OfferTitle => "Schneller anmelden mit einem Passkey",
+        OfferText => "Mit einem Passkey melden Sie sich per Fingerabdruck, Gesicht oder Displaysperre an, statt ein Passwort einzutippen. Niemand kann ihn abfischen.",
+        OfferRequired => "{app} meldet Personen mit Passkeys an. Erstellen Sie einen, um die Anmeldung abzuschließen.",
+        OfferRequiredNeedsJs => "{app} verlangt einen Passkey, und Passkeys brauchen JavaScript. Schalten Sie JavaScript ein und laden Sie diese Seite neu.",
+        CreatePasskey => "Passkey erstellen",
+        NotNow => "Jetzt nicht",
+        PasskeyCreated => "Ihr Passkey ist gespeichert. Melden Sie sich nächstes Mal damit an.",
+        ErrPasskeyCancelled => "Die Passkey-Anfrage wurde abgebrochen oder ist abgelaufen. Versuchen Sie es erneut oder melden Sie sich anders an.",
+        ErrPasskeyUnknown => "Dieser Passkey ist hier nicht registriert. Wählen Sie einen anderen oder melden Sie sich anders an.",
+        ErrPasskeyUnsupported => "Dieser Browser kann keine Passkeys verwenden. Melden Sie sich anders an.",
+        ErrPasskeyFailed => "Der Passkey konnte nicht geprüft werden. Versuchen Sie es erneut.",
+        ErrPasskeyExpired => "Das hat zu lange gedauert. Versuchen Sie es erneut.",
+        ErrPasskeyExists => "Dieses Gerät hat bereits einen Passkey für Ihr Konto.",
+        PasskeyInstead => "Stattdessen einen Passkey verwenden",
     }
 }
 
@@ -374,6 +478,32 @@ fn fr(key: Key) -> &'static str {
         SigningInAs => "Connexion en tant que {name}",
         ContinueTo => "Continuer vers {app}",
         Back => "Retour",
+        PasskeySignIn => "Se connecter avec une clé d'accès",
+        PasskeyTitle => "Utilisez votre clé d'accès",
+        PasskeyHint => "Votre appareil vous demandera de confirmer avec votre empreinte, votre visage, le verrouillage de l'écran ou une clé de sécurité.",
+        PasskeyContinue => "Continuer avec ma clé d'accès",
+        UsePassword => "Utiliser plutôt mon mot de passe",
+        FactorPasskey => "Ma clé d'accès",
+        FactorSecurityKey => "Une clé de sécurité",
+        SecurityKeyTitle => "Utilisez votre clé de sécurité",
+        SecurityKeyHint => "Préparez votre clé de sécurité, puis appuyez sur le bouton et touchez la clé quand elle clignote.",
+        SecurityKeyUse => "Utiliser ma clé de sécurité",
+        SecurityKeyNeedsJs => "Les clés de sécurité et les clés d'accès ont besoin de JavaScript. Choisissez un autre moyen ci-dessous.",
+        ChooseAnother => "Choisir un autre moyen",
+        OfferTitle => "Connectez-vous plus vite avec une clé d'accès",
+        OfferText => "Une clé d'accès vous connecte avec votre empreinte, votre visage ou le verrouillage de l'écran, sans saisir de mot de passe. Elle ne peut pas être hameçonnée.",
+        OfferRequired => "{app} connecte les personnes avec des clés d'accès. Créez-en une pour terminer la connexion.",
+        OfferRequiredNeedsJs => "{app} exige une clé d'accès, et les clés d'accès ont besoin de JavaScript. Activez JavaScript et rechargez cette page.",
+        CreatePasskey => "Créer une clé d'accès",
+        NotNow => "Pas maintenant",
+        PasskeyCreated => "Votre clé d'accès est enregistrée. La prochaine fois, connectez-vous avec elle.",
+        ErrPasskeyCancelled => "La demande de clé d'accès a été annulée ou a expiré. Réessayez, ou connectez-vous autrement.",
+        ErrPasskeyUnknown => "Cette clé d'accès n'est pas enregistrée ici. Choisissez-en une autre, ou connectez-vous autrement.",
+        ErrPasskeyUnsupported => "Ce navigateur ne peut pas utiliser de clés d'accès. Connectez-vous autrement.",
+        ErrPasskeyFailed => "La clé d'accès n'a pas pu être vérifiée. Réessayez.",
+        ErrPasskeyExpired => "Cela a pris trop de temps. Réessayez.",
+        ErrPasskeyExists => "Cet appareil contient déjà une clé d'accès pour votre compte.",
+        PasskeyInstead => "Utiliser plutôt une clé d'accès",
     }
 }
 
@@ -432,6 +562,32 @@ fn es(key: Key) -> &'static str {
         SigningInAs => "Iniciando sesión como {name}",
         ContinueTo => "Continuar a {app}",
         Back => "Volver",
+        PasskeySignIn => "Iniciar sesión con una llave de acceso",
+        PasskeyTitle => "Use su llave de acceso",
+        PasskeyHint => "Su dispositivo le pedirá que confirme con su huella, su cara, el bloqueo de pantalla o una llave de seguridad.",
+        PasskeyContinue => "Continuar con mi llave de acceso",
+        UsePassword => "Usar mi contraseña en su lugar",
+        FactorPasskey => "Mi llave de acceso",
+        FactorSecurityKey => "Una llave de seguridad",
+        SecurityKeyTitle => "Use su llave de seguridad",
+        SecurityKeyHint => "Tenga a mano su llave de seguridad, pulse el botón y toque la llave cuando parpadee.",
+        SecurityKeyUse => "Usar mi llave de seguridad",
+        SecurityKeyNeedsJs => "Las llaves de seguridad y las llaves de acceso necesitan JavaScript. Elija otra forma abajo.",
+        ChooseAnother => "Elegir otra forma",
+        OfferTitle => "Inicie sesión más rápido con una llave de acceso",
+        OfferText => "Una llave de acceso le permite iniciar sesión con su huella, su cara o el bloqueo de pantalla en lugar de escribir una contraseña. Nadie puede robarla con phishing.",
+        OfferRequired => "{app} inicia la sesión de las personas con llaves de acceso. Cree una para terminar de iniciar sesión.",
+        OfferRequiredNeedsJs => "{app} exige una llave de acceso, y las llaves de acceso necesitan JavaScript. Active JavaScript y vuelva a cargar esta página.",
+        CreatePasskey => "Crear una llave de acceso",
+        NotNow => "Ahora no",
+        PasskeyCreated => "Su llave de acceso está guardada. La próxima vez, inicie sesión con ella.",
+        ErrPasskeyCancelled => "La solicitud de la llave de acceso se canceló o caducó. Inténtelo de nuevo o inicie sesión de otra forma.",
+        ErrPasskeyUnknown => "Esta llave de acceso no está registrada aquí. Elija otra o inicie sesión de otra forma.",
+        ErrPasskeyUnsupported => "Este navegador no puede usar llaves de acceso. Inicie sesión de otra forma.",
+        ErrPasskeyFailed => "No se pudo comprobar la llave de acceso. Inténtelo de nuevo.",
+        ErrPasskeyExpired => "Eso tardó demasiado. Inténtelo de nuevo.",
+        ErrPasskeyExists => "Este dispositivo ya tiene una llave de acceso para su cuenta.",
+        PasskeyInstead => "Usar una llave de acceso en su lugar",
     }
 }
 
@@ -566,7 +722,33 @@ mod tests {
             | Key::ErrBusy
             | Key::SigningInAs
             | Key::ContinueTo
-            | Key::Back => seen.contains(&k),
+            | Key::Back
+            | Key::PasskeySignIn
+            | Key::PasskeyTitle
+            | Key::PasskeyHint
+            | Key::PasskeyContinue
+            | Key::UsePassword
+            | Key::FactorPasskey
+            | Key::FactorSecurityKey
+            | Key::SecurityKeyTitle
+            | Key::SecurityKeyHint
+            | Key::SecurityKeyUse
+            | Key::SecurityKeyNeedsJs
+            | Key::ChooseAnother
+            | Key::OfferTitle
+            | Key::OfferText
+            | Key::OfferRequired
+            | Key::OfferRequiredNeedsJs
+            | Key::CreatePasskey
+            | Key::NotNow
+            | Key::PasskeyCreated
+            | Key::ErrPasskeyCancelled
+            | Key::ErrPasskeyUnknown
+            | Key::ErrPasskeyUnsupported
+            | Key::ErrPasskeyFailed
+            | Key::ErrPasskeyExpired
+            | Key::ErrPasskeyExists
+            | Key::PasskeyInstead => seen.contains(&k),
         };
         assert!(Key::ALL.into_iter().all(unlisted));
     }

@@ -109,6 +109,10 @@ pub struct LoginPolicy {
     pub require_second_factor: bool,
     /// `POST /session/validate/` must also carry the app secret.
     pub require_secret_on_validate: bool,
+    /// Passwordless: only a passkey completes a sign-in. A user without one signs in the other
+    /// allowed ways and must register a passkey, then use it, before the login is done.
+    #[serde(default)]
+    pub passwordless: bool,
 }
 
 impl Default for LoginPolicy {
@@ -125,6 +129,7 @@ impl Default for LoginPolicy {
             ],
             require_second_factor: false,
             require_secret_on_validate: false,
+            passwordless: false,
         }
     }
 }

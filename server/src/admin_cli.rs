@@ -117,6 +117,9 @@ pub enum AppCommand {
         /// Require the app secret on POST /session/validate/ too (recommended)
         #[arg(long)]
         require_secret_on_validate: bool,
+        /// Passwordless: only a passkey completes a sign-in (users without one register one)
+        #[arg(long)]
+        passwordless: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -255,6 +258,7 @@ pub async fn app(engine: &Engine, command: AppCommand) -> Result<(), CliError> {
             redirect_uris,
             require_second_factor,
             require_secret_on_validate,
+            passwordless,
             output,
         } => {
             let redirect_uris = redirect_uris
@@ -264,6 +268,7 @@ pub async fn app(engine: &Engine, command: AppCommand) -> Result<(), CliError> {
             let policy = LoginPolicy {
                 require_second_factor,
                 require_secret_on_validate,
+                passwordless,
                 ..LoginPolicy::default()
             };
             let (app, secret) = engine

@@ -1130,6 +1130,7 @@ fn app(id: &str, key: &str, name: &str) -> App {
             allowed_factors: vec![FactorKind::Password, FactorKind::Totp],
             require_second_factor: true,
             require_secret_on_validate: true,
+            passwordless: false,
         },
         branding: Branding {
             display_name: Some("Example".to_owned()),

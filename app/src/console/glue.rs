@@ -13,8 +13,8 @@ use domain::{DomainError, Engine};
 use leptos::prelude::*;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::wire::{EndReason, Factor, FactorOption, Notice, Step, StepView};
-use super::{PageData, MAX_LOGIN_NAME_CHARS, MAX_SECRET_CHARS};
+use super::wire::{Ceremony, EndReason, Factor, FactorOption, Notice, Step, StepView};
+use super::{PageData, MAX_CREDENTIAL_CHARS, MAX_LOGIN_NAME_CHARS, MAX_SECRET_CHARS};
 use crate::i18n::Lang;
 
 /// What the server provides to the console's pages and server functions.
@@ -128,6 +128,77 @@ fn codes_cookie(token: &str) -> String {
     format!("{}_codes", claim_cookie(token))
 }
 
+/// Set by "Use my password instead" (and by a login without JavaScript): this link skips the
+/// passkey-first step.
+fn password_cookie(token: &str) -> String {
+    format!("{}_pw", claim_cookie(token))
+}
+
+/// The login names (at most [`MAX_REMEMBERED`]) that signed in with, or registered, a passkey in
+/// this browser. It only decides whether the passkey step comes first: the server never tells
+/// a stranger whether a login name has a passkey, so only the browser can remember it.
+pub const PASSKEY_HINT_COOKIE: &str = "vestibule_passkeys";
+const MAX_REMEMBERED: usize = 3;
+const REMEMBER_SECONDS: i64 = 400 * 24 * 60 * 60;
+
+/// The names in a hint cookie's value (comma-separated, each percent-encoded).
+pub fn remembered_names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .filter_map(|raw| percent_decode_str(raw).decode_utf8().ok())
+        .map(|name| name.into_owned())
+        .filter(|name| LoginName::parse(name.clone()).is_ok())
+        .take(MAX_REMEMBERED)
+        .collect()
+}
+
+/// The hint cookie's value with `name` first (most recent), without repeats.
+pub fn remember_name(value: Option<&str>, name: &str) -> String {
+    let mut names = vec![name.to_owned()];
+    names.extend(
+        remembered_names(value.unwrap_or_default())
+            .into_iter()
+            .filter(|n| n != name),
+    );
+    names.truncate(MAX_REMEMBERED);
+    names
+        .iter()
+        .map(|n| utf8_percent_encode(n, COMPONENT).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether the passkey step comes first for `pending` (the typed login name) on this link.
+async fn passkey_first(token: &str, pending: Option<&str>) -> bool {
+    let h = headers().await;
+    let Some(name) = pending else { return false };
+    if read_cookie(&h, &password_cookie(token)).is_some() {
+        return false;
+    }
+    read_cookie(&h, PASSKEY_HINT_COOKIE)
+        .is_some_and(|value| remembered_names(&value).iter().any(|n| n == name))
+}
+
+/// Remembers, in this browser, that the login's user signs in with a passkey.
+async fn remember_passkey(engine: &Engine, token: &str, secret: &str) {
+    let Ok(passkeys) = engine.handoff_passkeys(token, secret).await else {
+        return;
+    };
+    let (Some(name), true) = (passkeys.login_name, passkeys.has_passkey) else {
+        return;
+    };
+    let old = read_cookie(&headers().await, PASSKEY_HINT_COOKIE);
+    let value = remember_name(old.as_deref(), &name);
+    set_cookie_at(PASSKEY_HINT_COOKIE, &value, REMEMBER_SECONDS);
+}
+
+/// A form posted by a browser without JavaScript (the island asks for JSON).
+async fn plain_form_post() -> bool {
+    header(&headers().await, http::header::ACCEPT)
+        .unwrap_or_default()
+        .contains("text/html")
+}
+
 fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
@@ -140,6 +211,10 @@ fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(name: &str, value: &str, max_age: i64) {
+    set_cookie_at(name, value, max_age);
+}
+
+fn set_cookie_at(name: &str, value: &str, max_age: i64) {
     let Ok(ctx) = context() else { return };
     let secure = if ctx.secure_cookies { "; Secure" } else { "" };
     // SECURITY: HttpOnly (no script reads it), SameSite=Lax (sent when the app links here, not
@@ -172,8 +247,7 @@ pub type Answer = Result<StepView, ServerFnError>;
 /// post (a browser without JavaScript), with the notice and the chosen factor in the query.
 pub async fn answer(token: &str, lang: Option<&str>, answer: Answer) -> Answer {
     let view = answer?;
-    let accept = header(&headers().await, http::header::ACCEPT).unwrap_or_default();
-    if accept.contains("text/html") {
+    if plain_form_post().await {
         leptos_axum::redirect(&page_url(token, lang.and_then(Lang::from_tag), &view));
     }
     Ok(view)
@@ -206,12 +280,14 @@ fn engine() -> Result<Arc<Engine>, ServerFnError> {
 // --- mapping ---
 
 /// Which step engine state leads to. `Enroll` comes back empty; [`current`] fills it in.
+/// `passkey_first`: this browser remembers that the typed login name signs in with a passkey.
 pub fn step_of(
     progress: &HandoffProgress,
     pending_login: Option<&str>,
     login_hint: Option<&str>,
     chosen: Option<Factor>,
     contacts: &HandoffContacts,
+    passkey_first: bool,
 ) -> Step {
     if let Some(completion) = &progress.completion {
         return Step::Done {
@@ -221,19 +297,29 @@ pub fn step_of(
             },
         };
     }
+    let passkey = progress.passkeys;
     match &progress.policy {
         PolicyState::Satisfied(_) => Step::Done { redirect: None },
         PolicyState::NeedsUser => match pending_login {
+            Some(_) if passkey && passkey_first => Step::Passkey { password: true },
             Some(name) => Step::Password {
                 login_name: Some(name.to_owned()),
+                passkey,
             },
             None => Step::LoginName {
                 value: login_hint.unwrap_or_default().to_owned(),
+                passkey,
             },
         },
         PolicyState::NeedsFirstFactor { options } => {
+            let passkey = passkey && options.contains(&FactorKind::Passkey);
             if options.contains(&FactorKind::Password) {
-                Step::Password { login_name: None }
+                Step::Password {
+                    login_name: None,
+                    passkey,
+                }
+            } else if passkey {
+                Step::Passkey { password: false }
             } else {
                 Step::End {
                     reason: EndReason::Unavailable,
@@ -245,6 +331,8 @@ pub fn step_of(
                 .iter()
                 .filter_map(|kind| {
                     let (factor, to) = match kind {
+                        FactorKind::Passkey if progress.webauthn => (Factor::Passkey, None),
+                        FactorKind::SecurityKey if progress.webauthn => (Factor::SecurityKey, None),
                         FactorKind::Totp => (Factor::Totp, None),
                         FactorKind::OtpSms => (Factor::Sms, contacts.phone.clone()),
                         FactorKind::OtpEmail => (Factor::Email, contacts.email.clone()),
@@ -258,9 +346,16 @@ pub fn step_of(
                 })
                 .collect();
             let to_of = |f: Factor| offered.iter().find(|o| o.factor == f).map(|o| o.to.clone());
+            let step_for = |factor: Factor, to: String| {
+                if factor.is_webauthn() {
+                    Step::WebAuthn { factor }
+                } else {
+                    Step::Code { factor, to }
+                }
+            };
             if let Some(f) = chosen {
                 if let Some(to) = to_of(f) {
-                    return Step::Code { factor: f, to };
+                    return step_for(f, to);
                 }
             }
             match offered.as_slice() {
@@ -268,14 +363,17 @@ pub fn step_of(
                     qr_data_url: String::new(),
                     secret: String::new(),
                 },
-                // One factor whose code needs no sending: straight to the code.
-                [only] if !only.factor.is_sent() => Step::Code {
-                    factor: only.factor,
-                    to: String::new(),
-                },
+                // One factor whose code needs no sending: straight to it.
+                [only] if !only.factor.is_sent() => step_for(only.factor, String::new()),
                 _ => Step::Choose { options: offered },
             }
         }
+        PolicyState::NeedsPasskeyEnrollment if progress.webauthn => {
+            Step::PasskeyOffer { required: true }
+        }
+        PolicyState::NeedsPasskeyEnrollment => Step::End {
+            reason: EndReason::Unavailable,
+        },
         PolicyState::UserNotActive | PolicyState::Expired | PolicyState::Terminated => Step::End {
             reason: EndReason::Ended,
         },
@@ -321,6 +419,14 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
             Notice::TooManyCodes(u32::try_from((*seconds_left).max(1)).unwrap_or(u32::MAX))
         }
         E::ConcurrentChange => Notice::Busy,
+        E::WebAuthnCredentialUnknown | E::WebAuthnNotReady => Notice::PasskeyUnknown,
+        E::WebAuthnAssertionInvalid
+        | E::WebAuthnRegistrationInvalid
+        | E::WebAuthnCredentialRejected
+        | E::WebAuthnDomainMismatch { .. } => Notice::PasskeyFailed,
+        E::WebAuthnNoChallenge | E::WebAuthnChallengeExpired => Notice::PasskeyExpired,
+        E::WebAuthnCredentialExists => Notice::PasskeyExists,
+        E::WebAuthnUnavailable => Notice::PasskeyUnsupported,
         E::HandoffLinkNotFound => return Err(EndReason::LinkNotFound),
         E::HandoffLinkUsed => return Err(EndReason::LinkUsed),
         E::HandoffLinkExpired => return Err(EndReason::LinkExpired),
@@ -528,7 +634,8 @@ async fn step_view(
     } else {
         HandoffContacts::default()
     };
-    let step = step_of(progress, pending, hint, chosen, &contacts);
+    let first = passkey_first(token, pending).await;
+    let step = step_of(progress, pending, hint, chosen, &contacts, first);
     if let Step::Enroll { .. } = step {
         return match engine.handoff_totp_enrollment(token, secret).await {
             Ok(enrollment) => Ok(StepView::new(Step::Enroll {
@@ -635,6 +742,7 @@ pub async fn login_name(token: &str, login_name: String) -> Answer {
     let name = login_name.trim().to_owned();
     let stay = |value: &str| Step::LoginName {
         value: value.chars().take(MAX_LOGIN_NAME_CHARS).collect(),
+        passkey: false,
     };
     if name.is_empty() {
         return Ok(StepView::with(stay(""), Some(Notice::Required)));
@@ -642,17 +750,36 @@ pub async fn login_name(token: &str, login_name: String) -> Answer {
     if name.chars().count() > MAX_LOGIN_NAME_CHARS || LoginName::parse(name.clone()).is_err() {
         return Ok(StepView::with(stay(&name), Some(Notice::TooLong)));
     }
-    if let Err(view) = claimed(token).await {
-        return Ok(view);
-    }
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
     set_cookie(
         &name_cookie(token),
         &utf8_percent_encode(&name, COMPONENT).to_string(),
         30 * 60,
     );
-    Ok(StepView::new(Step::Password {
-        login_name: Some(name),
-    }))
+    let plain = plain_form_post().await;
+    if plain {
+        // Passkeys need JavaScript: without it the password step comes first.
+        set_cookie(&password_cookie(token), "1", 30 * 60);
+    }
+    let engine = engine()?;
+    let view = match engine.handoff_view(token, &secret).await {
+        Ok(view) => view,
+        Err(err) => return Ok(refused(&err, stay(&name))),
+    };
+    // The cookie is only being set: this request does not carry the name yet.
+    let first = !plain && passkey_first(token, Some(&name)).await;
+    let contacts = HandoffContacts::default();
+    Ok(StepView::new(step_of(
+        &view.progress,
+        Some(&name),
+        None,
+        None,
+        &contacts,
+        first,
+    )))
 }
 
 pub async fn password(token: &str, login_name: Option<String>, password: String) -> Answer {
@@ -670,6 +797,7 @@ pub async fn password(token: &str, login_name: Option<String>, password: String)
     };
     let stay = Step::Password {
         login_name: name.clone(),
+        passkey: false,
     };
     if password.is_empty() {
         return Ok(StepView::with(stay, Some(Notice::Required)));
@@ -766,6 +894,10 @@ pub async fn code(token: &str, factor: &str, code: String) -> Answer {
         Factor::Sms => OtpCode::parse(code).map(|c| checks.otp_sms = Some(c)),
         Factor::Email => OtpCode::parse(code).map(|c| checks.otp_email = Some(c)),
         Factor::Recovery => RecoveryCodeInput::parse(code).map(|c| checks.recovery_code = Some(c)),
+        // Not typed: a code form naming one is someone else's form.
+        Factor::Passkey | Factor::SecurityKey => {
+            return current(token, None, Some(factor)).await;
+        }
     };
     if parsed.is_err() {
         // A TOTP code of the wrong length simply is not right.
@@ -784,6 +916,7 @@ pub async fn code(token: &str, factor: &str, code: String) -> Answer {
                 Ok(progress),
                 Step::LoginName {
                     value: String::new(),
+                    passkey: false,
                 },
                 None,
             )
@@ -842,6 +975,7 @@ pub async fn restart(token: &str) -> Answer {
         Err(view) => return Ok(view),
     };
     set_cookie(&name_cookie(token), "", 0);
+    set_cookie(&password_cookie(token), "", 0);
     let engine = engine()?;
     if let Err(err) = engine.handoff_restart(token, &secret).await {
         if let Err(reason) = notice_of(&err) {
@@ -857,14 +991,228 @@ pub async fn restart(token: &str) -> Answer {
             view.login_hint.as_deref(),
             None,
             &HandoffContacts::default(),
+            false,
         ))),
         Err(err) => Ok(refused(
             &err,
             Step::LoginName {
                 value: String::new(),
+                passkey: false,
             },
         )),
     }
+}
+
+// --- passkeys and security keys ---
+
+/// The WebAuthn options as the browser's JSON parsers take them: the library writes absent
+/// optional members as `null`, which `parse*OptionsFromJSON` refuses for enumerations.
+pub fn browser_options(mut options: serde_json::Value) -> String {
+    fn drop_nulls(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(drop_nulls);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+            _ => {}
+        }
+    }
+    drop_nulls(&mut options);
+    options.to_string()
+}
+
+/// A credential from the browser, or the notice that it is not one.
+fn parse_credential(credential: Option<String>) -> Result<serde_json::Value, Notice> {
+    let text = credential.unwrap_or_default();
+    if text.is_empty() || text.len() > MAX_CREDENTIAL_CHARS {
+        return Err(Notice::PasskeyFailed);
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or(Notice::PasskeyFailed)
+}
+
+/// The factor a WebAuthn form names: a security key, else a passkey.
+fn webauthn_factor(factor: &str) -> Factor {
+    match Factor::from_code(factor) {
+        Some(Factor::SecurityKey) => Factor::SecurityKey,
+        _ => Factor::Passkey,
+    }
+}
+
+/// Starts a passkey or security key sign-in: the answer keeps the step and carries the options
+/// for `navigator.credentials.get()`. Before the login name this is a discoverable passkey
+/// (the button, and autofill); afterwards, the user's own passkeys or security keys.
+pub async fn webauthn_start(token: &str, factor: &str) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let factor = webauthn_factor(factor);
+    let engine = engine()?;
+    let started = engine
+        .handoff_webauthn_challenge(token, &secret, factor == Factor::Passkey)
+        .await;
+    match started {
+        Ok(progress) => {
+            let mut view = current(token, None, Some(factor)).await?;
+            match progress.challenges.web_auth_n {
+                Some(options) => {
+                    view.ceremony = Some(Ceremony::SignIn {
+                        options: browser_options(options),
+                    });
+                }
+                None => view.notice = Some(Notice::Server),
+            }
+            Ok(view)
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => current(token, Some(notice), Some(factor)).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+/// Checks the credential the browser returned for the pending challenge.
+pub async fn webauthn_check(token: &str, factor: &str, credential: Option<String>) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let factor = webauthn_factor(factor);
+    let credential = match parse_credential(credential) {
+        Ok(c) => c,
+        Err(notice) => return current(token, Some(notice), Some(factor)).await,
+    };
+    let engine = engine()?;
+    match engine
+        .handoff_webauthn_check(token, &secret, credential)
+        .await
+    {
+        Ok(progress) => {
+            remember_passkey(&engine, token, &secret).await;
+            let stay = Step::End {
+                reason: EndReason::Ended,
+            };
+            let view = after_change(token, &secret, Ok(progress), stay, None).await?;
+            offer_passkey(token, view).await
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => current(token, Some(notice), Some(factor)).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+/// After a sign-in that just finished in a browser with JavaScript: offers a passkey to a user
+/// who has none (skippable; a passwordless app's requirement is the engine's own step).
+pub async fn offer_passkey(token: &str, view: StepView) -> Answer {
+    if !matches!(view.step, Step::Done { .. }) || plain_form_post().await {
+        return Ok(view);
+    }
+    let Ok(secret) = claimed(token).await else {
+        return Ok(view);
+    };
+    let engine = engine()?;
+    match engine.handoff_passkeys(token, &secret).await {
+        Ok(p) if p.can_register && !p.has_passkey => Ok(StepView::with(
+            Step::PasskeyOffer { required: false },
+            view.notice,
+        )),
+        _ => Ok(view),
+    }
+}
+
+/// The same offer again, with a notice (a registration that did not work out).
+async fn offer_again(token: &str, notice: Notice) -> Answer {
+    let view = current(token, Some(notice), None).await?;
+    Ok(match view.step {
+        Step::Done { .. } => StepView::with(Step::PasskeyOffer { required: false }, Some(notice)),
+        _ => view,
+    })
+}
+
+/// Starts registering a passkey: the answer keeps the offer and carries the options for
+/// `navigator.credentials.create()`.
+pub async fn passkey_register(token: &str) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let engine = engine()?;
+    match engine
+        .handoff_start_passkey_registration(token, &secret)
+        .await
+    {
+        Ok(registration) => {
+            let mut view = current(token, None, None).await?;
+            if let Step::Done { .. } = view.step {
+                view.step = Step::PasskeyOffer { required: false };
+            }
+            view.ceremony = Some(Ceremony::Register {
+                options: browser_options(registration.options),
+                registration_id: registration.registration_id,
+            });
+            Ok(view)
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => offer_again(token, notice).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+/// Saves the passkey the browser created; the login then goes on (for a passwordless app: to
+/// signing in with the new passkey).
+pub async fn passkey_registered(
+    token: &str,
+    registration_id: Option<String>,
+    credential: Option<String>,
+) -> Answer {
+    let secret = match claimed(token).await {
+        Ok(s) => s,
+        Err(view) => return Ok(view),
+    };
+    let credential = match parse_credential(credential) {
+        Ok(c) => c,
+        Err(notice) => return offer_again(token, notice).await,
+    };
+    let registration_id = registration_id.unwrap_or_default();
+    if registration_id.is_empty() || registration_id.len() > MAX_CREDENTIAL_CHARS {
+        return offer_again(token, Notice::PasskeyFailed).await;
+    }
+    let engine = engine()?;
+    match engine
+        .handoff_finish_passkey_registration(token, &secret, &registration_id, &credential, None)
+        .await
+    {
+        Ok(_) => {
+            remember_passkey(&engine, token, &secret).await;
+            current(token, Some(Notice::PasskeyCreated), None).await
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => offer_again(token, notice).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
+    }
+}
+
+/// "Use my password instead" on the passkey-first step (remembered for this link).
+pub async fn use_password(token: &str) -> Answer {
+    if let Err(view) = claimed(token).await {
+        return Ok(view);
+    }
+    set_cookie(&password_cookie(token), "1", 30 * 60);
+    let view = current(token, None, None).await?;
+    Ok(match view.step {
+        Step::Passkey { password: true } => StepView::new(Step::Password {
+            login_name: pending_login(token).await,
+            passkey: true,
+        }),
+        _ => view,
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use crate::i18n::{Key, Lang};
 /// A second factor the page can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Factor {
+    /// A passkey also proves the second factor.
+    Passkey,
+    SecurityKey,
     Totp,
     Sms,
     Email,
@@ -16,16 +19,30 @@ pub enum Factor {
 
 impl Factor {
     /// Every factor, in the order the choice lists them.
-    pub const ALL: [Factor; 4] = [Factor::Totp, Factor::Sms, Factor::Email, Factor::Recovery];
+    pub const ALL: [Factor; 6] = [
+        Factor::Passkey,
+        Factor::SecurityKey,
+        Factor::Totp,
+        Factor::Sms,
+        Factor::Email,
+        Factor::Recovery,
+    ];
 
     /// The value of the radio button and of the `f` query parameter.
     pub fn code(self) -> &'static str {
         match self {
+            Factor::Passkey => "passkey",
+            Factor::SecurityKey => "security-key",
             Factor::Totp => "totp",
             Factor::Sms => "sms",
             Factor::Email => "email",
             Factor::Recovery => "recovery",
         }
+    }
+
+    /// Checked by a WebAuthn ceremony in the browser (needs JavaScript), not by a typed code.
+    pub fn is_webauthn(self) -> bool {
+        matches!(self, Factor::Passkey | Factor::SecurityKey)
     }
 
     pub fn from_code(code: &str) -> Option<Factor> {
@@ -53,7 +70,8 @@ pub enum EndReason {
     LinkExpired,
     /// Cancelled, expired session or deactivated user.
     Ended,
-    /// The app requires a way to sign in this page cannot offer (passkeys come later).
+    /// The app requires a way to sign in this page cannot offer (for example passkeys on a server
+    /// whose public URL is an IP address).
     Unavailable,
 }
 
@@ -72,13 +90,22 @@ impl EndReason {
 /// One step of the sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
-    /// Prefilled with the app's `login_hint`, or with what the person typed before.
+    /// Prefilled with the app's `login_hint`, or with what the person typed before. `passkey`:
+    /// the app takes passkeys here (the button, and autofill on the field).
     LoginName {
         value: String,
+        passkey: bool,
     },
-    /// `login_name` is `None` when the session already knows the user.
+    /// `login_name` is `None` when the session already knows the user. `passkey`: "Sign in with
+    /// a passkey" is offered next to the password.
     Password {
         login_name: Option<String>,
+        passkey: bool,
+    },
+    /// Sign in with a passkey: first for a person this browser knows to have one (then
+    /// `password` offers "Use my password instead"), or the only way left (a passwordless app).
+    Passkey {
+        password: bool,
     },
     Choose {
         options: Vec<FactorOption>,
@@ -87,6 +114,15 @@ pub enum Step {
     Code {
         factor: Factor,
         to: String,
+    },
+    /// A passkey or security key as the second factor.
+    WebAuthn {
+        factor: Factor,
+    },
+    /// Create a passkey now: offered after a sign-in (skippable), or `required` by a
+    /// passwordless app before the sign-in can finish.
+    PasskeyOffer {
+        required: bool,
     },
     /// Set up an authenticator app: the QR code as a `data:` URL and the key as text.
     Enroll {
@@ -111,14 +147,20 @@ impl Step {
     pub fn can_restart(&self) -> bool {
         matches!(
             self,
-            Step::Password { .. } | Step::Choose { .. } | Step::Code { .. } | Step::Enroll { .. }
+            Step::Password { .. }
+                | Step::Passkey { .. }
+                | Step::Choose { .. }
+                | Step::Code { .. }
+                | Step::WebAuthn { .. }
+                | Step::Enroll { .. }
+                | Step::PasskeyOffer { required: true }
         )
     }
 
     /// The `f` query parameter that brings a reload back to this step (no-JS path).
     pub fn factor(&self) -> Option<Factor> {
         match self {
-            Step::Code { factor, .. } => Some(*factor),
+            Step::Code { factor, .. } | Step::WebAuthn { factor } => Some(*factor),
             _ => None,
         }
     }
@@ -142,6 +184,21 @@ pub enum Notice {
     TooLong,
     Busy,
     Server,
+    /// The person closed the browser's passkey dialog, or it timed out.
+    PasskeyCancelled,
+    /// The authenticator offered a credential this server does not know (removed, or another
+    /// site's account).
+    PasskeyUnknown,
+    /// This browser has no WebAuthn.
+    PasskeyUnsupported,
+    /// The credential did not verify.
+    PasskeyFailed,
+    /// The ceremony took longer than its challenge lives.
+    PasskeyExpired,
+    /// This authenticator already holds a passkey for the account.
+    PasskeyExists,
+    /// A new passkey was saved.
+    PasskeyCreated,
 }
 
 impl Notice {
@@ -161,6 +218,13 @@ impl Notice {
             Notice::TooLong => "long".into(),
             Notice::Busy => "busy".into(),
             Notice::Server => "server".into(),
+            Notice::PasskeyCancelled => "pkcancel".into(),
+            Notice::PasskeyUnknown => "pkunknown".into(),
+            Notice::PasskeyUnsupported => "pkbrowser".into(),
+            Notice::PasskeyFailed => "pkfail".into(),
+            Notice::PasskeyExpired => "pkexp".into(),
+            Notice::PasskeyExists => "pkexists".into(),
+            Notice::PasskeyCreated => "pkadded".into(),
         }
     }
 
@@ -184,13 +248,20 @@ impl Notice {
             ("long", None) => Notice::TooLong,
             ("busy", None) => Notice::Busy,
             ("server", None) => Notice::Server,
+            ("pkcancel", None) => Notice::PasskeyCancelled,
+            ("pkunknown", None) => Notice::PasskeyUnknown,
+            ("pkbrowser", None) => Notice::PasskeyUnsupported,
+            ("pkfail", None) => Notice::PasskeyFailed,
+            ("pkexp", None) => Notice::PasskeyExpired,
+            ("pkexists", None) => Notice::PasskeyExists,
+            ("pkadded", None) => Notice::PasskeyCreated,
             _ => return None,
         })
     }
 
     /// Errors are announced at once (`role=alert`); confirmations politely (`role=status`).
     pub fn is_error(self) -> bool {
-        !matches!(self, Notice::CodeSent)
+        !matches!(self, Notice::CodeSent | Notice::PasskeyCreated)
     }
 
     /// The sentence a person reads. `to` is the masked address for [`Notice::CodeSent`].
@@ -221,8 +292,30 @@ impl Notice {
             Notice::TooLong => lang.text(Key::ErrTooLong).into(),
             Notice::Busy => lang.text(Key::ErrBusy).into(),
             Notice::Server => lang.text(Key::ErrServer).into(),
+            Notice::PasskeyCancelled => lang.text(Key::ErrPasskeyCancelled).into(),
+            Notice::PasskeyUnknown => lang.text(Key::ErrPasskeyUnknown).into(),
+            Notice::PasskeyUnsupported => lang.text(Key::ErrPasskeyUnsupported).into(),
+            Notice::PasskeyFailed => lang.text(Key::ErrPasskeyFailed).into(),
+            Notice::PasskeyExpired => lang.text(Key::ErrPasskeyExpired).into(),
+            Notice::PasskeyExists => lang.text(Key::ErrPasskeyExists).into(),
+            Notice::PasskeyCreated => lang.text(Key::PasskeyCreated).into(),
         }
     }
+}
+
+/// A WebAuthn ceremony the browser is to run next. The options are the server's JSON for
+/// `PublicKeyCredential.parseRequestOptionsFromJSON` / `parseCreationOptionsFromJSON`, passed
+/// through as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ceremony {
+    /// `navigator.credentials.get()`; the credential goes back with `op=webauthn`.
+    SignIn { options: String },
+    /// `navigator.credentials.create()`; the credential goes back with `op=passkey-registered`
+    /// and this `registration_id`.
+    Register {
+        options: String,
+        registration_id: String,
+    },
 }
 
 /// What a server function answers and what the page starts from.
@@ -230,14 +323,21 @@ impl Notice {
 pub struct StepView {
     pub step: Step,
     pub notice: Option<Notice>,
+    /// Only in answers to the island (never on a rendered page).
+    #[serde(default)]
+    pub ceremony: Option<Ceremony>,
 }
 
 impl StepView {
     pub fn new(step: Step) -> Self {
-        Self { step, notice: None }
+        Self::with(step, None)
     }
     pub fn with(step: Step, notice: Option<Notice>) -> Self {
-        Self { step, notice }
+        Self {
+            step,
+            notice,
+            ceremony: None,
+        }
     }
 }
 
@@ -261,6 +361,13 @@ mod tests {
             Notice::TooLong,
             Notice::Busy,
             Notice::Server,
+            Notice::PasskeyCancelled,
+            Notice::PasskeyUnknown,
+            Notice::PasskeyUnsupported,
+            Notice::PasskeyFailed,
+            Notice::PasskeyExpired,
+            Notice::PasskeyExists,
+            Notice::PasskeyCreated,
         ];
         for notice in all {
             assert_eq!(Notice::from_code(&notice.code()), Some(notice));
@@ -308,6 +415,11 @@ mod tests {
             assert_eq!(Factor::from_code(f.code()), Some(f));
         }
         assert_eq!(Factor::from_code("TOTP"), None);
-        assert_eq!(Factor::from_code("passkey"), None);
+        assert_eq!(Factor::from_code("Passkey"), None);
+        assert_eq!(Factor::from_code("security_key"), None);
+        assert!(Factor::ALL
+            .into_iter()
+            .filter(|f| f.is_webauthn())
+            .all(|f| !f.is_sent()));
     }
 }

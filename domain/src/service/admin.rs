@@ -116,6 +116,12 @@ fn validate_policy(policy: &LoginPolicy) -> Result<(), DomainError> {
             "needs password or passkey",
         ));
     }
+    if policy.passwordless && !allowed(FactorKind::Passkey) {
+        return Err(DomainError::field(
+            "policy.passwordless",
+            "needs passkeys among the allowed factors",
+        ));
+    }
     if policy.require_second_factor
         && !SECOND_FACTORS.iter().any(|k| allowed(*k))
         && !allowed(FactorKind::Passkey)

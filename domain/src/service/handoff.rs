@@ -28,6 +28,7 @@ use crate::store::StoreError;
 mod hosted;
 mod passkey;
 pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
+pub use passkey::HandoffPasskeys;
 
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
@@ -89,6 +90,10 @@ pub struct HandoffProgress {
     pub completion: Option<HandoffCompletion>,
     /// Codes returned by a request that asked for them (never for the hosted page's own sends).
     pub challenges: ChallengeResponse,
+    /// This server runs WebAuthn ceremonies (its public URL has a host name).
+    pub webauthn: bool,
+    /// The page may offer passkeys: WebAuthn runs and the app allows them.
+    pub passkeys: bool,
 }
 
 /// What the hosted page needs to draw a claimed login.
@@ -599,7 +604,8 @@ impl Engine {
             }
             PolicyState::NeedsUser
             | PolicyState::NeedsFirstFactor { .. }
-            | PolicyState::NeedsSecondFactor { .. } => {}
+            | PolicyState::NeedsSecondFactor { .. }
+            | PolicyState::NeedsPasskeyEnrollment => {}
         }
         Ok(status)
     }
@@ -719,6 +725,9 @@ impl Engine {
             policy,
             completion,
             challenges,
+            webauthn: self.webauthn_enabled(),
+            passkeys: self.webauthn_enabled()
+                && app.policy.allowed_factors.contains(&FactorKind::Passkey),
         })
     }
 }

@@ -26,7 +26,7 @@ pub use handoff::{
     HandoffCompletion, HandoffProgress, HandoffState, HandoffStatus, HandoffUser, HandoffView,
     ValidateHandoff, MAX_STATE_BYTES,
 };
-pub use handoff::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
+pub use handoff::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts, HandoffPasskeys};
 pub use policy::{PolicyState, VerifiedSession};
 pub use session::{
     Caller, ChallengeRequests, ChallengeResponse, Checks, CreateSessionRequest, Details,

@@ -55,6 +55,9 @@ pub enum PolicyState {
     NeedsSecondFactor {
         options: Vec<FactorKind>,
     },
+    /// Every other requirement is met, but the app is passwordless and the user has no passkey
+    /// yet: one must be registered (and then used) before the login completes.
+    NeedsPasskeyEnrollment,
     /// The user is gone or deactivated.
     UserNotActive,
     Expired,
@@ -126,6 +129,13 @@ impl Engine {
         let passkey = counted.contains(&FactorKind::Passkey);
         let first = passkey || counted.contains(&FactorKind::Password);
         let setup = self.list_factors(&user.id).await?.factors;
+        let passwordless = policy.passwordless && allowed(&FactorKind::Passkey);
+        // A passwordless app takes nothing but a passkey from a user who has one.
+        if passwordless && !passkey && setup.contains(&FactorKind::Passkey) {
+            return Ok(PolicyState::NeedsFirstFactor {
+                options: vec![FactorKind::Passkey],
+            });
+        }
         if !first {
             let mut options: Vec<FactorKind> = setup
                 .iter()
@@ -133,21 +143,23 @@ impl Engine {
                 .filter(|k| *k == FactorKind::Password && allowed(k))
                 .collect();
             if allowed(&FactorKind::Passkey) {
+                // Offered even without a registered passkey: a discoverable one may name the user.
                 options.push(FactorKind::Passkey);
             }
             return Ok(PolicyState::NeedsFirstFactor { options });
         }
         let second = passkey || counted.iter().any(|k| SECOND.contains(k));
         if policy.require_second_factor && !second {
-            let mut options: Vec<FactorKind> = setup
+            // Only what the user has set up; a passkey also proves the second factor.
+            let options: Vec<FactorKind> = setup
                 .iter()
                 .copied()
-                .filter(|k| SECOND.contains(k) && allowed(k))
+                .filter(|k| (SECOND.contains(k) || *k == FactorKind::Passkey) && allowed(k))
                 .collect();
-            if allowed(&FactorKind::SecurityKey) && !options.contains(&FactorKind::SecurityKey) {
-                options.push(FactorKind::SecurityKey);
-            }
             return Ok(PolicyState::NeedsSecondFactor { options });
+        }
+        if passwordless && !passkey {
+            return Ok(PolicyState::NeedsPasskeyEnrollment);
         }
         Ok(PolicyState::Satisfied(VerifiedSession {
             session_id: session.id.clone(),

@@ -1840,6 +1840,7 @@ async fn apps() {
                     allowed_factors: vec![FactorKind::Password],
                     require_second_factor: true,
                     require_secret_on_validate: false,
+                    passwordless: false,
                 },
                 ..new_app()
             },
@@ -1914,7 +1915,7 @@ async fn policy_evaluation() {
     assert_eq!(
         t.engine.evaluate_policy(&s, &app).await.unwrap(),
         PolicyState::NeedsSecondFactor {
-            options: vec![FactorKind::OtpEmail, FactorKind::SecurityKey]
+            options: vec![FactorKind::OtpEmail]
         }
     );
     let code = t
@@ -1955,6 +1956,7 @@ async fn policy_evaluation() {
             allowed_factors: vec![FactorKind::Password, FactorKind::Totp],
             require_second_factor: true,
             require_secret_on_validate: false,
+            passwordless: false,
         },
         ..app.clone()
     };

@@ -356,6 +356,9 @@ pub struct Policy {
     pub require_second_factor: bool,
     #[serde(default)]
     pub require_secret_on_validate: bool,
+    /// Only a passkey completes a sign-in; users without one register one on the hosted page.
+    #[serde(default)]
+    pub passwordless: bool,
 }
 
 fn all_factors() -> Vec<Factor> {
@@ -377,6 +380,7 @@ impl From<&LoginPolicy> for Policy {
                 .collect(),
             require_second_factor: p.require_second_factor,
             require_secret_on_validate: p.require_secret_on_validate,
+            passwordless: p.passwordless,
         }
     }
 }
@@ -391,6 +395,7 @@ impl From<Policy> for LoginPolicy {
                 .collect(),
             require_second_factor: p.require_second_factor,
             require_secret_on_validate: p.require_secret_on_validate,
+            passwordless: p.passwordless,
         }
     }
 }

@@ -45,11 +45,15 @@ pub fn mask_phone(phone: &str) -> String {
     format!("•••• {tail}")
 }
 
-const SECOND_FACTORS: [FactorKind; 4] = [
+/// A user with any of these is offered them, never a TOTP enrollment (a WebAuthn credential
+/// counts: someone who knows only the password must not add a factor next to it).
+const SECOND_FACTORS: [FactorKind; 6] = [
     FactorKind::Totp,
     FactorKind::OtpSms,
     FactorKind::OtpEmail,
     FactorKind::RecoveryCode,
+    FactorKind::SecurityKey,
+    FactorKind::Passkey,
 ];
 
 impl Engine {
@@ -180,6 +184,7 @@ impl Engine {
             }
             PolicyState::NeedsFirstFactor { .. }
             | PolicyState::NeedsSecondFactor { .. }
+            | PolicyState::NeedsPasskeyEnrollment
             | PolicyState::UserNotActive => {}
         }
         let detached = self
@@ -218,20 +223,21 @@ impl Engine {
     ) -> Result<User, DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
-        let options = match self.evaluate_policy(&session, &app).await? {
-            PolicyState::NeedsSecondFactor { options } => options,
+        match self.evaluate_policy(&session, &app).await? {
+            PolicyState::NeedsSecondFactor { .. } => {}
             PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
                 return Err(DomainError::HandoffEnded)
             }
             _ => return Err(DomainError::TotpNotReady),
-        };
-        // SECURITY: someone who knows only the password must not replace a second factor the
-        // user already has; enrollment is offered only to users with none.
-        let has_one = options.iter().any(|k| SECOND_FACTORS.contains(k));
+        }
+        let user_id = session.user_id().ok_or(DomainError::TotpNotReady)?;
+        // SECURITY: someone who knows only the password must not add a second factor next to
+        // one the user already has (allowed by this app or not); enrollment is for users with none.
+        let setup = self.list_factors(user_id).await?.factors;
+        let has_one = setup.iter().any(|k| SECOND_FACTORS.contains(k));
         if has_one || !app.policy.allowed_factors.contains(&FactorKind::Totp) {
             return Err(DomainError::TotpNotReady);
         }
-        let user_id = session.user_id().ok_or(DomainError::TotpNotReady)?;
         let user = self.get_user(user_id).await?;
         if user.totp.as_ref().is_some_and(|t| t.confirmed) {
             return Err(DomainError::TotpNotReady);

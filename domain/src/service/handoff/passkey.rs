@@ -20,7 +20,50 @@ const SECOND_FACTORS: [FactorKind; 6] = [
     FactorKind::Passkey,
 ];
 
+/// What the hosted page needs to know about passkeys on a claimed login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandoffPasskeys {
+    /// The login name of the session's user, once known.
+    pub login_name: Option<String>,
+    /// The user has a passkey registered.
+    pub has_passkey: bool,
+    /// The person may register a passkey now (see [`Engine::handoff_start_passkey_registration`]).
+    pub can_register: bool,
+}
+
 impl Engine {
+    /// Where the claimed login stands with passkeys: for offering one after a password login
+    /// and for remembering, in this browser, that its user signs in with a passkey.
+    pub async fn handoff_passkeys(
+        &self,
+        link_token: &str,
+        browser_secret: &str,
+    ) -> Result<HandoffPasskeys, DomainError> {
+        let (mut handoff, _app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        let Some(user_id) = session.user_id() else {
+            return Ok(HandoffPasskeys::default());
+        };
+        let Some(user) = self.find_user(user_id).await? else {
+            return Ok(HandoffPasskeys::default());
+        };
+        let has_passkey = self
+            .list_factors(&user.id)
+            .await?
+            .factors
+            .contains(&FactorKind::Passkey);
+        let can_register = self.webauthn_enabled()
+            && self
+                .passkey_enrollable_user(link_token, browser_secret)
+                .await
+                .is_ok();
+        Ok(HandoffPasskeys {
+            login_name: Some(user.login_name),
+            has_passkey,
+            can_register,
+        })
+    }
+
     /// Starts a WebAuthn sign-in on the login: `passkey` true asks for a passkey (before the
     /// login name too: a discoverable one, for the "Sign in with a passkey" button and autofill),
     /// false for a security key as the second factor. The options for
@@ -109,7 +152,7 @@ impl Engine {
             .map(str::to_owned)
             .ok_or(DomainError::WebAuthnNotReady)?;
         match self.evaluate_policy(&session, &app).await? {
-            PolicyState::Satisfied(_) => Ok(user_id),
+            PolicyState::Satisfied(_) | PolicyState::NeedsPasskeyEnrollment => Ok(user_id),
             PolicyState::NeedsSecondFactor { .. } => {
                 // SECURITY: someone who knows only the password must not add a credential that
                 // would stand in for a second factor the user already has.
