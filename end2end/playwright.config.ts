@@ -10,17 +10,30 @@ import { join } from 'node:path';
 //   E2E_SMTP_PORT     the sink's SMTP server        E2E_SINK_PORT   the sink's HTTP side (SMS, inbox)
 //   E2E_SHORT_PORT    a second server on the same database whose links expire after 3 seconds
 //   E2E_RELEASE_PORT  a third server serving the release site (target/site-release), for the weight test
+//   E2E_PG_A_PORT, E2E_PG_B_PORT  two replicas on one PostgreSQL database (E2E_PG_URL) with one
+//                     server key and one public URL (A's), for ceremonies that move between them
 if (!process.env.E2E_PORT) {
   const ports = execSync(
-    `node -e "const net=require('net');const ss=[0,1,2,3,4].map(()=>net.createServer());` +
+    `node -e "const net=require('net');const ss=[0,1,2,3,4,5,6].map(()=>net.createServer());` +
       `Promise.all(ss.map(s=>new Promise(r=>s.listen(0,'127.0.0.1',()=>r(s.address().port)))))` +
       `.then(p=>{console.log(p.join(' '));ss.forEach(s=>s.close())})"`,
   ).toString().trim().split(' ');
   [process.env.E2E_PORT, process.env.E2E_SMTP_PORT, process.env.E2E_SINK_PORT,
-    process.env.E2E_SHORT_PORT, process.env.E2E_RELEASE_PORT] = ports;
+    process.env.E2E_SHORT_PORT, process.env.E2E_RELEASE_PORT, process.env.E2E_PG_A_PORT,
+    process.env.E2E_PG_B_PORT] = ports;
 }
 if (!process.env.E2E_DATA_DIR) {
   process.env.E2E_DATA_DIR = mkdtempSync(join(tmpdir(), 'vestibule-e2e-'));
+}
+// A fresh PostgreSQL database for the two replicas (the server at VESTIBULE_TEST_POSTGRES_URL,
+// as for the Rust tests; scripts/bootstrap.sh makes sure it runs).
+if (!process.env.E2E_PG_URL) {
+  const admin = process.env.VESTIBULE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `vestibule_e2e_${process.pid}`;
+  execSync(`psql "${admin}" -qc 'DROP DATABASE IF EXISTS ${name}' -c 'CREATE DATABASE ${name}'`, { stdio: 'pipe' });
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  process.env.E2E_PG_URL = url.toString();
 }
 const port = process.env.E2E_PORT;
 const dataDir = process.env.E2E_DATA_DIR;
@@ -75,6 +88,11 @@ export default defineConfig({
       process.env.E2E_SHORT_PORT!,
       serve(process.env.E2E_SHORT_PORT!, `--site-root target/site --no-demo --config ${shortConfig}`),
     ),
+    // Two replicas: B serves nothing a browser opens, but finishes what A's page started.
+    ...[process.env.E2E_PG_A_PORT!, process.env.E2E_PG_B_PORT!].map((p) =>
+      server(p, `${serverBin} serve --listen 127.0.0.1:${p} --public-url http://localhost:${process.env.E2E_PG_A_PORT}` +
+        ` --site-root target/site --no-demo --database-url ${process.env.E2E_PG_URL}` +
+        ` --key-file ${join(dataDir, 'replicas.key')}`)),
     ...(existsSync(join(releaseSite, 'pkg'))
       ? [server(process.env.E2E_RELEASE_PORT!,
           serve(process.env.E2E_RELEASE_PORT!, '--site-root target/site-release --no-demo'))]

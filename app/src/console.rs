@@ -826,8 +826,8 @@ pub async fn console_step(
         "passkey-register" => glue::passkey_register(&token).await,
         "passkey-registered" => glue::passkey_registered(&token, registration_id, credential).await,
         "use-password" => glue::use_password(&token).await,
-        // "Not now", "Choose another way", after the recovery codes, anything else: the step
-        // as it stands.
+        "passkey-skip" => glue::passkey_skip(&token).await,
+        // "Choose another way", after the recovery codes, anything else: the step as it stands.
         _ => glue::current(&token, None, None).await,
     };
     // A sign-in that just finished may be followed by the offer of a passkey.

@@ -15,8 +15,10 @@ export function unique(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
 }
 
-export function cli(args: string[]): any {
-  const out = execFileSync(bin, [...args, '--json', '--data-dir', process.env.E2E_DATA_DIR!], {
+/// Runs the CLI on the main server's database, or with `--database-url` on another.
+export function cli(args: string[], database?: string): any {
+  const where = database ? ['--database-url', database] : ['--data-dir', process.env.E2E_DATA_DIR!];
+  const out = execFileSync(bin, [...args, '--json', ...where], {
     cwd: root,
     env: { ...process.env, RUST_LOG: 'error' },
   });
@@ -25,19 +27,22 @@ export function cli(args: string[]): any {
 
 export const PASSWORD = 'correct horse battery staple';
 
-export function addUser(extra: string[] = []): string {
+export function addUser(extra: string[] = [], database?: string): string {
   const login = unique('user');
-  cli(['user', 'add', '--login-name', login, '--password', PASSWORD, ...extra]);
+  cli(['user', 'add', '--login-name', login, '--password', PASSWORD, ...extra], database);
   return login;
 }
 
 export type App = { app_key: string; app_secret: string };
 
-export function addApp(opts: { redirect?: string; secondFactor?: boolean } = {}): App {
+export function addApp(
+  opts: { redirect?: string; secondFactor?: boolean; passwordless?: boolean; database?: string } = {},
+): App {
   const args = ['app', 'add', '--name', unique('Shop')];
   if (opts.redirect) args.push('--redirect-uri', opts.redirect);
   if (opts.secondFactor) args.push('--require-second-factor');
-  return cli(args);
+  if (opts.passwordless) args.push('--passwordless');
+  return cli(args, opts.database);
 }
 
 export async function generate(
@@ -77,7 +82,7 @@ export async function freshStep() {
 
 let adminKey: string | undefined;
 /// Calls the admin API (/admin/v1) with an admin API key made once per worker through the CLI.
-export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' | 'GET', path: string, data?: unknown): Promise<any> {
+export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' | 'GET' | 'DELETE', path: string, data?: unknown): Promise<any> {
   adminKey ??= cli(['apikey', 'add', '--name', unique('e2e'), '--scope', 'admin']).key;
   const res = await request.fetch(`/admin/v1${path}`, {
     method,
@@ -85,7 +90,13 @@ export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' |
     headers: { Authorization: `Bearer ${adminKey}` },
   });
   expect(res.ok(), `${method} ${path}: ${res.status()} ${await res.text()}`).toBeTruthy();
-  return res.json();
+  return res.status() === 204 ? null : res.json();
+}
+
+/// After a password sign-in with JavaScript the page offers a passkey: decline it.
+export async function notNow(page: Page) {
+  await expect(page.getByRole('heading', { name: 'Sign in faster with a passkey' })).toBeVisible();
+  await page.getByRole('button', { name: 'Not now' }).click();
 }
 
 export type User = { login: string; id: string; email: string; phone: string };

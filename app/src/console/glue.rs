@@ -1109,7 +1109,8 @@ pub async fn webauthn_check(token: &str, factor: &str, credential: Option<String
 /// After a sign-in that just finished in a browser with JavaScript: offers a passkey to a user
 /// who has none (skippable; a passwordless app's requirement is the engine's own step).
 pub async fn offer_passkey(token: &str, view: StepView) -> Answer {
-    if !matches!(view.step, Step::Done { .. }) || plain_form_post().await {
+    let later = read_cookie(&headers().await, LATER_COOKIE).is_some();
+    if !matches!(view.step, Step::Done { .. }) || later || plain_form_post().await {
         return Ok(view);
     }
     let Ok(secret) = claimed(token).await else {
@@ -1123,6 +1124,20 @@ pub async fn offer_passkey(token: &str, view: StepView) -> Answer {
         )),
         _ => Ok(view),
     }
+}
+
+/// Set by "Not now": this browser is not offered a passkey again for a while.
+const LATER_COOKIE: &str = "vestibule_passkey_later";
+const LATER_SECONDS: i64 = 30 * 24 * 60 * 60;
+
+/// "Not now" on the offer: on to the app, and no offer in this browser for 30 days. A
+/// passwordless app's requirement stays.
+pub async fn passkey_skip(token: &str) -> Answer {
+    if let Err(view) = claimed(token).await {
+        return Ok(view);
+    }
+    set_cookie_at(LATER_COOKIE, "1", LATER_SECONDS);
+    current(token, None, None).await
 }
 
 /// The same offer again, with a notice (a registration that did not work out).

@@ -244,6 +244,20 @@ impl Engine {
                 selection.insert("residentKey".into(), "preferred".into());
             }
         }
+        if kind == WebAuthnKind::SecurityKey {
+            // The library asks security keys for credProtect "userVerificationRequired" without
+            // enforcing it, while user verification is only preferred; Chromium refuses that
+            // pairing outright (NotSupportedError: "Requested protection policy is inconsistent"),
+            // so no security key could be registered from it. Not asking changes nothing the
+            // check relies on: an unenforced policy was never verified.
+            if let Some(extensions) = options
+                .pointer_mut("/publicKey/extensions")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                extensions.remove("credentialProtectionPolicy");
+                extensions.remove("enforceCredentialProtectionPolicy");
+            }
+        }
         let expires_at = self.now() + self.config.webauthn_ttl;
         let sealed = SealedRegistration {
             user_id: user.id.clone(),
