@@ -4,7 +4,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import {
   PASSWORD, addApp, addContactUser, admin, enableTotp, freshStep, generate, hydrated,
-  receivedCode, totpNow, validate,
+  notNow, receivedCode, totpNow, validate,
 } from './helpers';
 
 async function passwordStep(page: Page, login: string, js: boolean) {
@@ -15,7 +15,9 @@ async function passwordStep(page: Page, login: string, js: boolean) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-async function signedIn(page: Page) {
+/// With JavaScript a passkey is offered first (declined here; passkeys.spec.ts takes it).
+async function signedIn(page: Page, js = true) {
+  if (js) await notNow(page);
   await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
 }
 
@@ -42,7 +44,7 @@ for (const js of [true, false]) {
       const code = await receivedCode(request, user.email);
       await page.getByLabel('6-digit code').fill(code);
       await page.getByRole('button', { name: 'Verify' }).click();
-      await signedIn(page);
+      await signedIn(page, js);
       const status = await validate(request, link.session_id);
       expect(status.status).toBe('verified');
       expect(status.user.login_name).toBe(user.login);
@@ -65,7 +67,7 @@ for (const js of [true, false]) {
       await new Promise((r) => setTimeout(r, 30_000 - (Date.now() % 30_000) + 500));
       await page.getByLabel('6-digit code').fill(totpNow(secret));
       await page.getByRole('button', { name: 'Verify' }).click();
-      await signedIn(page);
+      await signedIn(page, js);
       const status = await validate(request, link.session_id);
       expect(status.status).toBe('verified');
       expect(status.factors).toEqual(['password', 'totp']);
@@ -145,6 +147,11 @@ test('a whole login with the keyboard alone', async ({ page, request }) => {
   await page.keyboard.press('Enter');
   await expect(page.getByLabel('6-digit code')).toBeFocused();
   await page.keyboard.type(await receivedCode(request, user.email));
+  await page.keyboard.press('Enter');
+  // The passkey offer: focus on its first button, Tab to "Not now".
+  await expect(page.getByRole('button', { name: 'Create a passkey' })).toBeFocused();
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Not now' })).toBeFocused();
   await page.keyboard.press('Enter');
   await expect.poll(() => seen.length).toBeGreaterThan(0);
   expect(seen[0]).toBe(`${callback}?state=k`);

@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import {
-  PASSWORD, addApp, addUser, freshStep, generate, hydrated, totpNow, validate,
+  PASSWORD, addApp, addUser, freshStep, generate, hydrated, notNow, totpNow, validate,
 } from './helpers';
 
 const CALLBACK = 'https://shop.example/cb';
@@ -40,6 +40,7 @@ for (const js of [true, false]) {
       if (js) await expect(page.getByLabel('Password')).toBeFocused();
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      if (js) await notNow(page);
       await expect.poll(() => seen.length).toBeGreaterThan(0);
       expect(seen[0]).toBe(`${CALLBACK}?state=xyz`);
       const status = await validate(request, link.session_id);
@@ -93,6 +94,7 @@ for (const js of [true, false]) {
       await expect(page.locator('ul.codes li')).toHaveCount(10);
       if (js) await expect(page.getByRole('button', { name: 'Copy codes' })).toBeVisible();
       await page.getByRole('button', { name: 'I have saved them' }).click();
+      if (js) await notNow(page);
       await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
       expect((await validate(request, link.session_id)).status).toBe('verified');
 
@@ -109,6 +111,7 @@ for (const js of [true, false]) {
       await p2.getByRole('button', { name: 'Continue' }).click();
       await p2.getByLabel('6-digit code').fill(totpNow(secret));
       await p2.getByRole('button', { name: 'Verify' }).click();
+      if (js) await notNow(p2);
       await expect(p2.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
       const status = await validate(request, link.session_id);
       expect(status.status).toBe('verified');

@@ -76,8 +76,11 @@ test('login name, password, choice, email code, signed in', async ({ page, reque
   await look(page, '06-code-wrong');
   await page.getByLabel('6-digit code').fill(await receivedCode(request, user.email));
   await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in faster with a passkey' })).toBeVisible();
+  await look(page, '07-passkey-offer');
+  await page.getByRole('button', { name: 'Not now' }).click();
   await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
-  await look(page, '07-done');
+  await look(page, '08-done');
   // Opening the link again after the login: the gate's signed-in page.
   await page.reload();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('You are signed in');
@@ -160,4 +163,54 @@ test('German, and the pages for links that do not work', async ({ page, browser,
   await page.goto(base + short.path);
   await expect(page.getByRole('heading', { level: 1 })).toContainText('expired');
   await look(page, '16-link-expired');
+});
+
+test('passkey steps: offer, passkey first, required by a passwordless app, no WebAuthn', async ({ page, browser, request }) => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  // No autofill here, so each step stays on screen to be looked at.
+  await page.addInitScript(() => {
+    PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+  });
+  const login = addUser();
+  const app = addApp();
+  let link = await generate(request, app);
+  await page.goto(link.path);
+  await hydrated(page);
+  await page.getByLabel('Login name or email').fill(login);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('button', { name: 'Create a passkey' }).click();
+  await expect(page.getByText('Your passkey is saved. Next time, sign in with it.')).toBeVisible();
+  await look(page, '17-passkey-saved');
+  link = await generate(request, app);
+  await page.goto(link.path);
+  await hydrated(page);
+  await page.getByLabel('Login name or email').fill(login);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { name: 'Use your passkey' })).toBeVisible();
+  await look(page, '18-passkey-first');
+  // A passwordless app, in a browser without WebAuthn.
+  const context = await browser.newContext();
+  const plain = await context.newPage();
+  await plain.addInitScript(() => {
+    delete (window as any).PublicKeyCredential;
+  });
+  link = await generate(request, addApp({ passwordless: true }));
+  await plain.goto(new URL(link.path, page.url()).toString());
+  await hydrated(plain);
+  await plain.getByLabel('Login name or email').fill(addUser());
+  await plain.getByRole('button', { name: 'Continue' }).click();
+  await plain.getByLabel('Password').fill(PASSWORD);
+  await plain.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(plain.getByText('This browser cannot use passkeys. Sign in another way.')).toBeVisible();
+  await look(plain, '19-passkey-required-no-webauthn');
+  await context.close();
 });

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test, expect } from '@playwright/test';
-import { PASSWORD, addApp, addUser, hydrated } from './helpers';
+import { PASSWORD, addApp, addUser, hydrated, notNow } from './helpers';
 
 const root = join(__dirname, '..', '..');
 
@@ -47,6 +47,7 @@ test("the seed's Python example validates a login finished in the browser", asyn
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await notNow(page);
   // No redirect URI: the page says the person is signed in.
   await expect(page.getByRole('heading', { name: /signed in/i })).toBeVisible();
 
