@@ -94,28 +94,27 @@ fn Console(token: String, data: PageData) -> impl IntoView {
         {brand}
         <leptos_meta::Title text=title.clone() />
         <header class="brand">{logo} <h1>{title}</h1></header>
-        <ConsoleSteps token lang app=app.unwrap_or_default() initial=data.view />
+        <ConsoleSteps token lang texts=lang.texts() app=app.unwrap_or_default() initial=data.view />
         <nav class="langs" aria-label=lang.text(Key::Language)>
             <ul>{switcher}</ul>
         </nav>
     }
 }
 
-/// What the step forms need to know about the page beyond the step itself.
-#[derive(Clone, Copy)]
-struct Ui {
-    lang: Lang,
-    /// A request is on its way: buttons are disabled.
-    pending: Signal<bool>,
-    /// The island runs (JavaScript is on): no-JS hints hide.
-    hydrated: Signal<bool>,
-    /// This browser can run WebAuthn ceremonies: passkey buttons show.
-    webauthn: Signal<bool>,
-}
-
 /// The steps. An island: hydrated in the browser, plain forms without JavaScript.
+/// `texts`: [`Lang::texts`] of `lang` (the browser has no language tables of its own).
 #[island]
-fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> impl IntoView {
+fn ConsoleSteps(
+    token: String,
+    lang: Lang,
+    texts: Vec<String>,
+    app: String,
+    initial: StepView,
+) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    crate::i18n::install(texts);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = texts;
     let view_state = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
     let webauthn = RwSignal::new(false);
@@ -216,7 +215,11 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
                     let started =
                         post_fields(&token, lang, "webauthn-start", &[("factor", "passkey")]).await;
                     if let Some(StepView {
-                        ceremony: Some(Ceremony::SignIn { options }),
+                        ceremony:
+                            Some(Ceremony {
+                                options,
+                                registration_id: None,
+                            }),
                         ..
                     }) = started
                     {
@@ -267,17 +270,11 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> im
         let _ = swapped;
     });
 
-    let ui = Ui {
-        lang,
-        pending: pending.into(),
-        hydrated: hydrated.into(),
-        webauthn: webauthn.into(),
-    };
     let step_view = move || {
         let current = view_state.get();
         let token = token.get_value();
         let app = app.get_value();
-        render_step(&current.step, ui, &token, &app)
+        render_step(&current.step, lang, &token, &app, pending.into())
     };
     let notice = move || {
         let current = view_state.get();
@@ -341,17 +338,20 @@ async fn run_ceremony(
         .filter(|f| f.is_webauthn())
         .unwrap_or(Factor::Passkey)
         .code();
-    match ceremony {
-        Ceremony::SignIn { options } => {
-            let credential = browser.get(options, false).await.map_err(|f| f.notice())?;
+    match ceremony.registration_id {
+        None => {
+            let credential = browser
+                .get(ceremony.options, false)
+                .await
+                .map_err(|f| f.notice())?;
             let fields = [("factor", factor), ("credential", credential.as_str())];
             Ok(post_fields(token, lang, "webauthn", &fields).await)
         }
-        Ceremony::Register {
-            options,
-            registration_id,
-        } => {
-            let credential = browser.create(options).await.map_err(|f| f.notice())?;
+        Some(registration_id) => {
+            let credential = browser
+                .create(ceremony.options)
+                .await
+                .map_err(|f| f.notice())?;
             let fields = [
                 ("registration_id", registration_id.as_str()),
                 ("credential", credential.as_str()),
@@ -426,49 +426,69 @@ fn submit(label: String, pending: Signal<bool>) -> impl IntoView {
     }
 }
 
-/// A form whose one button starts a WebAuthn ceremony (`op=webauthn-start`). It shows only
-/// where the browser can run one; `primary` for a step that is about it.
-fn webauthn_button(
+/// A form whose one button starts a WebAuthn ceremony (`op`: `webauthn-start` with the
+/// factor, or `passkey-register`). Shown only where the island runs in a browser with WebAuthn:
+/// the style sheet keys `.needs-webauthn` to the island's `data-webauthn` (plain CSS, so the
+/// wasm carries no reactive code for it).
+fn ceremony_button(
     token: &str,
-    ui: Ui,
-    factor: Factor,
+    lang: Lang,
+    op: &'static str,
+    factor: Option<Factor>,
     label: String,
-    primary: bool,
+    class: &'static str,
 ) -> impl IntoView {
-    let class = if primary {
-        "primary"
-    } else {
-        "secondary passkey"
-    };
     view! {
         <form action=STEP_URL method="post" class="webauthn">
-            {hidden(token.to_owned(), ui.lang, "webauthn-start")}
-            <input type="hidden" name="factor" value=factor.code() />
-            <button type="submit" class=class hidden=move || !ui.webauthn.get()
-                disabled=move || ui.pending.get()>
-                {label}
-            </button>
+            {hidden(token.to_owned(), lang, op)}
+            {factor.map(|f| view! { <input type="hidden" name="factor" value=f.code() /> })}
+            <button type="submit" class=format!("{class} needs-webauthn")>{label}</button>
         </form>
     }
 }
 
-/// Why WebAuthn is not offered: JavaScript is off (shown until the island runs), or the browser
-/// has none (`required`: only where nothing else is on the step).
-fn webauthn_missing(ui: Ui, no_js: String, required: bool) -> impl IntoView {
-    let unsupported = ui.lang.text(Key::ErrPasskeyUnsupported);
-    view! {
-        <p class="notice info nojs" hidden=move || ui.hydrated.get()>{no_js}</p>
-        {required.then(|| view! {
-            <p class="notice error" hidden=move || !ui.hydrated.get() || ui.webauthn.get()>
-                {unsupported}
-            </p>
-        })}
-    }
+/// A step about one WebAuthn ceremony: what it is, its button, why the button may be missing,
+/// and the way out (`alt`: op, label and button class).
+struct CeremonyStep {
+    id: &'static str,
+    title: String,
+    text: String,
+    op: &'static str,
+    factor: Option<Factor>,
+    button: String,
+    no_js: String,
+    alt: Option<(&'static str, String, &'static str)>,
 }
 
-fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
-    let lang = ui.lang;
-    let pending = ui.pending;
+fn ceremony_step(c: CeremonyStep, token: &str, lang: Lang, pending: Signal<bool>) -> AnyView {
+    let alt = c.alt.map(|(op, label, class)| {
+        view! {
+            <form action=STEP_URL method="post" class="alt">
+                {hidden(token.to_owned(), lang, op)}
+                <button type="submit" class=class disabled=move || pending.get()>{label}</button>
+            </form>
+        }
+    });
+    view! {
+        <section class="step" id=c.id>
+            <h2>{c.title}</h2>
+            <p>{c.text}</p>
+            {ceremony_button(token, lang, c.op, c.factor, c.button, "primary")}
+            {nojs_note(c.no_js)}
+            // Where nothing else is on the step: the browser has no WebAuthn.
+            <p class="notice error no-webauthn">{lang.text(Key::ErrPasskeyUnsupported)}</p>
+        </section>
+        {alt}
+    }
+    .into_any()
+}
+
+/// Why WebAuthn is not offered: JavaScript is off (`.nojs`, gone once the island runs).
+fn nojs_note(text: String) -> impl IntoView {
+    view! { <p class="notice info nojs">{text}</p> }
+}
+
+fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<bool>) -> AnyView {
     let t = move |k: Key| lang.text(k).to_owned();
     let token = token.to_owned();
     let app = app.to_owned();
@@ -481,14 +501,13 @@ fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
             } else {
                 "username"
             };
-            let passkeys = passkey.then(|| {
-                view! {
-                    <div class="or">
-                        {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeySignIn), false)}
-                        {webauthn_missing(ui, t(Key::PasskeyNeedsJs), false)}
-                    </div>
-                }
-            });
+            // Always there (one view type); hidden for an app that does not take passkeys.
+            let passkeys = view! {
+                <div class="or" hidden=!passkey>
+                    {ceremony_button(&token, lang, "webauthn-start", Some(Factor::Passkey), t(Key::PasskeySignIn), "secondary")}
+                    {nojs_note(t(Key::PasskeyNeedsJs))}
+                </div>
+            };
             view! {
                 <form action=STEP_URL method="post" class="step" id="step-login">
                     {hidden(token.clone(), lang, "login-name")}
@@ -502,30 +521,24 @@ fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
             }
             .into_any()
         }
-        Step::Passkey { password } => {
-            let use_password = password.then(|| {
-                view! {
-                    <form action=STEP_URL method="post" class="alt">
-                        {hidden(token.clone(), lang, "use-password")}
-                        <button type="submit" class="link" disabled=move || pending.get()>
-                            {t(Key::UsePassword)}
-                        </button>
-                    </form>
-                }
-            });
-            view! {
-                <section class="step" id="step-passkey">
-                    <h2>{t(Key::PasskeyTitle)}</h2>
-                    <p>{t(Key::PasskeyHint)}</p>
-                    {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeyContinue), true)}
-                    {webauthn_missing(ui, t(Key::PasskeyNeedsJs), true)}
-                </section>
-                {use_password}
-            }
-            .into_any()
-        }
+        Step::PasskeyFirst | Step::PasskeyOnly => ceremony_step(
+            CeremonyStep {
+                id: "step-passkey",
+                title: t(Key::PasskeyTitle),
+                text: t(Key::PasskeyHint),
+                op: "webauthn-start",
+                factor: Some(Factor::Passkey),
+                button: t(Key::PasskeyContinue),
+                no_js: t(Key::PasskeyNeedsJs),
+                alt: (*step == Step::PasskeyFirst)
+                    .then(|| ("use-password", t(Key::UsePassword), "link")),
+            },
+            &token,
+            lang,
+            pending,
+        ),
         Step::WebAuthn { factor } => {
-            let (title, hint, button) = match factor {
+            let (title, text, button) = match factor {
                 Factor::SecurityKey => (
                     Key::SecurityKeyTitle,
                     Key::SecurityKeyHint,
@@ -533,54 +546,43 @@ fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
                 ),
                 _ => (Key::PasskeyTitle, Key::PasskeyHint, Key::PasskeyContinue),
             };
-            view! {
-                <section class="step" id="step-webauthn">
-                    <h2>{t(title)}</h2>
-                    <p>{t(hint)}</p>
-                    {webauthn_button(&token, ui, factor, t(button), true)}
-                    {webauthn_missing(ui, t(Key::SecurityKeyNeedsJs), true)}
-                </section>
-                <form action=STEP_URL method="post" class="alt">
-                    {hidden(token.clone(), lang, "back")}
-                    <button type="submit" class="link" disabled=move || pending.get()>
-                        {t(Key::ChooseAnother)}
-                    </button>
-                </form>
-            }
-            .into_any()
+            ceremony_step(
+                CeremonyStep {
+                    id: "step-webauthn",
+                    title: t(title),
+                    text: t(text),
+                    op: "webauthn-start",
+                    factor: Some(factor),
+                    button: t(button),
+                    no_js: t(Key::SecurityKeyNeedsJs),
+                    alt: Some(("back", t(Key::ChooseAnother), "link")),
+                },
+                &token,
+                lang,
+                pending,
+            )
         }
-        Step::PasskeyOffer { required } => {
-            let text = if required {
-                lang.fill(Key::OfferRequired, &[("app", &app)])
-            } else {
-                t(Key::OfferText)
-            };
-            let skip = (!required).then(|| {
-                view! {
-                    <form action=STEP_URL method="post" class="alt">
-                        {hidden(token.clone(), lang, "passkey-skip")}
-                        <button type="submit" class="secondary" disabled=move || pending.get()>
-                            {t(Key::NotNow)}
-                        </button>
-                    </form>
-                }
-            });
-            view! {
-                <section class="step" id="step-offer">
-                    <h2>{t(Key::OfferTitle)}</h2>
-                    <p>{text}</p>
-                    <form action=STEP_URL method="post" class="webauthn">
-                        {hidden(token.clone(), lang, "passkey-register")}
-                        <button type="submit" class="primary" hidden=move || !ui.webauthn.get()
-                            disabled=move || pending.get()>
-                            {t(Key::CreatePasskey)}
-                        </button>
-                    </form>
-                    {webauthn_missing(ui, lang.fill(Key::OfferRequiredNeedsJs, &[("app", &app)]), true)}
-                </section>
-                {skip}
-            }
-            .into_any()
+        Step::PasskeyOffer | Step::PasskeyRequired => {
+            let required = *step == Step::PasskeyRequired;
+            ceremony_step(
+                CeremonyStep {
+                    id: "step-offer",
+                    title: t(Key::OfferTitle),
+                    text: if required {
+                        lang.fill(Key::OfferRequired, &[("app", &app)])
+                    } else {
+                        t(Key::OfferText)
+                    },
+                    op: "passkey-register",
+                    factor: None,
+                    button: t(Key::CreatePasskey),
+                    no_js: lang.fill(Key::OfferRequiredNeedsJs, &[("app", &app)]),
+                    alt: (!required).then(|| ("passkey-skip", t(Key::NotNow), "secondary")),
+                },
+                &token,
+                lang,
+                pending,
+            )
         }
         Step::Password {
             login_name,
@@ -601,11 +603,9 @@ fn render_step(step: &Step, ui: Ui, token: &str, app: &str) -> AnyView {
                         autocomplete="current-password" required maxlength=MAX_SECRET_CHARS />
                     {submit(t(Key::SignIn), pending)}
                 </form>
-                {passkey.then(|| view! {
-                    <div class="or">
-                        {webauthn_button(&token, ui, Factor::Passkey, t(Key::PasskeyInstead), false)}
-                    </div>
-                })}
+                <div class="or" hidden=!passkey>
+                    {ceremony_button(&token, lang, "webauthn-start", Some(Factor::Passkey), t(Key::PasskeyInstead), "secondary")}
+                </div>
             }
             .into_any()
         }
@@ -791,49 +791,59 @@ async fn load_page(
 
 // --- the server function every form posts to ---
 
-/// One step of the login: `op` names the form (`login-name`, `password`, `choose`, `code`,
-/// `resend`, `restart`, `enroll`, `finish`, `back`; with JavaScript also `webauthn-start`,
-/// `webauthn`, `passkey-register`, `passkey-registered`, `passkey-skip`, `use-password`), the
-/// other fields are that form's. The answer is the next step; without JavaScript, a redirect
-/// back to the page that shows it.
-#[server(prefix = "/console/api", endpoint = "step")]
-#[allow(clippy::too_many_arguments)]
-pub async fn console_step(
-    token: String,
-    lang: Option<String>,
-    op: String,
-    login_name: Option<String>,
-    password: Option<String>,
-    factor: Option<String>,
-    code: Option<String>,
-    credential: Option<String>,
-    registration_id: Option<String>,
-) -> Result<StepView, ServerFnError> {
-    glue::guard().await?;
-    let factor = factor.unwrap_or_default();
-    let answer = match op.as_str() {
-        // The login name is kept for the password step (checked together with it, so an
-        // unknown name and a wrong password look the same).
-        "login-name" => glue::login_name(&token, login_name.unwrap_or_default()).await,
-        "password" => glue::password(&token, login_name, password.unwrap_or_default()).await,
-        "choose" => glue::choose(&token, &factor).await,
-        "code" => glue::code(&token, &factor, code.unwrap_or_default()).await,
-        "resend" => glue::resend(&token, &factor).await,
-        "restart" => glue::restart(&token).await,
-        "enroll" => glue::enroll(&token, code.unwrap_or_default()).await,
-        "webauthn-start" => glue::webauthn_start(&token, &factor).await,
-        "webauthn" => glue::webauthn_check(&token, &factor, credential).await,
-        "passkey-register" => glue::passkey_register(&token).await,
-        "passkey-registered" => glue::passkey_registered(&token, registration_id, credential).await,
-        "use-password" => glue::use_password(&token).await,
-        "passkey-skip" => glue::passkey_skip(&token).await,
-        // "Choose another way", after the recovery codes, anything else: the step as it stands.
-        _ => glue::current(&token, None, None).await,
-    };
-    // A sign-in that just finished may be followed by the offer of a passkey.
-    let answer = match (op.as_str(), answer) {
-        ("password" | "code" | "finish", Ok(view)) => glue::offer_passkey(&token, view).await,
-        (_, answer) => answer,
-    };
-    glue::answer(&token, lang.as_deref(), answer).await
+pub use endpoint::{console_step, ConsoleStep};
+
+mod endpoint {
+    //! The one server function. Its generated client takes one argument per form field, which
+    //! is what lets plain forms post to it; hence the allowance below.
+    #![allow(clippy::too_many_arguments)]
+    use super::*;
+
+    /// One step of the login: `op` names the form (`login-name`, `password`, `choose`, `code`,
+    /// `resend`, `restart`, `enroll`, `finish`, `back`; with JavaScript also `webauthn-start`,
+    /// `webauthn`, `passkey-register`, `passkey-registered`, `passkey-skip`, `use-password`), the
+    /// other fields are that form's. The answer is the next step; without JavaScript, a redirect
+    /// back to the page that shows it.
+    #[server(prefix = "/console/api", endpoint = "step")]
+    pub async fn console_step(
+        token: String,
+        lang: Option<String>,
+        op: String,
+        login_name: Option<String>,
+        password: Option<String>,
+        factor: Option<String>,
+        code: Option<String>,
+        credential: Option<String>,
+        registration_id: Option<String>,
+    ) -> Result<StepView, ServerFnError> {
+        glue::guard().await?;
+        let factor = factor.unwrap_or_default();
+        let answer = match op.as_str() {
+            // The login name is kept for the password step (checked together with it, so an
+            // unknown name and a wrong password look the same).
+            "login-name" => glue::login_name(&token, login_name.unwrap_or_default()).await,
+            "password" => glue::password(&token, login_name, password.unwrap_or_default()).await,
+            "choose" => glue::choose(&token, &factor).await,
+            "code" => glue::code(&token, &factor, code.unwrap_or_default()).await,
+            "resend" => glue::resend(&token, &factor).await,
+            "restart" => glue::restart(&token).await,
+            "enroll" => glue::enroll(&token, code.unwrap_or_default()).await,
+            "webauthn-start" => glue::webauthn_start(&token, &factor).await,
+            "webauthn" => glue::webauthn_check(&token, &factor, credential).await,
+            "passkey-register" => glue::passkey_register(&token).await,
+            "passkey-registered" => {
+                glue::passkey_registered(&token, registration_id, credential).await
+            }
+            "use-password" => glue::use_password(&token).await,
+            "passkey-skip" => glue::passkey_skip(&token).await,
+            // "Choose another way", after the recovery codes, anything else: the step as it stands.
+            _ => glue::current(&token, None, None).await,
+        };
+        // A sign-in that just finished may be followed by the offer of a passkey.
+        let answer = match (op.as_str(), answer) {
+            ("password" | "code" | "finish", Ok(view)) => glue::offer_passkey(&token, view).await,
+            (_, answer) => answer,
+        };
+        glue::answer(&token, lang.as_deref(), answer).await
+    }
 }

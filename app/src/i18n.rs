@@ -233,13 +233,37 @@ impl Lang {
             .unwrap_or_default()
     }
 
-    /// The text for `key`.
+    /// The text for `key`. In the browser, from the one language the server handed the island
+    /// (see [`Lang::texts`] and [`install`]).
     pub fn text(self, key: Key) -> &'static str {
-        match self {
-            Lang::En => en(key),
-            Lang::De => de(key),
-            Lang::Fr => fr(key),
-            Lang::Es => es(key),
+        #[cfg(not(feature = "hydrate"))]
+        {
+            match self {
+                Lang::En => en(key),
+                Lang::De => de(key),
+                Lang::Fr => fr(key),
+                Lang::Es => es(key),
+            }
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = self;
+            installed(key)
+        }
+    }
+
+    /// Every text of this language in [`Key::ALL`]'s order: the island's copy, so that the
+    /// WebAssembly carries no language tables (four of them weighed more than a page's worth of
+    /// text). Empty in the browser, which has no tables to read.
+    pub fn texts(self) -> Vec<String> {
+        #[cfg(not(feature = "hydrate"))]
+        {
+            Key::ALL.iter().map(|k| self.text(*k).to_owned()).collect()
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = self;
+            Vec::new()
         }
     }
 
@@ -253,6 +277,7 @@ impl Lang {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
 fn en(key: Key) -> &'static str {
     use Key::*;
     match key {
@@ -339,6 +364,7 @@ fn en(key: Key) -> &'static str {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
 fn de(key: Key) -> &'static str {
     use Key::*;
     match key {
@@ -423,6 +449,7 @@ fn de(key: Key) -> &'static str {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
 fn fr(key: Key) -> &'static str {
     use Key::*;
     match key {
@@ -507,6 +534,7 @@ fn fr(key: Key) -> &'static str {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
 fn es(key: Key) -> &'static str {
     use Key::*;
     match key {
@@ -589,6 +617,31 @@ fn es(key: Key) -> &'static str {
         ErrPasskeyExists => "Este dispositivo ya tiene una llave de acceso para su cuenta.",
         PasskeyInstead => "Usar una llave de acceso en su lugar",
     }
+}
+
+#[cfg(feature = "hydrate")]
+static INSTALLED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+
+/// Called by the island before it renders, with the texts the server put in its props. Kept
+/// for the page's life (one language per page: switching reloads).
+#[cfg(feature = "hydrate")]
+pub fn install(texts: Vec<String>) {
+    let _ = INSTALLED.set(
+        texts
+            .into_iter()
+            .map(|t| &*Box::leak(t.into_boxed_str()))
+            .collect(),
+    );
+}
+
+#[cfg(feature = "hydrate")]
+fn installed(key: Key) -> &'static str {
+    let index = Key::ALL.iter().position(|k| *k == key);
+    INSTALLED
+        .get()
+        .zip(index)
+        .and_then(|(texts, i)| texts.get(i).copied())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -769,6 +822,17 @@ mod tests {
         ];
         for (ui, accept, want) in cases {
             assert_eq!(Lang::negotiate(ui, accept), want, "{ui:?} / {accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_islands_copy_follows_the_key_list() {
+        for lang in Lang::ALL {
+            let texts = lang.texts();
+            assert_eq!(texts.len(), Key::ALL.len());
+            for (key, text) in Key::ALL.into_iter().zip(&texts) {
+                assert_eq!(lang.text(key), text, "{lang:?} {key:?}");
+            }
         }
     }
 

@@ -15,14 +15,14 @@ use std::{
 use domain::{
     clock::{ManualClock, SystemRng},
     crypto::ServerKey,
-    input::{LoginName, UserRef},
-    model::{FactorKind, User, WebAuthnKind},
+    input::{LoginName, Name, NewPassword, Password, UserRef},
+    model::{App, FactorKind, LoginPolicy, User, WebAuthnKind},
     notifier::RecordingNotifier,
-    service::NewUser,
     service::{
         Caller, ChallengeRequests, Checks, CreateSessionRequest, SessionChange, SessionChanged,
         SetSessionRequest, WebAuthnChallengeRequest,
     },
+    service::{NewApp, NewUser, PolicyState},
     testing::{cheap_argon2, test_epoch},
     Config, DomainError, Engine,
 };
@@ -203,6 +203,7 @@ scenarios!(
     security_key_is_a_second_factor,
     challenge_expires_and_names_the_rp,
     credentials_are_listed_renamed_and_removed,
+    passwordless_app_wants_a_passkey_then_takes_it,
 );
 
 // --- helpers ---
@@ -667,4 +668,110 @@ async fn credentials_are_listed_renamed_and_removed(r: &Replicas) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn app_with(engine: &Engine, policy: LoginPolicy) -> App {
+    let new = NewApp {
+        name: Name::parse("Shop".to_owned()).unwrap(),
+        redirect_uris: Vec::new(),
+        policy,
+        branding: Default::default(),
+    };
+    engine.create_app(new).await.unwrap().0
+}
+
+async fn policy_state(engine: &Engine, session_id: &str, app: &App) -> PolicyState {
+    let session = engine
+        .get_session(session_id, None, &caller())
+        .await
+        .unwrap();
+    engine.evaluate_policy(&session, app).await.unwrap()
+}
+
+/// A passwordless app: a password alone never completes the login; a user without a passkey
+/// must register one, and then sign in with it. A passkey also stands in for a second factor.
+async fn passwordless_app_wants_a_passkey_then_takes_it(r: &Replicas) {
+    let alice = user(r.a(), "alice").await;
+    let pw = "correct horse battery";
+    r.a()
+        .set_password(&alice.id, NewPassword::parse(pw.into()).unwrap())
+        .await
+        .unwrap();
+    let passwordless = app_with(
+        r.a(),
+        LoginPolicy {
+            passwordless: true,
+            ..LoginPolicy::default()
+        },
+    )
+    .await;
+    let second = app_with(
+        r.a(),
+        LoginPolicy {
+            require_second_factor: true,
+            ..LoginPolicy::default()
+        },
+    )
+    .await;
+    let session = session_for(r.a(), &alice).await;
+    let password = SessionChange {
+        checks: Checks {
+            password: Some(Password::parse(pw.into()).unwrap()),
+            ..Checks::default()
+        },
+        ..SessionChange::default()
+    };
+    set(r.a(), &session, password).await.unwrap();
+    assert_eq!(
+        policy_state(r.b(), &session, &passwordless).await,
+        PolicyState::NeedsPasskeyEnrollment
+    );
+    // Without any second factor the user is offered enrollment (nothing to choose from).
+    assert_eq!(
+        policy_state(r.b(), &session, &second).await,
+        PolicyState::NeedsSecondFactor { options: vec![] }
+    );
+    let mut key = register(r.a(), r.b(), &alice, WebAuthnKind::Passkey).await;
+    // Now the passkey is the only way in; the password already given does not count.
+    assert_eq!(
+        policy_state(r.a(), &session, &passwordless).await,
+        PolicyState::NeedsFirstFactor {
+            options: vec![FactorKind::Passkey]
+        }
+    );
+    assert_eq!(
+        policy_state(r.a(), &session, &second).await,
+        PolicyState::NeedsSecondFactor {
+            options: vec![FactorKind::Passkey]
+        },
+        "a passkey the user has is offered as the second factor"
+    );
+    let options = options(r.a(), &session, true).await;
+    let assertion = assert_with(&mut key.authenticator, origin(), options);
+    set(r.b(), &session, check(&assertion)).await.unwrap();
+    for app in [&passwordless, &second] {
+        let PolicyState::Satisfied(proof) = policy_state(r.a(), &session, app).await else {
+            panic!("a passkey completes the login")
+        };
+        assert_eq!(
+            proof.factors(),
+            &[FactorKind::Password, FactorKind::Passkey]
+        );
+    }
+    // A passwordless policy must allow passkeys.
+    let refused = r
+        .a()
+        .create_app(NewApp {
+            name: Name::parse("Bad".to_owned()).unwrap(),
+            redirect_uris: Vec::new(),
+            policy: LoginPolicy {
+                passwordless: true,
+                allowed_factors: vec![FactorKind::Password],
+                ..LoginPolicy::default()
+            },
+            branding: Default::default(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.id(), "ARG-Inval1");
 }

@@ -301,7 +301,7 @@ pub fn step_of(
     match &progress.policy {
         PolicyState::Satisfied(_) => Step::Done { redirect: None },
         PolicyState::NeedsUser => match pending_login {
-            Some(_) if passkey && passkey_first => Step::Passkey { password: true },
+            Some(_) if passkey && passkey_first => Step::PasskeyFirst,
             Some(name) => Step::Password {
                 login_name: Some(name.to_owned()),
                 passkey,
@@ -319,7 +319,7 @@ pub fn step_of(
                     passkey,
                 }
             } else if passkey {
-                Step::Passkey { password: false }
+                Step::PasskeyOnly
             } else {
                 Step::End {
                     reason: EndReason::Unavailable,
@@ -368,9 +368,7 @@ pub fn step_of(
                 _ => Step::Choose { options: offered },
             }
         }
-        PolicyState::NeedsPasskeyEnrollment if progress.webauthn => {
-            Step::PasskeyOffer { required: true }
-        }
+        PolicyState::NeedsPasskeyEnrollment if progress.webauthn => Step::PasskeyRequired,
         PolicyState::NeedsPasskeyEnrollment => Step::End {
             reason: EndReason::Unavailable,
         },
@@ -1060,8 +1058,9 @@ pub async fn webauthn_start(token: &str, factor: &str) -> Answer {
             let mut view = current(token, None, Some(factor)).await?;
             match progress.challenges.web_auth_n {
                 Some(options) => {
-                    view.ceremony = Some(Ceremony::SignIn {
+                    view.ceremony = Some(Ceremony {
                         options: browser_options(options),
+                        registration_id: None,
                     });
                 }
                 None => view.notice = Some(Notice::Server),
@@ -1118,10 +1117,9 @@ pub async fn offer_passkey(token: &str, view: StepView) -> Answer {
     };
     let engine = engine()?;
     match engine.handoff_passkeys(token, &secret).await {
-        Ok(p) if p.can_register && !p.has_passkey => Ok(StepView::with(
-            Step::PasskeyOffer { required: false },
-            view.notice,
-        )),
+        Ok(p) if p.can_register && !p.has_passkey => {
+            Ok(StepView::with(Step::PasskeyOffer, view.notice))
+        }
         _ => Ok(view),
     }
 }
@@ -1144,7 +1142,7 @@ pub async fn passkey_skip(token: &str) -> Answer {
 async fn offer_again(token: &str, notice: Notice) -> Answer {
     let view = current(token, Some(notice), None).await?;
     Ok(match view.step {
-        Step::Done { .. } => StepView::with(Step::PasskeyOffer { required: false }, Some(notice)),
+        Step::Done { .. } => StepView::with(Step::PasskeyOffer, Some(notice)),
         _ => view,
     })
 }
@@ -1164,11 +1162,11 @@ pub async fn passkey_register(token: &str) -> Answer {
         Ok(registration) => {
             let mut view = current(token, None, None).await?;
             if let Step::Done { .. } = view.step {
-                view.step = Step::PasskeyOffer { required: false };
+                view.step = Step::PasskeyOffer;
             }
-            view.ceremony = Some(Ceremony::Register {
+            view.ceremony = Some(Ceremony {
                 options: browser_options(registration.options),
-                registration_id: registration.registration_id,
+                registration_id: Some(registration.registration_id),
             });
             Ok(view)
         }
@@ -1222,7 +1220,7 @@ pub async fn use_password(token: &str) -> Answer {
     set_cookie(&password_cookie(token), "1", 30 * 60);
     let view = current(token, None, None).await?;
     Ok(match view.step {
-        Step::Passkey { password: true } => StepView::new(Step::Password {
+        Step::PasskeyFirst => StepView::new(Step::Password {
             login_name: pending_login(token).await,
             passkey: true,
         }),

@@ -102,11 +102,11 @@ pub enum Step {
         login_name: Option<String>,
         passkey: bool,
     },
-    /// Sign in with a passkey: first for a person this browser knows to have one (then
-    /// `password` offers "Use my password instead"), or the only way left (a passwordless app).
-    Passkey {
-        password: bool,
-    },
+    /// Sign in with a passkey first: this browser remembers that the typed name has one; "Use
+    /// my password instead" is offered.
+    PasskeyFirst,
+    /// Sign in with a passkey, the only way left (a passwordless app, for a user who has one).
+    PasskeyOnly,
     Choose {
         options: Vec<FactorOption>,
     },
@@ -119,11 +119,10 @@ pub enum Step {
     WebAuthn {
         factor: Factor,
     },
-    /// Create a passkey now: offered after a sign-in (skippable), or `required` by a
-    /// passwordless app before the sign-in can finish.
-    PasskeyOffer {
-        required: bool,
-    },
+    /// Create a passkey now, offered after a sign-in ("Not now" skips it).
+    PasskeyOffer,
+    /// Create a passkey now: a passwordless app requires one before the sign-in can finish.
+    PasskeyRequired,
     /// Set up an authenticator app: the QR code as a `data:` URL and the key as text.
     Enroll {
         qr_data_url: String,
@@ -148,12 +147,13 @@ impl Step {
         matches!(
             self,
             Step::Password { .. }
-                | Step::Passkey { .. }
+                | Step::PasskeyFirst
+                | Step::PasskeyOnly
                 | Step::Choose { .. }
                 | Step::Code { .. }
                 | Step::WebAuthn { .. }
                 | Step::Enroll { .. }
-                | Step::PasskeyOffer { required: true }
+                | Step::PasskeyRequired
         )
     }
 
@@ -305,17 +305,14 @@ impl Notice {
 
 /// A WebAuthn ceremony the browser is to run next. The options are the server's JSON for
 /// `PublicKeyCredential.parseRequestOptionsFromJSON` / `parseCreationOptionsFromJSON`, passed
-/// through as text.
+/// through as text. (One struct rather than an enum of two: every serde shape costs the wasm.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Ceremony {
-    /// `navigator.credentials.get()`; the credential goes back with `op=webauthn`.
-    SignIn { options: String },
-    /// `navigator.credentials.create()`; the credential goes back with `op=passkey-registered`
-    /// and this `registration_id`.
-    Register {
-        options: String,
-        registration_id: String,
-    },
+pub struct Ceremony {
+    pub options: String,
+    /// `None`: a sign-in, `navigator.credentials.get()`, whose credential goes back with
+    /// `op=webauthn`. `Some`: a registration, `navigator.credentials.create()`, whose credential
+    /// goes back with `op=passkey-registered` and this id.
+    pub registration_id: Option<String>,
 }
 
 /// What a server function answers and what the page starts from.

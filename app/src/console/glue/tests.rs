@@ -1,3 +1,4 @@
+use super::super::MAX_CREDENTIAL_CHARS;
 use super::*;
 use domain::service::ChallengeResponse;
 
@@ -6,6 +7,17 @@ fn progress(policy: PolicyState) -> HandoffProgress {
         policy,
         completion: None,
         challenges: ChallengeResponse::default(),
+        webauthn: true,
+        passkeys: true,
+    }
+}
+
+/// The same state on a server without WebAuthn (its public URL is an IP address).
+fn without_webauthn(policy: PolicyState) -> HandoffProgress {
+    HandoffProgress {
+        webauthn: false,
+        passkeys: false,
+        ..progress(policy)
     }
 }
 
@@ -16,54 +28,91 @@ fn contacts() -> HandoffContacts {
     }
 }
 
+/// `step_of` for a browser that does not remember a passkey for the name.
+fn step(
+    p: &HandoffProgress,
+    pending: Option<&str>,
+    hint: Option<&str>,
+    chosen: Option<Factor>,
+) -> Step {
+    step_of(p, pending, hint, chosen, &contacts(), false)
+}
+
 #[test]
 fn steps_follow_the_engine_state() {
-    let none = HandoffContacts::default();
     assert_eq!(
-        step_of(
-            &progress(PolicyState::NeedsUser),
-            None,
-            Some("alice"),
-            None,
-            &none
-        ),
+        step(&progress(PolicyState::NeedsUser), None, Some("alice"), None),
         Step::LoginName {
-            value: "alice".into()
+            value: "alice".into(),
+            passkey: true,
         }
     );
     assert_eq!(
-        step_of(
+        step(&without_webauthn(PolicyState::NeedsUser), None, None, None),
+        Step::LoginName {
+            value: String::new(),
+            passkey: false,
+        },
+        "no passkey button or autofill without WebAuthn"
+    );
+    assert_eq!(
+        step(
             &progress(PolicyState::NeedsUser),
             Some("bob"),
             Some("alice"),
-            None,
-            &none
+            None
         ),
         Step::Password {
-            login_name: Some("bob".into())
+            login_name: Some("bob".into()),
+            passkey: true,
+        }
+    );
+    let first = PolicyState::NeedsFirstFactor {
+        options: vec![FactorKind::Password, FactorKind::Passkey],
+    };
+    assert_eq!(
+        step(&progress(first.clone()), None, None, None),
+        Step::Password {
+            login_name: None,
+            passkey: true,
         }
     );
     assert_eq!(
-        step_of(
-            &progress(PolicyState::NeedsFirstFactor {
-                options: vec![FactorKind::Password, FactorKind::Passkey]
-            }),
-            None,
-            None,
-            None,
-            &none
-        ),
-        Step::Password { login_name: None }
+        step(&without_webauthn(first), None, None, None),
+        Step::Password {
+            login_name: None,
+            passkey: false,
+        }
+    );
+    // Only a passkey is left (a passwordless app, a user who has one).
+    let passkey_only = PolicyState::NeedsFirstFactor {
+        options: vec![FactorKind::Passkey],
+    };
+    assert_eq!(
+        step(&progress(passkey_only.clone()), None, None, None),
+        Step::PasskeyOnly
     );
     assert_eq!(
-        step_of(
-            &progress(PolicyState::NeedsFirstFactor {
-                options: vec![FactorKind::Passkey]
-            }),
+        step(&without_webauthn(passkey_only), None, None, None),
+        Step::End {
+            reason: EndReason::Unavailable
+        }
+    );
+    assert_eq!(
+        step(
+            &progress(PolicyState::NeedsPasskeyEnrollment),
             None,
             None,
+            None
+        ),
+        Step::PasskeyRequired
+    );
+    assert_eq!(
+        step(
+            &without_webauthn(PolicyState::NeedsPasskeyEnrollment),
             None,
-            &none
+            None,
+            None
         ),
         Step::End {
             reason: EndReason::Unavailable
@@ -75,7 +124,7 @@ fn steps_follow_the_engine_state() {
         PolicyState::UserNotActive,
     ] {
         assert_eq!(
-            step_of(&progress(ended), None, None, None, &none),
+            step(&progress(ended), None, None, None),
             Step::End {
                 reason: EndReason::Ended
             }
@@ -86,76 +135,189 @@ fn steps_follow_the_engine_state() {
         "https://a.example/cb?state=x".into(),
     ));
     assert_eq!(
-        step_of(&done, None, None, None, &none),
+        step(&done, None, None, None),
         Step::Done {
             redirect: Some("https://a.example/cb?state=x".into())
         }
     );
     done.completion = Some(HandoffCompletion::SignedIn);
+    assert_eq!(step(&done, None, None, None), Step::Done { redirect: None });
+}
+
+#[test]
+fn a_remembered_passkey_comes_first_only_where_passkeys_work() {
+    let needs_user = progress(PolicyState::NeedsUser);
+    let remembered =
+        |p: &HandoffProgress, pending| step_of(p, pending, None, None, &contacts(), true);
+    assert_eq!(remembered(&needs_user, Some("alice")), Step::PasskeyFirst);
+    // Without a typed name there is nothing to remember it by.
+    assert!(matches!(
+        remembered(&needs_user, None),
+        Step::LoginName { .. }
+    ));
+    let no_passkeys = HandoffProgress {
+        passkeys: false,
+        ..progress(PolicyState::NeedsUser)
+    };
     assert_eq!(
-        step_of(&done, None, None, None, &none),
-        Step::Done { redirect: None }
+        remembered(&no_passkeys, Some("alice")),
+        Step::Password {
+            login_name: Some("alice".into()),
+            passkey: false,
+        },
+        "an app that does not take passkeys goes to the password"
     );
 }
 
 #[test]
 fn second_factor_steps() {
+    let every = vec![
+        FactorKind::Passkey,
+        FactorKind::SecurityKey,
+        FactorKind::Totp,
+        FactorKind::OtpSms,
+        FactorKind::OtpEmail,
+        FactorKind::RecoveryCode,
+    ];
     let all = progress(PolicyState::NeedsSecondFactor {
-        options: vec![
-            FactorKind::Totp,
-            FactorKind::OtpSms,
-            FactorKind::OtpEmail,
-            FactorKind::RecoveryCode,
-            FactorKind::SecurityKey,
-        ],
+        options: every.clone(),
     });
-    let Step::Choose { options } = step_of(&all, None, None, None, &contacts()) else {
+    let Step::Choose { options } = step(&all, None, None, None) else {
         panic!("several factors: a choice")
     };
     let factors: Vec<Factor> = options.iter().map(|o| o.factor).collect();
+    assert_eq!(factors, Factor::ALL.to_vec());
+    assert_eq!(options[3].to, "•••• 42");
+    assert_eq!(options[4].to, "a•••@example.com");
+    // Without WebAuthn on the server, passkeys and security keys are not offered.
+    let Step::Choose { options } = step(
+        &without_webauthn(PolicyState::NeedsSecondFactor { options: every }),
+        None,
+        None,
+        None,
+    ) else {
+        panic!("a choice")
+    };
+    assert!(options.iter().all(|o| !o.factor.is_webauthn()));
+    // A chosen factor opens its step; one that is not offered does not.
     assert_eq!(
-        factors,
-        Factor::ALL.to_vec(),
-        "security keys are not offered here"
-    );
-    assert_eq!(options[1].to, "•••• 42");
-    assert_eq!(options[2].to, "a•••@example.com");
-    // A chosen factor opens its code step; one that is not offered does not.
-    assert_eq!(
-        step_of(&all, None, None, Some(Factor::Sms), &contacts()),
+        step(&all, None, None, Some(Factor::Sms)),
         Step::Code {
             factor: Factor::Sms,
             to: "•••• 42".into()
+        }
+    );
+    assert_eq!(
+        step(&all, None, None, Some(Factor::SecurityKey)),
+        Step::WebAuthn {
+            factor: Factor::SecurityKey
         }
     );
     let only_totp = progress(PolicyState::NeedsSecondFactor {
         options: vec![FactorKind::Totp],
     });
     assert_eq!(
-        step_of(&only_totp, None, None, Some(Factor::Email), &contacts()),
+        step(&only_totp, None, None, Some(Factor::Email)),
         Step::Code {
             factor: Factor::Totp,
             to: String::new()
         },
         "a single factor without sending goes straight to its code"
     );
+    let only_key = progress(PolicyState::NeedsSecondFactor {
+        options: vec![FactorKind::SecurityKey],
+    });
+    assert_eq!(
+        step(&only_key, None, None, None),
+        Step::WebAuthn {
+            factor: Factor::SecurityKey
+        },
+        "and so does a single security key"
+    );
     let only_email = progress(PolicyState::NeedsSecondFactor {
         options: vec![FactorKind::OtpEmail],
     });
     assert!(
-        matches!(
-            step_of(&only_email, None, None, None, &contacts()),
-            Step::Choose { .. }
-        ),
+        matches!(step(&only_email, None, None, None), Step::Choose { .. }),
         "a code that must be sent waits for the person to ask"
     );
-    let none = progress(PolicyState::NeedsSecondFactor {
+    let none = progress(PolicyState::NeedsSecondFactor { options: vec![] });
+    assert!(matches!(step(&none, None, None, None), Step::Enroll { .. }));
+    let key_without_webauthn = without_webauthn(PolicyState::NeedsSecondFactor {
         options: vec![FactorKind::SecurityKey],
     });
     assert!(matches!(
-        step_of(&none, None, None, None, &contacts()),
+        step(&key_without_webauthn, None, None, None),
         Step::Enroll { .. }
     ));
+}
+
+#[test]
+fn the_passkey_hint_cookie_keeps_three_names_newest_first() {
+    let one = remember_name(None, "alice");
+    assert_eq!(remembered_names(&one), vec!["alice"]);
+    let two = remember_name(Some(&one), "bob@example.com");
+    assert_eq!(remembered_names(&two), vec!["bob@example.com", "alice"]);
+    let again = remember_name(Some(&two), "alice");
+    assert_eq!(remembered_names(&again), vec!["alice", "bob@example.com"]);
+    let full = ["c", "d", "e"]
+        .into_iter()
+        .fold(again, |value, name| remember_name(Some(&value), name));
+    assert_eq!(remembered_names(&full), vec!["e", "d", "c"]);
+    // Names with commas and spaces survive; the value is a cookie value (no ; , or space).
+    let odd = remember_name(None, "a, b; c");
+    assert!(!odd.contains([';', ' ', ',']), "{odd}");
+    assert_eq!(remembered_names(&odd), vec!["a, b; c"]);
+    // A damaged or hand-made value yields names only where they are valid.
+    assert!(remembered_names("%FF%FE,").is_empty());
+    assert_eq!(remembered_names(",,x"), vec!["x"]);
+}
+
+#[test]
+fn webauthn_options_lose_their_nulls_for_the_browser() {
+    let options = serde_json::json!({
+        "publicKey": {
+            "challenge": "abc",
+            "timeout": 300000,
+            "rpId": "localhost",
+            "allowCredentials": [{"type": "public-key", "id": "xyz", "transports": null}],
+            "userVerification": "required",
+            "hints": null,
+            "extensions": {"uvm": true, "appid": null}
+        }
+    });
+    let cleaned: serde_json::Value = serde_json::from_str(&browser_options(options)).unwrap();
+    assert_eq!(
+        cleaned,
+        serde_json::json!({
+            "publicKey": {
+                "challenge": "abc",
+                "timeout": 300000,
+                "rpId": "localhost",
+                "allowCredentials": [{"type": "public-key", "id": "xyz"}],
+                "userVerification": "required",
+                "extensions": {"uvm": true}
+            }
+        })
+    );
+}
+
+#[test]
+fn credentials_from_the_browser_must_be_json_objects_of_sane_size() {
+    assert!(parse_credential(Some(r#"{"id":"x","type":"public-key"}"#.into())).is_ok());
+    for bad in [
+        None,
+        Some(String::new()),
+        Some("not json".into()),
+        Some("[1,2]".into()),
+        Some("\"text\"".into()),
+        Some(format!(
+            "{{\"id\":\"{}\"}}",
+            "x".repeat(MAX_CREDENTIAL_CHARS)
+        )),
+    ] {
+        assert_eq!(parse_credential(bad), Err(Notice::PasskeyFailed));
+    }
 }
 
 #[test]
@@ -246,6 +408,32 @@ fn errors_become_plain_notices() {
             Err(EndReason::LinkNotFound),
         ),
         (DomainError::HandoffEnded, Err(EndReason::Ended)),
+        (
+            DomainError::WebAuthnCredentialUnknown,
+            Ok(Notice::PasskeyUnknown),
+        ),
+        (DomainError::WebAuthnNotReady, Ok(Notice::PasskeyUnknown)),
+        (
+            DomainError::WebAuthnAssertionInvalid,
+            Ok(Notice::PasskeyFailed),
+        ),
+        (
+            DomainError::WebAuthnCredentialRejected,
+            Ok(Notice::PasskeyFailed),
+        ),
+        (DomainError::WebAuthnNoChallenge, Ok(Notice::PasskeyExpired)),
+        (
+            DomainError::WebAuthnChallengeExpired,
+            Ok(Notice::PasskeyExpired),
+        ),
+        (
+            DomainError::WebAuthnCredentialExists,
+            Ok(Notice::PasskeyExists),
+        ),
+        (
+            DomainError::WebAuthnUnavailable,
+            Ok(Notice::PasskeyUnsupported),
+        ),
     ];
     for (err, want) in cases {
         assert_eq!(notice_of(&err), want, "{err:?}");
@@ -332,7 +520,10 @@ fn the_no_js_redirect_carries_only_short_codes() {
         page_url(
             "t",
             None,
-            &StepView::new(Step::Password { login_name: None })
+            &StepView::new(Step::Password {
+                login_name: None,
+                passkey: false,
+            })
         ),
         "/console/session/t"
     );
