@@ -188,13 +188,15 @@ fn ConsoleSteps(
 
     // Passkey autofill: while the login-name step shows, a conditional request waits for the
     // person to pick a passkey from the field's suggestions. Leaving the step aborts it.
+    // After a pick the server refused (an unknown or expired passkey), it waits again.
     #[cfg(feature = "hydrate")]
     {
         let waiting = StoredValue::new(false);
+        let rounds = RwSignal::new(0u32);
         Effect::new(move |_| {
             let on_login =
                 view_state.with(|v| matches!(v.step, Step::LoginName { passkey: true, .. }));
-            let _ = local_notice.get();
+            let _ = (local_notice.get(), rounds.get());
             if !hydrated.get() {
                 return;
             }
@@ -205,7 +207,8 @@ fn ConsoleSteps(
                 browser.abort();
                 return;
             }
-            if waiting.get_value() || pending.get_untracked() {
+            // A few rounds at most: an authenticator that answers by itself must not loop.
+            if waiting.get_value() || pending.get_untracked() || rounds.get_untracked() >= 3 {
                 return;
             }
             waiting.set_value(true);
@@ -223,13 +226,23 @@ fn ConsoleSteps(
                         ..
                     }) = started
                     {
-                        if let Ok(credential) = browser.get(options, true).await {
+                        // A click on the passkey button while the options travelled: that
+                        // ceremony goes first (starting this one would abort it).
+                        let picked = if pending.get_untracked() {
+                            None
+                        } else {
+                            browser.get(options, true).await.ok()
+                        };
+                        if let Some(credential) = picked {
                             pending.set(true);
                             let fields =
                                 [("factor", "passkey"), ("credential", credential.as_str())];
                             let next = post_fields(&token, lang, "webauthn", &fields).await;
                             pending.set(false);
                             swap(next);
+                            waiting.set_value(false);
+                            rounds.update(|n| *n += 1);
+                            return;
                         }
                     }
                 }

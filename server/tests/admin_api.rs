@@ -684,7 +684,8 @@ async fn apps(b: Backend) {
         minimal["app"]["policy"],
         json!({"allowed_factors": ["password", "totp", "otp_sms", "otp_email", "recovery_code",
                                    "passkey", "security_key"],
-               "require_second_factor": false, "require_secret_on_validate": false})
+               "require_second_factor": false, "require_secret_on_validate": false,
+               "passwordless": false})
     );
     assert_eq!(
         minimal["app"]["branding"],
@@ -760,6 +761,24 @@ async fn apps(b: Backend) {
                "background_color": "#000000"})
     );
     assert_eq!(upd["app_key"], app["app_key"]);
+    // Passwordless takes passkeys among the allowed factors, and is read back as set.
+    let res = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"policy": {"passwordless": true, "allowed_factors": ["password"]}})),
+        )
+        .await;
+    assert_error(&res, 400, 3, "ARG-Inval1");
+    let (st, strict) = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"policy": {"passwordless": true}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{strict}");
+    assert_eq!(strict["policy"]["passwordless"], true);
     let (_, upd2) = srv
         .admin(
             Method::PATCH,

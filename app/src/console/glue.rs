@@ -793,9 +793,15 @@ pub async fn password(token: &str, login_name: Option<String>, password: String)
         Some(n) => Some(n),
         None => pending_login(token).await,
     };
+    let engine = engine()?;
+    // The step stays as it was, "Use a passkey instead" included.
+    let passkey = engine
+        .handoff_view(token, &secret)
+        .await
+        .is_ok_and(|v| v.progress.passkeys);
     let stay = Step::Password {
         login_name: name.clone(),
-        passkey: false,
+        passkey,
     };
     if password.is_empty() {
         return Ok(StepView::with(stay, Some(Notice::Required)));
@@ -816,7 +822,6 @@ pub async fn password(token: &str, login_name: Option<String>, password: String)
         },
         ..SessionChange::default()
     };
-    let engine = engine()?;
     let result = engine.handoff_set_session(token, &secret, change).await;
     if result.is_ok() {
         set_cookie(&name_cookie(token), "", 0);
