@@ -1139,4 +1139,93 @@ mod tests {
         assert!(a.starts_with("vestibule_claim_") && !a.contains("token"));
         assert_eq!(a.len(), "vestibule_claim_".len() + 16);
     }
+
+    /// What the hosted page learns about passkeys: nothing before a user is known; then the
+    /// login name, whether the user has a passkey, and whether one may be added now.
+    #[tokio::test]
+    async fn the_page_learns_where_passkeys_stand() {
+        use crate::model::{WebAuthnCredential, WebAuthnKind};
+        use crate::store::Store;
+        use crate::testing::test_engine_with;
+        let t = test_engine_with(crate::Config {
+            rp_id: "login.example".into(),
+            rp_origin: "https://login.example".into(),
+            ..crate::Config::default()
+        })
+        .unwrap();
+        let e = &t.engine;
+        let alice = e
+            .create_user(NewUser {
+                password: Some(NewPassword::parse(PW.into()).unwrap()),
+                ..NewUser::named(LoginName::parse("alice").unwrap())
+            })
+            .await
+            .unwrap();
+        let (app, secret) = e
+            .create_app(NewApp {
+                name: Name::parse("Shop").unwrap(),
+                redirect_uris: Vec::new(),
+                policy: LoginPolicy::default(),
+                branding: Default::default(),
+            })
+            .await
+            .unwrap();
+        let app = e
+            .authenticate_app(&app.app_key, secret.expose())
+            .await
+            .unwrap();
+        let gen = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let token = gen.token.expose().as_str();
+        let claimed = e.claim_handoff(token, None, None).await.unwrap();
+        assert!(claimed.view.progress.webauthn && claimed.view.progress.passkeys);
+        let browser = claimed.new_browser_secret.unwrap().into_inner();
+        assert_eq!(
+            e.handoff_passkeys(token, &browser).await.unwrap(),
+            HandoffPasskeys::default()
+        );
+        e.handoff_set_session(token, &browser, login(PW))
+            .await
+            .unwrap();
+        assert_eq!(
+            e.handoff_passkeys(token, &browser).await.unwrap(),
+            HandoffPasskeys {
+                login_name: Some("alice".into()),
+                has_passkey: false,
+                can_register: true,
+            }
+        );
+        // Another browser learns nothing.
+        let err = e
+            .handoff_passkeys(token, "not the browser")
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::HandoffLinkUsed);
+        // With a passkey registered (stored as the store keeps it), it is known.
+        let now = e.now();
+        t.store
+            .insert_webauthn_credential(&WebAuthnCredential {
+                id: "c1".into(),
+                user_id: alice.id.clone(),
+                kind: WebAuthnKind::Passkey,
+                credential_id: vec![1, 2, 3],
+                credential: serde_json::json!({}),
+                name: "Passkey".into(),
+                sign_count: 0,
+                backup_eligible: false,
+                backed_up: false,
+                created_at: now,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+        assert!(
+            e.handoff_passkeys(token, &browser)
+                .await
+                .unwrap()
+                .has_passkey
+        );
+    }
 }
