@@ -57,6 +57,7 @@ const server = (p: string, command: string) => ({
 
 export default defineConfig({
   testDir: './tests',
+  globalTeardown: './teardown.ts',
   workers: 1,
   retries: 0,
   reporter: [['list']],
