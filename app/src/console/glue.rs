@@ -664,6 +664,22 @@ fn refused(err: &DomainError, stay: Step) -> StepView {
     }
 }
 
+/// A refused change: the step as it stands now with the notice, or the end of the road.
+async fn refused_now(token: &str, err: &DomainError, chosen: Option<Factor>) -> Answer {
+    match notice_of(err) {
+        Ok(notice) => current(token, Some(notice), chosen).await,
+        Err(reason) => Ok(StepView::new(Step::End { reason })),
+    }
+}
+
+/// A refused registration: the offer again with the notice, or the end of the road.
+async fn refused_offer(token: &str, err: &DomainError) -> Answer {
+    match notice_of(err) {
+        Ok(notice) => offer_again(token, notice).await,
+        Err(reason) => Ok(StepView::new(Step::End { reason })),
+    }
+}
+
 /// The browser secret, or the end of the road when this browser never claimed the link.
 async fn claimed(token: &str) -> Result<String, StepView> {
     browser_secret(token).await.ok_or_else(|| {
@@ -868,11 +884,8 @@ async fn send_code(token: &str, factor: Factor) -> Answer {
     let engine = engine()?;
     match engine.handoff_set_session(token, &secret, change).await {
         Ok(_) => current(token, Some(Notice::CodeSent), Some(factor)).await,
-        Err(err) => match notice_of(&err) {
-            // A code sent a moment ago is still good: show its step with the wait.
-            Ok(notice) => current(token, Some(notice), Some(factor)).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        // A code sent a moment ago is still good: show its step with the wait.
+        Err(err) => refused_now(token, &err, Some(factor)).await,
     }
 }
 
@@ -925,10 +938,7 @@ pub async fn code(token: &str, factor: &str, code: String) -> Answer {
             )
             .await
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => current(token, Some(notice), Some(factor)).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_now(token, &err, Some(factor)).await,
     }
 }
 
@@ -963,10 +973,7 @@ pub async fn enroll(token: &str, code: String) -> Answer {
             }
             Ok(StepView::new(Step::RecoveryCodes { codes }))
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => current(token, Some(notice), None).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_now(token, &err, None).await,
     }
 }
 
@@ -1072,10 +1079,7 @@ pub async fn webauthn_start(token: &str, factor: &str) -> Answer {
             }
             Ok(view)
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => current(token, Some(notice), Some(factor)).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_now(token, &err, Some(factor)).await,
     }
 }
 
@@ -1103,10 +1107,7 @@ pub async fn webauthn_check(token: &str, factor: &str, credential: Option<String
             let view = after_change(token, &secret, Ok(progress), stay, None).await?;
             offer_passkey(token, view).await
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => current(token, Some(notice), Some(factor)).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_now(token, &err, Some(factor)).await,
     }
 }
 
@@ -1175,10 +1176,7 @@ pub async fn passkey_register(token: &str) -> Answer {
             });
             Ok(view)
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => offer_again(token, notice).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_offer(token, &err).await,
     }
 }
 
@@ -1210,10 +1208,7 @@ pub async fn passkey_registered(
             remember_passkey(&engine, token, &secret).await;
             current(token, Some(Notice::PasskeyCreated), None).await
         }
-        Err(err) => match notice_of(&err) {
-            Ok(notice) => offer_again(token, notice).await,
-            Err(reason) => Ok(StepView::new(Step::End { reason })),
-        },
+        Err(err) => refused_offer(token, &err).await,
     }
 }
 
