@@ -6,8 +6,8 @@ import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  PASSWORD, addApp, addContactUser, addUser, admin, enableTotp, freshStep, generate, hydrated,
-  receivedCode, totpNow,
+  PASSWORD, addApp, addContactUser, addUser, admin, authenticator, enableTotp, freshStep, generate,
+  hydrated, receivedCode, totpNow, withoutAutofill,
 } from './helpers';
 
 const shots = join(__dirname, '..', 'test-results', 'screenshots');
@@ -166,18 +166,9 @@ test('German, and the pages for links that do not work', async ({ page, browser,
 });
 
 test('passkey steps: offer, passkey first, required by a passwordless app, no WebAuthn', async ({ page, browser, request }) => {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal', hasResidentKey: true,
-      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
-    },
-  });
+  await authenticator(page);
   // No autofill here, so each step stays on screen to be looked at.
-  await page.addInitScript(() => {
-    PublicKeyCredential.isConditionalMediationAvailable = async () => false;
-  });
+  await withoutAutofill(page);
   const login = addUser();
   const app = addApp();
   let link = await generate(request, app);

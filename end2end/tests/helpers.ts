@@ -2,7 +2,7 @@
 // handoff API, TOTP codes computed from the secret the page shows.
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type CDPSession, type Page } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
 
 const root = join(__dirname, '..', '..');
@@ -134,4 +134,43 @@ export async function receivedCode(request: APIRequestContext, to: string, nth =
   const m = text.match(/\b(\d{6})\b/);
   expect(m, text).not.toBeNull();
   return m![1];
+}
+
+// --- WebAuthn: Chromium's virtual authenticator (CDP WebAuthn domain) ---
+
+export type Authenticator = { cdp: CDPSession; id: string };
+
+/// A platform authenticator with resident keys and user verification (a passkey provider), or
+/// a USB security key without either.
+export async function authenticator(page: Page, kind: 'platform' | 'security-key' = 'platform'): Promise<Authenticator> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const platform = kind === 'platform';
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      ctap2Version: 'ctap2_1',
+      transport: platform ? 'internal' : 'usb',
+      hasResidentKey: platform,
+      hasUserVerification: platform,
+      isUserVerified: platform,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, id: authenticatorId };
+}
+
+export async function credentials(a: Authenticator) {
+  return (await a.cdp.send('WebAuthn.getCredentials', { authenticatorId: a.id })).credentials;
+}
+
+/// A browser whose WebAuthn has no autofill (conditional mediation): passkeys come only from
+/// the button. Chromium's virtual authenticator answers an autofill request at once, so tests of
+/// the button turn it off this way.
+export async function withoutAutofill(page: Page) {
+  await page.addInitScript(() => {
+    if (window.PublicKeyCredential) {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+    }
+  });
 }

@@ -1,47 +1,11 @@
 // Passkeys and security keys on the hosted page, in Chromium with its virtual authenticator
 // (CDP WebAuthn domain). Every login is a real handoff: generate by API, open the link, finish,
 // validate by API.
-import { test, expect, type APIRequestContext, type Page, type CDPSession } from '@playwright/test';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
 import {
-  PASSWORD, addApp, addUser, admin, cli, generate, hydrated, notNow, validate, type App,
+  PASSWORD, addApp, addUser, admin, authenticator, cli, credentials, generate, hydrated, notNow,
+  validate, withoutAutofill, type App,
 } from './helpers';
-
-type Authenticator = { cdp: CDPSession; id: string };
-
-/// A platform authenticator with resident keys and user verification (a passkey provider), or
-/// a USB security key without either.
-async function authenticator(page: Page, kind: 'platform' | 'security-key' = 'platform'): Promise<Authenticator> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const platform = kind === 'platform';
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      ctap2Version: 'ctap2_1',
-      transport: platform ? 'internal' : 'usb',
-      hasResidentKey: platform,
-      hasUserVerification: platform,
-      isUserVerified: platform,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { cdp, id: authenticatorId };
-}
-
-async function credentials(a: Authenticator) {
-  return (await a.cdp.send('WebAuthn.getCredentials', { authenticatorId: a.id })).credentials;
-}
-
-/// A browser whose WebAuthn has no autofill (conditional mediation): passkeys come only from
-/// the button. Chromium's virtual authenticator answers an autofill request at once, so tests of
-/// the button turn it off this way.
-async function withoutAutofill(page: Page) {
-  await page.addInitScript(() => {
-    if (window.PublicKeyCredential) {
-      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
-    }
-  });
-}
 
 async function passwordLogin(page: Page, login: string) {
   await page.getByLabel('Login name or email').fill(login);

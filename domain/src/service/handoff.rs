@@ -790,7 +790,14 @@ mod tests {
     const PW: &str = "correct horse battery";
 
     async fn setup(policy: LoginPolicy) -> (TestEngine, AuthenticatedApp, String) {
-        let t = test_engine().unwrap();
+        setup_with(test_engine().unwrap(), policy).await
+    }
+
+    /// Alice (with a password) and an app on `t`.
+    async fn setup_with(
+        t: TestEngine,
+        policy: LoginPolicy,
+    ) -> (TestEngine, AuthenticatedApp, String) {
         t.engine
             .create_user(NewUser {
                 password: Some(NewPassword::parse(PW.into()).unwrap()),
@@ -1147,32 +1154,18 @@ mod tests {
         use crate::model::{WebAuthnCredential, WebAuthnKind};
         use crate::store::Store;
         use crate::testing::test_engine_with;
-        let t = test_engine_with(crate::Config {
+        let engine = test_engine_with(crate::Config {
             rp_id: "login.example".into(),
             rp_origin: "https://login.example".into(),
             ..crate::Config::default()
         })
         .unwrap();
+        let (t, app, _) = setup_with(engine, LoginPolicy::default()).await;
         let e = &t.engine;
         let alice = e
-            .create_user(NewUser {
-                password: Some(NewPassword::parse(PW.into()).unwrap()),
-                ..NewUser::named(LoginName::parse("alice").unwrap())
-            })
+            .find_user_by_login_name(&LoginName::parse("alice").unwrap())
             .await
-            .unwrap();
-        let (app, secret) = e
-            .create_app(NewApp {
-                name: Name::parse("Shop").unwrap(),
-                redirect_uris: Vec::new(),
-                policy: LoginPolicy::default(),
-                branding: Default::default(),
-            })
-            .await
-            .unwrap();
-        let app = e
-            .authenticate_app(&app.app_key, secret.expose())
-            .await
+            .unwrap()
             .unwrap();
         let gen = e
             .generate_handoff(&app, GenerateHandoff::default())
