@@ -30,6 +30,17 @@ mod passkey;
 pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
 pub use passkey::HandoffPasskeys;
 
+/// Second factors whose presence means that someone who knows only the password may add no
+/// other factor next to them: neither a TOTP app nor a passkey (a WebAuthn credential counts).
+const SECOND_FACTORS: [FactorKind; 6] = [
+    FactorKind::Totp,
+    FactorKind::OtpSms,
+    FactorKind::OtpEmail,
+    FactorKind::RecoveryCode,
+    FactorKind::SecurityKey,
+    FactorKind::Passkey,
+];
+
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_CHARS: usize = 200;
@@ -704,6 +715,12 @@ impl Engine {
         handoff.session_id = Some(created.session_id.clone());
         self.notify_handoff(&handoff.id);
         self.load_session(&created.session_id).await
+    }
+
+    /// The user has a second factor set up, allowed by the app or not.
+    async fn has_second_factor(&self, user_id: &str) -> Result<bool, DomainError> {
+        let setup = self.list_factors(user_id).await?.factors;
+        Ok(setup.iter().any(|k| SECOND_FACTORS.contains(k)))
     }
 
     async fn handoff_progress(

@@ -45,17 +45,6 @@ pub fn mask_phone(phone: &str) -> String {
     format!("•••• {tail}")
 }
 
-/// A user with any of these is offered them, never a TOTP enrollment (a WebAuthn credential
-/// counts: someone who knows only the password must not add a factor next to it).
-const SECOND_FACTORS: [FactorKind; 6] = [
-    FactorKind::Totp,
-    FactorKind::OtpSms,
-    FactorKind::OtpEmail,
-    FactorKind::RecoveryCode,
-    FactorKind::SecurityKey,
-    FactorKind::Passkey,
-];
-
 impl Engine {
     /// The masked email and phone of the login's user, for the factors they can receive codes on.
     pub async fn handoff_contacts(
@@ -233,9 +222,9 @@ impl Engine {
         let user_id = session.user_id().ok_or(DomainError::TotpNotReady)?;
         // SECURITY: someone who knows only the password must not add a second factor next to
         // one the user already has (allowed by this app or not); enrollment is for users with none.
-        let setup = self.list_factors(user_id).await?.factors;
-        let has_one = setup.iter().any(|k| SECOND_FACTORS.contains(k));
-        if has_one || !app.policy.allowed_factors.contains(&FactorKind::Totp) {
+        if self.has_second_factor(user_id).await?
+            || !app.policy.allowed_factors.contains(&FactorKind::Totp)
+        {
             return Err(DomainError::TotpNotReady);
         }
         let user = self.get_user(user_id).await?;

@@ -7,18 +7,8 @@ use super::super::session::{ChallengeRequests, Checks, SessionChange, WebAuthnCh
 use super::super::webauthn::{WebAuthnCredentialView, WebAuthnRegistration};
 use super::HandoffProgress;
 use crate::error::DomainError;
-use crate::model::{FactorKind, WebAuthnKind};
+use crate::model::{App, FactorKind, Session, WebAuthnKind};
 use crate::Engine;
-
-/// Second factors whose presence means a password alone must not add a passkey.
-const SECOND_FACTORS: [FactorKind; 6] = [
-    FactorKind::Totp,
-    FactorKind::OtpSms,
-    FactorKind::OtpEmail,
-    FactorKind::RecoveryCode,
-    FactorKind::SecurityKey,
-    FactorKind::Passkey,
-];
 
 /// What the hosted page needs to know about passkeys on a claimed login.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,7 +29,7 @@ impl Engine {
         link_token: &str,
         browser_secret: &str,
     ) -> Result<HandoffPasskeys, DomainError> {
-        let (mut handoff, _app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
         let Some(user_id) = session.user_id() else {
             return Ok(HandoffPasskeys::default());
@@ -52,11 +42,8 @@ impl Engine {
             .await?
             .factors
             .contains(&FactorKind::Passkey);
-        let can_register = self.webauthn_enabled()
-            && self
-                .passkey_enrollable_user(link_token, browser_secret)
-                .await
-                .is_ok();
+        let can_register =
+            self.webauthn_enabled() && self.enrollable_for_passkey(&session, &app).await.is_ok();
         Ok(HandoffPasskeys {
             login_name: Some(user.login_name),
             has_passkey,
@@ -144,6 +131,16 @@ impl Engine {
     ) -> Result<String, DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
+        self.enrollable_for_passkey(&session, &app).await
+    }
+
+    /// The session's user, when a passkey may be added to it now (see
+    /// [`Engine::handoff_start_passkey_registration`]).
+    async fn enrollable_for_passkey(
+        &self,
+        session: &Session,
+        app: &App,
+    ) -> Result<String, DomainError> {
         if !app.policy.allowed_factors.contains(&FactorKind::Passkey) {
             return Err(DomainError::WebAuthnNotReady);
         }
@@ -151,13 +148,12 @@ impl Engine {
             .user_id()
             .map(str::to_owned)
             .ok_or(DomainError::WebAuthnNotReady)?;
-        match self.evaluate_policy(&session, &app).await? {
+        match self.evaluate_policy(session, app).await? {
             PolicyState::Satisfied(_) | PolicyState::NeedsPasskeyEnrollment => Ok(user_id),
             PolicyState::NeedsSecondFactor { .. } => {
                 // SECURITY: someone who knows only the password must not add a credential that
                 // would stand in for a second factor the user already has.
-                let setup = self.list_factors(&user_id).await?.factors;
-                if setup.iter().any(|k| SECOND_FACTORS.contains(k)) {
+                if self.has_second_factor(&user_id).await? {
                     return Err(DomainError::WebAuthnNotReady);
                 }
                 Ok(user_id)
