@@ -7,7 +7,7 @@ use domain::input::{LoginName, OtpCode, Password, RecoveryCodeInput, TotpCode, U
 use domain::model::{Branding, FactorKind, UserAgent};
 use domain::service::{
     ChallengeRequests, Checks, EmailCodeDelivery, HandoffCompletion, HandoffContacts,
-    HandoffProgress, PolicyState, SessionChange, SmsCodeDelivery,
+    HandoffPasskeys, HandoffProgress, PolicyState, SessionChange, SmsCodeDelivery,
 };
 use domain::{DomainError, Engine};
 use leptos::prelude::*;
@@ -180,16 +180,13 @@ async fn passkey_first(token: &str, pending: Option<&str>) -> bool {
 }
 
 /// Remembers, in this browser, that the login's user signs in with a passkey.
-async fn remember_passkey(engine: &Engine, token: &str, secret: &str) {
-    let Ok(passkeys) = engine.handoff_passkeys(token, secret).await else {
-        return;
-    };
-    let (Some(name), true) = (passkeys.login_name, passkeys.has_passkey) else {
+async fn remember_passkey(passkeys: &HandoffPasskeys) {
+    let (Some(name), true) = (&passkeys.login_name, passkeys.has_passkey) else {
         return;
     };
     let old = read_cookie(&headers().await, PASSKEY_HINT_COOKIE);
-    let value = remember_name(old.as_deref(), &name);
-    set_cookie_at(PASSKEY_HINT_COOKIE, &value, REMEMBER_SECONDS);
+    let value = remember_name(old.as_deref(), name);
+    set_cookie(PASSKEY_HINT_COOKIE, &value, REMEMBER_SECONDS);
 }
 
 /// A form posted by a browser without JavaScript (the island asks for JSON).
@@ -211,10 +208,6 @@ fn read_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(name: &str, value: &str, max_age: i64) {
-    set_cookie_at(name, value, max_age);
-}
-
-fn set_cookie_at(name: &str, value: &str, max_age: i64) {
     let Ok(ctx) = context() else { return };
     let secure = if ctx.secure_cookies { "; Secure" } else { "" };
     // SECURITY: HttpOnly (no script reads it), SameSite=Lax (sent when the app links here, not
@@ -724,30 +717,20 @@ pub async fn current(token: &str, notice: Option<Notice>, chosen: Option<Factor>
     Ok(next)
 }
 
-async fn after_change(
-    token: &str,
-    secret: &str,
-    result: Result<HandoffProgress, DomainError>,
-    stay: Step,
-    chosen: Option<Factor>,
-) -> Answer {
+/// The step a change led to.
+async fn next_step(token: &str, secret: &str, progress: &HandoffProgress) -> Answer {
     let engine = engine()?;
-    match result {
-        Ok(progress) => {
-            let pending = pending_login(token).await;
-            step_view(
-                &engine,
-                token,
-                secret,
-                &progress,
-                pending.as_deref(),
-                None,
-                chosen,
-            )
-            .await
-        }
-        Err(err) => Ok(refused(&err, stay)),
-    }
+    let pending = pending_login(token).await;
+    step_view(
+        &engine,
+        token,
+        secret,
+        progress,
+        pending.as_deref(),
+        None,
+        None,
+    )
+    .await
 }
 
 // --- the steps ---
@@ -810,24 +793,16 @@ pub async fn password(token: &str, login_name: Option<String>, password: String)
         None => pending_login(token).await,
     };
     let engine = engine()?;
-    // The step stays as it was, "Use a passkey instead" included.
-    let passkey = engine
-        .handoff_view(token, &secret)
-        .await
-        .is_ok_and(|v| v.progress.passkeys);
-    let stay = Step::Password {
-        login_name: name.clone(),
-        passkey,
-    };
+    let stay = |notice| password_again(&engine, token, &secret, name.clone(), notice);
     if password.is_empty() {
-        return Ok(StepView::with(stay, Some(Notice::Required)));
+        return stay(Notice::Required).await;
     }
     let Ok(password) = Password::parse(password) else {
-        return Ok(StepView::with(stay, Some(Notice::TooLong)));
+        return stay(Notice::TooLong).await;
     };
     let user = match name.as_deref().map(LoginName::parse) {
         Some(Ok(n)) => Some(UserRef::LoginName(n)),
-        Some(Err(_)) => return Ok(StepView::with(stay, Some(Notice::WrongCredentials))),
+        Some(Err(_)) => return stay(Notice::WrongCredentials).await,
         None => None,
     };
     let change = SessionChange {
@@ -838,11 +813,36 @@ pub async fn password(token: &str, login_name: Option<String>, password: String)
         },
         ..SessionChange::default()
     };
-    let result = engine.handoff_set_session(token, &secret, change).await;
-    if result.is_ok() {
-        set_cookie(&name_cookie(token), "", 0);
+    match engine.handoff_set_session(token, &secret, change).await {
+        Ok(progress) => {
+            set_cookie(&name_cookie(token), "", 0);
+            next_step(token, &secret, &progress).await
+        }
+        Err(err) => match notice_of(&err) {
+            Ok(notice) => stay(notice).await,
+            Err(reason) => Ok(StepView::new(Step::End { reason })),
+        },
     }
-    after_change(token, &secret, result, stay, None).await
+}
+
+/// The password step again with `notice`, as it was: "Use a passkey instead" included where
+/// passkeys work (looked up only for a refusal, not on every sign-in).
+async fn password_again(
+    engine: &Engine,
+    token: &str,
+    secret: &str,
+    login_name: Option<String>,
+    notice: Notice,
+) -> Answer {
+    let passkey = engine
+        .handoff_view(token, secret)
+        .await
+        .is_ok_and(|v| v.progress.passkeys);
+    let step = Step::Password {
+        login_name,
+        passkey,
+    };
+    Ok(StepView::with(step, Some(notice)))
 }
 
 fn parse_factor(factor: &str) -> Option<Factor> {
@@ -925,19 +925,7 @@ pub async fn code(token: &str, factor: &str, code: String) -> Answer {
     };
     let engine = engine()?;
     match engine.handoff_set_session(token, &secret, change).await {
-        Ok(progress) => {
-            after_change(
-                token,
-                &secret,
-                Ok(progress),
-                Step::LoginName {
-                    value: String::new(),
-                    passkey: false,
-                },
-                None,
-            )
-            .await
-        }
+        Ok(progress) => next_step(token, &secret, &progress).await,
         Err(err) => refused_now(token, &err, Some(factor)).await,
     }
 }
@@ -1100,12 +1088,13 @@ pub async fn webauthn_check(token: &str, factor: &str, credential: Option<String
         .await
     {
         Ok(progress) => {
-            remember_passkey(&engine, token, &secret).await;
-            let stay = Step::End {
-                reason: EndReason::Ended,
-            };
-            let view = after_change(token, &secret, Ok(progress), stay, None).await?;
-            offer_passkey(token, view).await
+            let passkeys = engine
+                .handoff_passkeys(token, &secret)
+                .await
+                .unwrap_or_default();
+            remember_passkey(&passkeys).await;
+            let view = next_step(token, &secret, &progress).await?;
+            Ok(offer_for(view, &passkeys).await)
         }
         Err(err) => refused_now(token, &err, Some(factor)).await,
     }
@@ -1114,19 +1103,33 @@ pub async fn webauthn_check(token: &str, factor: &str, credential: Option<String
 /// After a sign-in that just finished in a browser with JavaScript: offers a passkey to a user
 /// who has none (skippable; a passwordless app's requirement is the engine's own step).
 pub async fn offer_passkey(token: &str, view: StepView) -> Answer {
-    let later = read_cookie(&headers().await, LATER_COOKIE).is_some();
-    if !matches!(view.step, Step::Done { .. }) || later || plain_form_post().await {
+    if !matches!(view.step, Step::Done { .. }) {
         return Ok(view);
     }
     let Ok(secret) = claimed(token).await else {
         return Ok(view);
     };
     let engine = engine()?;
-    match engine.handoff_passkeys(token, &secret).await {
-        Ok(p) if p.can_register && !p.has_passkey => {
-            Ok(StepView::with(Step::PasskeyOffer, view.notice))
-        }
-        _ => Ok(view),
+    let passkeys = engine
+        .handoff_passkeys(token, &secret)
+        .await
+        .unwrap_or_default();
+    Ok(offer_for(view, &passkeys).await)
+}
+
+/// [`offer_passkey`] with what is known of the user's passkeys: the offer in place of a
+/// finished sign-in, unless this browser said "Not now" or runs no JavaScript.
+async fn offer_for(view: StepView, passkeys: &HandoffPasskeys) -> StepView {
+    let later = read_cookie(&headers().await, LATER_COOKIE).is_some();
+    let offer = matches!(view.step, Step::Done { .. })
+        && passkeys.can_register
+        && !passkeys.has_passkey
+        && !later
+        && !plain_form_post().await;
+    if offer {
+        StepView::with(Step::PasskeyOffer, view.notice)
+    } else {
+        view
     }
 }
 
@@ -1140,7 +1143,7 @@ pub async fn passkey_skip(token: &str) -> Answer {
     if let Err(view) = claimed(token).await {
         return Ok(view);
     }
-    set_cookie_at(LATER_COOKIE, "1", LATER_SECONDS);
+    set_cookie(LATER_COOKIE, "1", LATER_SECONDS);
     current(token, None, None).await
 }
 
@@ -1205,7 +1208,9 @@ pub async fn passkey_registered(
         .await
     {
         Ok(_) => {
-            remember_passkey(&engine, token, &secret).await;
+            if let Ok(passkeys) = engine.handoff_passkeys(token, &secret).await {
+                remember_passkey(&passkeys).await;
+            }
             current(token, Some(Notice::PasskeyCreated), None).await
         }
         Err(err) => refused_offer(token, &err).await,
