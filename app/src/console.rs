@@ -852,7 +852,8 @@ mod endpoint {
             // "Choose another way", after the recovery codes, anything else: the step as it stands.
             _ => glue::current(&token, None, None).await,
         };
-        // A sign-in that just finished may be followed by the offer of a passkey.
+        // A sign-in that just finished may be followed by the offer of a passkey (a WebAuthn
+        // sign-in decides in `glue::webauthn_check`, with the passkeys it has already read).
         let answer = match (op.as_str(), answer) {
             ("password" | "code" | "finish", Ok(view)) => glue::offer_passkey(&token, view).await,
             (_, answer) => answer,
