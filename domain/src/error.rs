@@ -80,15 +80,10 @@ pub enum DomainError {
         attempts_left: Option<u32>,
         lock_seconds: Option<i64>,
     },
-    /// `COMMAND-JLK35`, FailedPrecondition: locked before the check ran.
+    /// `COMMAND-JLK35`, FailedPrecondition: the user is locked, or every attempt of the lock
+    /// window is taken; the guess was not evaluated. The answer is the same whatever the guess.
     #[error("User is locked")]
     Locked {
-        until: OffsetDateTime,
-        seconds_left: i64,
-    },
-    /// `COMMAND-SFA3t`, FailedPrecondition: a lock raced a passing check, which was discarded.
-    #[error("User is locked")]
-    LockedAfterCheck {
         until: OffsetDateTime,
         seconds_left: i64,
     },
@@ -266,7 +261,6 @@ impl DomainError {
             E::WrongPassword { .. } => "COMMAND-3M0fs",
             E::LoginFailed { .. } => "SESSION-Lgn01",
             E::Locked { .. } => "COMMAND-JLK35",
-            E::LockedAfterCheck { .. } => "COMMAND-SFA3t",
             E::PasswordNotSet => "COMMAND-3nJ4t",
             E::UserMissing { check } => match check {
                 CheckKind::Password => "COMMAND-Sfw3f",
@@ -372,7 +366,6 @@ impl DomainError {
             | E::InvalidUrlTemplate { .. } => K::InvalidArgument,
             E::UserNotActive
             | E::Locked { .. }
-            | E::LockedAfterCheck { .. }
             | E::PasswordNotSet
             | E::UserMissing { .. }
             | E::SessionExpired

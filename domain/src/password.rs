@@ -1,5 +1,6 @@
 //! Password hashing off the async runtime: argon2id on blocking threads, a bounded number at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
@@ -18,6 +19,8 @@ pub struct PasswordHasher {
     memory: Arc<Mutex<Vec<Argon2Memory>>>,
     /// A real hash of a random password, verified against for unknown users.
     dummy_hash: Arc<String>,
+    /// Verifications against stored hashes (dummy ones not counted), for tests and metrics.
+    verifications: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -43,6 +46,7 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(n)),
             memory: Arc::new(Mutex::new(Vec::with_capacity(n))),
             dummy_hash: Arc::new(dummy_hash),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -72,6 +76,21 @@ impl PasswordHasher {
         password: &Secret<String>,
         phc: &str,
     ) -> Result<PasswordMatch, DomainError> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        self.verify_against(password, phc).await
+    }
+
+    /// How many passwords were verified against stored hashes so far (dummy verifications of
+    /// unknown users not included).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    async fn verify_against(
+        &self,
+        password: &Secret<String>,
+        phc: &str,
+    ) -> Result<PasswordMatch, DomainError> {
         let params = self.params;
         let password = password.clone();
         let phc = phc.to_owned();
@@ -87,7 +106,7 @@ impl PasswordHasher {
     pub async fn verify_dummy(&self, password: &Secret<String>) -> Result<(), DomainError> {
         // SECURITY: equal cost for unknown users; the result is ignored on purpose.
         let dummy = self.dummy_hash.clone();
-        self.verify(password, &dummy).await.map(|_| ())
+        self.verify_against(password, &dummy).await.map(|_| ())
     }
 
     async fn run<T, F>(&self, work: F) -> Result<T, DomainError>
@@ -152,6 +171,11 @@ mod tests {
                 .matches
         );
         h.verify_dummy(&pw).await.unwrap();
+        assert_eq!(
+            h.verifications(),
+            2,
+            "the dummy verification is not counted"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

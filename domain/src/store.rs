@@ -43,6 +43,16 @@ pub enum FailureCounter {
     Code,
 }
 
+impl FailureCounter {
+    /// The other counter.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Password => Self::Code,
+            Self::Code => Self::Password,
+        }
+    }
+}
+
 /// When failures lock an account, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutRule {
@@ -58,14 +68,57 @@ pub enum CodeChannel {
     Email,
 }
 
-/// A failed check, recorded atomically: the user's counter, optionally the per-code attempt count
-/// of a session's challenge, and the event.
+/// The limits of both failure counters, which decide together whether a user stays locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutLimits {
+    pub password: LockoutRule,
+    pub code: LockoutRule,
+}
+
+impl LockoutLimits {
+    /// The rule of `counter`.
+    pub fn rule(&self, counter: FailureCounter) -> LockoutRule {
+        match counter {
+            FailureCounter::Password => self.password,
+            FailureCounter::Code => self.code,
+        }
+    }
+    /// The rule of the counter that is not `counter`.
+    pub fn other(&self, counter: FailureCounter) -> LockoutRule {
+        match counter {
+            FailureCounter::Password => self.code,
+            FailureCounter::Code => self.password,
+        }
+    }
+}
+
+/// One attempt on a user's failure counter, reserved before the guess is evaluated.
 #[derive(Debug, Clone)]
-pub struct FailureWrite {
+pub struct AttemptReservation {
     pub user_id: String,
     pub counter: FailureCounter,
-    pub rule: LockoutRule,
+    pub limits: LockoutLimits,
     pub now: OffsetDateTime,
+    /// A lock that an earlier check of the same request set with its own reservation and then
+    /// passed: it stands only until that request's write lifts it, so it does not stop the
+    /// request's next check.
+    pub own_lock: Option<OffsetDateTime>,
+}
+
+/// The counter after a reservation: the attempt counts as a failure until a pass resets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    /// The counter including this attempt (a lock that had run out restarts it at 1).
+    pub failures: u32,
+    /// Set when this reservation filled the counter: the account is locked from now on, and only
+    /// a pass of one of the attempts already reserved lifts the lock again.
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+/// A failed check whose attempt was reserved: the event, and optionally the per-code attempt
+/// count of a session's challenge, recorded together.
+#[derive(Debug, Clone)]
+pub struct FailureWrite {
     /// The `check.*` event with outcome `Failed`.
     pub event: NewEvent,
     /// Also count the failure against this session's pending code.
@@ -86,12 +139,12 @@ pub struct FailureRecord {
 /// A change to a user that commits or rolls back together with a session write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserEffect {
-    /// Resets a failure counter after a passed check. Fails the whole write with
-    /// [`StoreError::Locked`] if the user is locked at `now` (a lock that raced the check).
+    /// Resets a failure counter after a passed check whose attempt was reserved. The lock goes
+    /// too, unless the other counter is at its own limit (then that counter's lock stands).
     ResetFailures {
         user_id: String,
         counter: FailureCounter,
-        now: OffsetDateTime,
+        limits: LockoutLimits,
     },
     /// Records that a TOTP code of `step` was accepted. Fails the whole write with
     /// [`StoreError::Replayed`] if this step or a later one was already used.
@@ -202,11 +255,19 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
 
     // --- lockout ---
-    /// Records a failed check atomically: increments the counter (restarting at 1 when an earlier
-    /// lock has run out), locks the user when the counter reaches the rule's limit, counts the
-    /// session's code attempt if named, and appends the event. If the user is already locked at
-    /// `now`, nothing is counted, the event is still appended, and `Locked` is returned.
-    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError>;
+    /// SECURITY: reserves one attempt before a guess is evaluated, in one conditional update:
+    /// refused with `Locked` (nothing written) while the user is locked at `now`; otherwise the
+    /// counter goes up by one (both restart when an earlier lock has run out), and the attempt that
+    /// fills the counter locks the user at once. So however many requests and replicas race, at
+    /// most `limit` guesses are evaluated per lock window. `NotFound` when the user is gone.
+    async fn reserve_attempt(&self, attempt: &AttemptReservation) -> Result<Reserved, StoreError>;
+    /// Gives back a reservation whose guess was never judged (a later check of the same request
+    /// failed, or the write lost a race): the counter goes down by one, and a lock it no longer
+    /// justifies (neither counter at its limit) is lifted.
+    async fn release_attempt(&self, attempt: &AttemptReservation) -> Result<(), StoreError>;
+    /// Records a failed check whose attempt was reserved (the counter is not changed again):
+    /// appends the event and counts the session's code attempt if named.
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<Option<u32>, StoreError>;
     /// Clears both counters and the lock (admin unlock); false when the user does not exist.
     async fn unlock_user(&self, user_id: &str) -> Result<bool, StoreError>;
 

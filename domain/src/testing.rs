@@ -16,8 +16,9 @@ use crate::model::{
 use crate::notifier::RecordingNotifier;
 use crate::service::{Config, Engine};
 use crate::store::{
-    CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, SessionFilter,
-    SessionPage, SessionQuery, SessionWrite, Store, StoreError, TimeCompare, UserEffect,
+    AttemptReservation, CodeChannel, EventFilter, FailureCounter, FailureWrite, LockoutRule,
+    Reserved, SessionFilter, SessionPage, SessionQuery, SessionWrite, Store, StoreError,
+    TimeCompare, UserEffect,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -54,18 +55,13 @@ impl State {
             UserEffect::ResetFailures {
                 user_id,
                 counter,
-                now,
+                limits,
             } => {
                 let user = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
-                if let Some(until) = user.locked_until {
-                    if until > *now {
-                        return Err(StoreError::Locked { until });
-                    }
+                *counter_of(user, *counter) = 0;
+                let other = *counter_of(user, counter.other());
+                if !at_limit(other, limits.other(*counter)) {
                     user.locked_until = None;
-                }
-                match counter {
-                    FailureCounter::Password => user.password_failures = 0,
-                    FailureCounter::Code => user.code_failures = 0,
                 }
             }
             UserEffect::UseTotpStep { user_id, step } => {
@@ -117,6 +113,18 @@ impl State {
         }
         Ok(())
     }
+}
+
+fn counter_of(user: &mut User, counter: FailureCounter) -> &mut u32 {
+    match counter {
+        FailureCounter::Password => &mut user.password_failures,
+        FailureCounter::Code => &mut user.code_failures,
+    }
+}
+
+/// Whether `failures` on a counter with `rule` lock the user.
+fn at_limit(failures: u32, rule: LockoutRule) -> bool {
+    rule.limit > 0 && failures >= rule.limit
 }
 
 /// A faithful in-memory [`Store`]: one mutex makes every method atomic.
@@ -249,13 +257,55 @@ impl Store for MemoryStore {
         Ok(s.users.remove(id).is_some())
     }
 
-    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError> {
+    async fn reserve_attempt(&self, attempt: &AttemptReservation) -> Result<Reserved, StoreError> {
         let mut s = self.state();
-        let user = s.users.get(&failure.user_id).ok_or(StoreError::NotFound)?;
-        if let Some(until) = user.locked_until.filter(|u| *u > failure.now) {
-            s.append(&failure.event.refused_while_locked());
-            return Err(StoreError::Locked { until });
+        let user = s
+            .users
+            .get_mut(&attempt.user_id)
+            .ok_or(StoreError::NotFound)?;
+        if let Some(until) = user.locked_until {
+            if until > attempt.now && attempt.own_lock != Some(until) {
+                return Err(StoreError::Locked { until });
+            }
+            if until <= attempt.now {
+                // The earlier lock has run out: both counters start again, as in the SQL stores.
+                user.locked_until = None;
+                user.password_failures = 0;
+                user.code_failures = 0;
+            }
         }
+        let counter = counter_of(user, attempt.counter);
+        *counter += 1;
+        let failures = *counter;
+        let rule = attempt.limits.rule(attempt.counter);
+        if at_limit(failures, rule) {
+            let end = attempt.now + rule.lock_for;
+            user.locked_until = Some(user.locked_until.map_or(end, |held| held.max(end)));
+        }
+        Ok(Reserved {
+            failures,
+            locked_until: user.locked_until,
+        })
+    }
+    async fn release_attempt(&self, attempt: &AttemptReservation) -> Result<(), StoreError> {
+        let mut s = self.state();
+        let user = s
+            .users
+            .get_mut(&attempt.user_id)
+            .ok_or(StoreError::NotFound)?;
+        let counter = counter_of(user, attempt.counter);
+        *counter = counter.saturating_sub(1);
+        let mine = *counter;
+        let other = *counter_of(user, attempt.counter.other());
+        if !at_limit(mine, attempt.limits.rule(attempt.counter))
+            && !at_limit(other, attempt.limits.other(attempt.counter))
+        {
+            user.locked_until = None;
+        }
+        Ok(())
+    }
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<Option<u32>, StoreError> {
+        let mut s = self.state();
         let mut code_attempts = None;
         if let Some((session_id, channel)) = &failure.code_challenge {
             let session = s.sessions.get_mut(session_id).ok_or(StoreError::NotFound)?;
@@ -267,32 +317,8 @@ impl Store for MemoryStore {
             challenge.failed_attempts += 1;
             code_attempts = Some(challenge.failed_attempts);
         }
-        let user = s
-            .users
-            .get_mut(&failure.user_id)
-            .ok_or(StoreError::NotFound)?;
-        if user.locked_until.is_some() {
-            // The earlier lock has run out: both counters start again, as in the SQL stores.
-            user.locked_until = None;
-            user.password_failures = 0;
-            user.code_failures = 0;
-        }
-        let counter = match failure.counter {
-            FailureCounter::Password => &mut user.password_failures,
-            FailureCounter::Code => &mut user.code_failures,
-        };
-        *counter += 1;
-        let failures = *counter;
-        if failure.rule.limit > 0 && failures >= failure.rule.limit {
-            user.locked_until = Some(failure.now + failure.rule.lock_for);
-        }
-        let locked_until = user.locked_until;
         s.append(&failure.event);
-        Ok(FailureRecord {
-            failures,
-            locked_until,
-            code_attempts,
-        })
+        Ok(code_attempts)
     }
     async fn unlock_user(&self, user_id: &str) -> Result<bool, StoreError> {
         let mut s = self.state();

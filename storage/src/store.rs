@@ -7,8 +7,8 @@ use domain::{
         WebAuthnCredential,
     },
     store::{
-        EventFilter, FailureRecord, FailureWrite, SessionPage, SessionQuery, SessionWrite, Store,
-        StoreError,
+        AttemptReservation, EventFilter, FailureWrite, Reserved, SessionPage, SessionQuery,
+        SessionWrite, Store, StoreError,
     },
 };
 use time::OffsetDateTime;
@@ -59,7 +59,15 @@ impl Store for Database {
         dispatch!(self, delete_user(id))
     }
 
-    async fn record_failure(&self, failure: &FailureWrite) -> Result<FailureRecord, StoreError> {
+    async fn reserve_attempt(&self, attempt: &AttemptReservation) -> Result<Reserved, StoreError> {
+        dispatch!(self, reserve_attempt(attempt))
+    }
+
+    async fn release_attempt(&self, attempt: &AttemptReservation) -> Result<(), StoreError> {
+        dispatch!(self, release_attempt(attempt))
+    }
+
+    async fn record_failure(&self, failure: &FailureWrite) -> Result<Option<u32>, StoreError> {
         dispatch!(self, record_failure(failure))
     }
 

@@ -20,8 +20,9 @@ use domain::{
         WebAuthnKind,
     },
     store::{
-        CodeChannel, EventFilter, FailureCounter, FailureWrite, LockoutRule, SessionFilter,
-        SessionQuery, SessionWrite, Store, StoreError, TimeCompare, UserEffect,
+        AttemptReservation, CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite,
+        LockoutLimits, LockoutRule, SessionFilter, SessionQuery, SessionWrite, Store, StoreError,
+        TimeCompare, UserEffect,
     },
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -173,7 +174,8 @@ contract!(
     verified_email_lookup,
     list_users_is_ordered_and_paged,
     failures_count_and_lock,
-    locked_user_counts_nothing_but_the_event_is_kept,
+    locked_user_reserves_nothing,
+    reservations_lock_at_the_limit_and_can_be_given_back,
     expired_lock_restarts_counting,
     limit_zero_never_locks,
     failure_of_unknown_user_writes_nothing,
@@ -327,20 +329,44 @@ fn rule(limit: u32) -> LockoutRule {
     }
 }
 
-fn failure(
-    user_id: &str,
-    counter: FailureCounter,
-    limit: u32,
-    now: OffsetDateTime,
-) -> FailureWrite {
-    FailureWrite {
-        user_id: user_id.to_owned(),
-        counter,
-        rule: rule(limit),
-        now,
-        event: failed("check.password", None, user_id),
-        code_challenge: None,
+fn limits(limit: u32) -> LockoutLimits {
+    LockoutLimits {
+        password: rule(limit),
+        code: rule(limit),
     }
+}
+
+/// A failed check as the engine records one: an attempt reserved first, then its failure.
+struct Failure {
+    attempt: AttemptReservation,
+    write: FailureWrite,
+}
+
+fn failure(user_id: &str, counter: FailureCounter, limit: u32, now: OffsetDateTime) -> Failure {
+    Failure {
+        attempt: AttemptReservation {
+            user_id: user_id.to_owned(),
+            counter,
+            limits: limits(limit),
+            now,
+            own_lock: None,
+        },
+        write: FailureWrite {
+            event: failed("check.password", None, user_id),
+            code_challenge: None,
+        },
+    }
+}
+
+/// Reserves the attempt, then records its failure.
+async fn record_failed(db: &dyn Store, f: &Failure) -> Result<FailureRecord, StoreError> {
+    let reserved = db.reserve_attempt(&f.attempt).await?;
+    let code_attempts = db.record_failure(&f.write).await?;
+    Ok(FailureRecord {
+        failures: reserved.failures,
+        locked_until: reserved.locked_until,
+        code_attempts,
+    })
 }
 
 async fn all_events(db: &Database) -> Vec<domain::model::Event> {
@@ -416,7 +442,7 @@ async fn login_names_are_unique_in_any_case(db: &Database) {
 async fn update_user_writes_profile_but_not_counters(db: &Database) {
     let original = user("u1", "alice");
     db.insert_user(&original).await.unwrap();
-    db.record_failure(&failure("u1", FailureCounter::Password, 5, at(1)))
+    record_failed(db, &failure("u1", FailureCounter::Password, 5, at(1)))
         .await
         .unwrap();
 
@@ -574,23 +600,23 @@ async fn list_users_is_ordered_and_paged(db: &Database) {
 async fn failures_count_and_lock(db: &Database) {
     db.insert_user(&user("u1", "alice")).await.unwrap();
     for expected in 1..=2 {
-        let record = db
-            .record_failure(&failure("u1", FailureCounter::Password, 3, at(expected)))
-            .await
-            .unwrap();
+        let record = record_failed(
+            db,
+            &failure("u1", FailureCounter::Password, 3, at(expected)),
+        )
+        .await
+        .unwrap();
         assert_eq!(record.failures, expected as u32);
         assert_eq!(record.locked_until, None);
         assert_eq!(record.code_attempts, None);
     }
     // The code counter is separate.
-    let code = db
-        .record_failure(&failure("u1", FailureCounter::Code, 3, at(3)))
+    let code = record_failed(db, &failure("u1", FailureCounter::Code, 3, at(3)))
         .await
         .unwrap();
     assert_eq!((code.failures, code.locked_until), (1, None));
 
-    let third = db
-        .record_failure(&failure("u1", FailureCounter::Password, 3, at(4)))
+    let third = record_failed(db, &failure("u1", FailureCounter::Password, 3, at(4)))
         .await
         .unwrap();
     assert_eq!(third.failures, 3);
@@ -606,50 +632,112 @@ async fn failures_count_and_lock(db: &Database) {
     assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
 }
 
-async fn locked_user_counts_nothing_but_the_event_is_kept(db: &Database) {
+async fn locked_user_reserves_nothing(db: &Database) {
     db.insert_user(&user("u1", "alice")).await.unwrap();
     for i in 0..2 {
-        db.record_failure(&failure("u1", FailureCounter::Password, 2, at(i)))
+        record_failed(db, &failure("u1", FailureCounter::Password, 2, at(i)))
             .await
             .unwrap();
     }
     let until = at(1) + Duration::minutes(15);
     for counter in [FailureCounter::Password, FailureCounter::Code] {
         assert_eq!(
-            db.record_failure(&failure("u1", counter, 2, at(60))).await,
+            db.reserve_attempt(&failure("u1", counter, 2, at(60)).attempt)
+                .await,
             Err(StoreError::Locked { until })
         );
     }
     let stored = db.find_user("u1").await.unwrap().unwrap();
     assert_eq!((stored.password_failures, stored.code_failures), (2, 0));
     assert_eq!(stored.locked_until, Some(until));
-    assert_eq!(all_events(db).await.len(), 4);
+    assert_eq!(all_events(db).await.len(), 2);
+}
+
+/// A reservation counts as a failure at once; the one that fills the counter locks before its
+/// guess is judged, and giving it back lifts a lock that nothing else justifies.
+async fn reservations_lock_at_the_limit_and_can_be_given_back(db: &Database) {
+    db.insert_user(&user("u1", "alice")).await.unwrap();
+    let password = failure("u1", FailureCounter::Password, 3, at(1));
+    for expected in 1..=2 {
+        let r = db.reserve_attempt(&password.attempt).await.unwrap();
+        assert_eq!((r.failures, r.locked_until), (expected, None));
+    }
+    let until = at(1) + Duration::minutes(15);
+    let third = db.reserve_attempt(&password.attempt).await.unwrap();
+    assert_eq!((third.failures, third.locked_until), (3, Some(until)));
+    assert_eq!(
+        db.reserve_attempt(&password.attempt).await,
+        Err(StoreError::Locked { until })
+    );
+    // A later check of the request that set the lock and passed may still reserve.
+    let mut code = failure("u1", FailureCounter::Code, 3, at(1));
+    assert_eq!(
+        db.reserve_attempt(&code.attempt).await,
+        Err(StoreError::Locked { until })
+    );
+    code.attempt.own_lock = Some(until);
+    let own = db.reserve_attempt(&code.attempt).await.unwrap();
+    assert_eq!((own.failures, own.locked_until), (1, Some(until)));
+    db.release_attempt(&code.attempt).await.unwrap();
+    db.release_attempt(&password.attempt).await.unwrap();
+    let stored = db.find_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.password_failures,
+            stored.code_failures,
+            stored.locked_until
+        ),
+        (2, 0, None)
+    );
+    // With the other counter at its limit, the lock stays.
+    for _ in 0..3 {
+        record_failed(db, &failure("u1", FailureCounter::Code, 3, at(2)))
+            .await
+            .unwrap();
+    }
+    let code_lock = at(2) + Duration::minutes(15);
+    let mut again = password.attempt.clone();
+    again.own_lock = Some(code_lock);
+    db.reserve_attempt(&again).await.unwrap();
+    db.release_attempt(&again).await.unwrap();
+    let stored = db.find_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.password_failures, stored.locked_until),
+        (2, Some(code_lock))
+    );
+    assert_eq!(
+        db.release_attempt(&failure("nobody", FailureCounter::Code, 3, at(2)).attempt)
+            .await,
+        Err(StoreError::NotFound)
+    );
 }
 
 async fn expired_lock_restarts_counting(db: &Database) {
     db.insert_user(&user("u1", "alice")).await.unwrap();
-    db.record_failure(&failure("u1", FailureCounter::Code, 5, at(0)))
+    record_failed(db, &failure("u1", FailureCounter::Code, 5, at(0)))
         .await
         .unwrap();
     for i in 0..2 {
-        db.record_failure(&failure("u1", FailureCounter::Password, 2, at(i)))
+        record_failed(db, &failure("u1", FailureCounter::Password, 2, at(i)))
             .await
             .unwrap();
     }
     let until = at(1) + Duration::minutes(15);
     // Still locked one microsecond before the end, free at the end.
     assert_eq!(
-        db.record_failure(&failure(
-            "u1",
-            FailureCounter::Password,
-            2,
-            until - Duration::microseconds(1)
-        ))
+        record_failed(
+            db,
+            &failure(
+                "u1",
+                FailureCounter::Password,
+                2,
+                until - Duration::microseconds(1)
+            )
+        )
         .await,
         Err(StoreError::Locked { until })
     );
-    let record = db
-        .record_failure(&failure("u1", FailureCounter::Password, 2, until))
+    let record = record_failed(db, &failure("u1", FailureCounter::Password, 2, until))
         .await
         .unwrap();
     assert_eq!(record.failures, 1);
@@ -664,8 +752,7 @@ async fn expired_lock_restarts_counting(db: &Database) {
         (1, 0, None)
     );
     // And it locks again at the limit.
-    let again = db
-        .record_failure(&failure("u1", FailureCounter::Password, 2, until))
+    let again = record_failed(db, &failure("u1", FailureCounter::Password, 2, until))
         .await
         .unwrap();
     assert_eq!(again.locked_until, Some(until + Duration::minutes(15)));
@@ -674,8 +761,7 @@ async fn expired_lock_restarts_counting(db: &Database) {
 async fn limit_zero_never_locks(db: &Database) {
     db.insert_user(&user("u1", "alice")).await.unwrap();
     for i in 1..=20 {
-        let record = db
-            .record_failure(&failure("u1", FailureCounter::Password, 0, at(i)))
+        let record = record_failed(db, &failure("u1", FailureCounter::Password, 0, at(i)))
             .await
             .unwrap();
         assert_eq!((record.failures, record.locked_until), (i as u32, None));
@@ -684,8 +770,7 @@ async fn limit_zero_never_locks(db: &Database) {
 
 async fn failure_of_unknown_user_writes_nothing(db: &Database) {
     assert_eq!(
-        db.record_failure(&failure("nobody", FailureCounter::Password, 5, at(0)))
-            .await,
+        record_failed(db, &failure("nobody", FailureCounter::Password, 5, at(0))).await,
         Err(StoreError::NotFound)
     );
     assert!(all_events(db).await.is_empty());
@@ -699,17 +784,19 @@ async fn code_failures_count_against_the_session_challenge(db: &Database) {
     s.challenges.otp_email = Some(code_challenge());
     let created = create(db, &s).await;
 
-    let write = |channel| FailureWrite {
-        code_challenge: Some(("s1".to_owned(), channel)),
-        event: failed("check.otp_email", Some("s1"), "u1"),
+    let write = |channel| Failure {
+        write: FailureWrite {
+            code_challenge: Some(("s1".to_owned(), channel)),
+            event: failed("check.otp_email", Some("s1"), "u1"),
+        },
         ..failure("u1", FailureCounter::Code, 10, at(5))
     };
-    let first = db.record_failure(&write(CodeChannel::Email)).await.unwrap();
+    let first = record_failed(db, &write(CodeChannel::Email)).await.unwrap();
     assert_eq!((first.failures, first.code_attempts), (1, Some(1)));
-    let second = db.record_failure(&write(CodeChannel::Email)).await.unwrap();
+    let second = record_failed(db, &write(CodeChannel::Email)).await.unwrap();
     assert_eq!((second.failures, second.code_attempts), (2, Some(2)));
     // No SMS challenge pending: the user counter moves, no code attempt is reported.
-    let sms = db.record_failure(&write(CodeChannel::Sms)).await.unwrap();
+    let sms = record_failed(db, &write(CodeChannel::Sms)).await.unwrap();
     assert_eq!((sms.failures, sms.code_attempts), (3, None));
 
     let stored = db.find_session("s1").await.unwrap().unwrap();
@@ -725,19 +812,19 @@ async fn code_failures_count_against_the_session_challenge(db: &Database) {
     );
     // A session that does not exist counts nothing on it.
     let mut unknown = write(CodeChannel::Email);
-    unknown.code_challenge = Some(("nope".to_owned(), CodeChannel::Email));
+    unknown.write.code_challenge = Some(("nope".to_owned(), CodeChannel::Email));
     assert_eq!(
-        db.record_failure(&unknown).await.unwrap().code_attempts,
+        record_failed(db, &unknown).await.unwrap().code_attempts,
         None
     );
 }
 
 async fn unlock_clears_counters_and_lock(db: &Database) {
     db.insert_user(&user("u1", "alice")).await.unwrap();
-    db.record_failure(&failure("u1", FailureCounter::Code, 5, at(0)))
+    record_failed(db, &failure("u1", FailureCounter::Code, 5, at(0)))
         .await
         .unwrap();
-    db.record_failure(&failure("u1", FailureCounter::Password, 1, at(0)))
+    record_failed(db, &failure("u1", FailureCounter::Password, 1, at(0)))
         .await
         .unwrap();
     assert!(db.unlock_user("u1").await.unwrap());
@@ -751,8 +838,7 @@ async fn unlock_clears_counters_and_lock(db: &Database) {
         (0, 0, None)
     );
     assert!(!db.unlock_user("nobody").await.unwrap());
-    let record = db
-        .record_failure(&failure("u1", FailureCounter::Password, 5, at(1)))
+    let record = record_failed(db, &failure("u1", FailureCounter::Password, 5, at(1)))
         .await
         .unwrap();
     assert_eq!(record.failures, 1);
@@ -887,41 +973,33 @@ async fn reset_failures_effect(db: &Database) {
     let s = session("s1", 0);
     let seq = create(db, &s).await;
     for _ in 0..2 {
-        db.record_failure(&failure("u1", FailureCounter::Password, 3, at(1)))
+        record_failed(db, &failure("u1", FailureCounter::Password, 3, at(1)))
             .await
             .unwrap();
     }
-    db.record_failure(&failure("u1", FailureCounter::Code, 3, at(1)))
+    record_failed(db, &failure("u1", FailureCounter::Code, 3, at(1)))
         .await
         .unwrap();
-    let reset = |now| UserEffect::ResetFailures {
+    let reset = |counter| UserEffect::ResetFailures {
         user_id: "u1".to_owned(),
-        counter: FailureCounter::Password,
-        now,
+        counter,
+        limits: limits(3),
     };
     let seq = db
-        .write_session(&update(&s, seq, vec![reset(at(2))]))
+        .write_session(&update(&s, seq, vec![reset(FailureCounter::Password)]))
         .await
         .unwrap();
     let stored = db.find_user("u1").await.unwrap().unwrap();
     assert_eq!((stored.password_failures, stored.code_failures), (0, 1));
 
-    // Locked in between: the whole write fails.
+    // The passing attempt may have filled the counter itself: its reset lifts that lock.
     for _ in 0..3 {
-        db.record_failure(&failure("u1", FailureCounter::Password, 3, at(3)))
+        record_failed(db, &failure("u1", FailureCounter::Password, 3, at(3)))
             .await
             .unwrap();
     }
-    let until = at(3) + Duration::minutes(15);
-    assert_rolled_back(
-        db,
-        visible_update(&s, seq, vec![reset(at(4))]),
-        StoreError::Locked { until },
-    )
-    .await;
-
-    // After the lock ran out a reset clears everything.
-    db.write_session(&update(&s, seq, vec![reset(until)]))
+    let seq = db
+        .write_session(&update(&s, seq, vec![reset(FailureCounter::Password)]))
         .await
         .unwrap();
     let stored = db.find_user("u1").await.unwrap().unwrap();
@@ -931,14 +1009,29 @@ async fn reset_failures_effect(db: &Database) {
             stored.code_failures,
             stored.locked_until
         ),
-        (0, 0, None)
+        (0, 1, None)
     );
 
-    let seq = db.find_session("s1").await.unwrap().unwrap().sequence;
+    // A lock of the other counter stands.
+    for _ in 0..2 {
+        record_failed(db, &failure("u1", FailureCounter::Code, 3, at(4)))
+            .await
+            .unwrap();
+    }
+    let seq = db
+        .write_session(&update(&s, seq, vec![reset(FailureCounter::Password)]))
+        .await
+        .unwrap();
+    let stored = db.find_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.code_failures, stored.locked_until),
+        (3, Some(at(4) + Duration::minutes(15)))
+    );
+
     let missing = UserEffect::ResetFailures {
         user_id: "nobody".to_owned(),
         counter: FailureCounter::Code,
-        now: at(0),
+        limits: limits(3),
     };
     assert_rolled_back(
         db,
@@ -1651,9 +1744,11 @@ async fn hammer_failures(stores: Vec<Arc<dyn Store>>) {
         .map(|i| {
             let store = Arc::clone(&stores[i % stores.len()]);
             tokio::spawn(async move {
-                store
-                    .record_failure(&failure("u1", FailureCounter::Password, 5, at(1)))
-                    .await
+                record_failed(
+                    store.as_ref(),
+                    &failure("u1", FailureCounter::Password, 5, at(1)),
+                )
+                .await
             })
         })
         .collect();
@@ -1681,7 +1776,8 @@ async fn hammer_failures(stores: Vec<Arc<dyn Store>>) {
             .await
             .unwrap()
             .len(),
-        200
+        5,
+        "refused reservations write no event (the engine records the refusal)"
     );
 }
 

@@ -392,9 +392,7 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
             (None, Some(left)) if left > 0 => Notice::AttemptsLeft(left),
             _ => Notice::WrongCredentials,
         },
-        E::Locked { seconds_left, .. } | E::LockedAfterCheck { seconds_left, .. } => {
-            Notice::LockedMinutes(minutes(*seconds_left))
-        }
+        E::Locked { seconds_left, .. } => Notice::LockedMinutes(minutes(*seconds_left)),
         E::InvalidCode { locked_until, .. }
         | E::TotpReplayed { locked_until, .. }
         | E::RecoveryCodeInvalid { locked_until, .. } => {
@@ -434,8 +432,7 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
 /// The lock's length as the error reports it (the lock was just set: the full rule).
 fn lock_seconds(err: &DomainError) -> i64 {
     match err {
-        DomainError::Locked { seconds_left, .. }
-        | DomainError::LockedAfterCheck { seconds_left, .. } => *seconds_left,
+        DomainError::Locked { seconds_left, .. } => *seconds_left,
         // Freshly locked by this very failure: the engine's configured lock length applies.
         _ => 15 * 60,
     }

@@ -22,8 +22,9 @@ use crate::model::{
 };
 use crate::notifier::{CodeContext, UrlTemplate};
 use crate::store::{
-    CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, LockoutRule,
-    SessionFilter, SessionPage, SessionQuery, SessionWrite, StoreError, UserEffect,
+    AttemptReservation, CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite,
+    LockoutLimits, Reserved, SessionFilter, SessionPage, SessionQuery, SessionWrite, StoreError,
+    UserEffect,
 };
 use crate::totp;
 
@@ -178,6 +179,14 @@ struct Draft {
     response: ChallengeResponse,
     conceal: bool,
     now: OffsetDateTime,
+    /// Attempts reserved by checks that passed: given back if the request fails after all.
+    passed: Vec<Attempt>,
+}
+
+/// An attempt reserved on a failure counter for one check, before its guess is evaluated.
+struct Attempt {
+    reservation: AttemptReservation,
+    reserved: Reserved,
 }
 
 impl Draft {
@@ -189,14 +198,16 @@ impl Draft {
             self.effects.push(effect);
         }
     }
-    /// A passed check clears its failure counter, in the same write as the session.
-    fn reset_failures(&mut self, user_id: &str, counter: FailureCounter) {
-        let now = self.now;
+    /// A passed check clears its failure counter, in the same write as the session; until that
+    /// write succeeds its reservation is kept to be given back.
+    fn pass_attempt(&mut self, attempt: Attempt) {
+        let r = &attempt.reservation;
         self.effect(UserEffect::ResetFailures {
-            user_id: user_id.to_owned(),
-            counter,
-            now,
+            user_id: r.user_id.clone(),
+            counter: r.counter,
+            limits: r.limits,
         });
+        self.passed.push(attempt);
     }
 }
 
@@ -274,6 +285,7 @@ impl Engine {
             response: ChallengeResponse::default(),
             conceal: request.conceal_unknown_user,
             now,
+            passed: Vec::new(),
         };
         self.run_change(draft, &request.change).await
     }
@@ -309,6 +321,7 @@ impl Engine {
             response: ChallengeResponse::default(),
             conceal: request.conceal_unknown_user,
             now,
+            passed: Vec::new(),
         };
         self.run_change(draft, &request.change).await
     }
@@ -520,23 +533,74 @@ impl Engine {
         error
     }
 
-    /// Records a counted failure atomically (counter, code attempt, event) and returns the error
-    /// built from the new counter values.
-    async fn fail_counted(
+    fn lockout_limits(&self) -> LockoutLimits {
+        LockoutLimits {
+            password: self.config.password_lockout,
+            code: self.config.code_lockout,
+        }
+    }
+
+    /// SECURITY: reserves an attempt on the user's counter before the guess is evaluated; a
+    /// user locked now (or whose attempts are all taken by requests still running) is refused
+    /// here, with the same answer whatever the guess, and nothing is evaluated.
+    async fn reserve(
         &self,
         draft: &Draft,
-        check: CheckKind,
+        user: &User,
         counter: FailureCounter,
+        kind: &str,
+    ) -> Result<Attempt, DomainError> {
+        let reservation = AttemptReservation {
+            user_id: user.id.clone(),
+            counter,
+            limits: self.lockout_limits(),
+            now: draft.now,
+            own_lock: draft.passed.iter().find_map(|a| a.reserved.locked_until),
+        };
+        match self.store.reserve_attempt(&reservation).await {
+            Ok(reserved) => Ok(Attempt {
+                reservation,
+                reserved,
+            }),
+            Err(StoreError::Locked { until }) => {
+                let locked = DomainError::Locked {
+                    until,
+                    seconds_left: seconds_until(until, draft.now),
+                };
+                Err(self.fail(draft, kind, locked).await)
+            }
+            Err(StoreError::NotFound) => {
+                Err(self.fail(draft, kind, DomainError::UserNotFound).await)
+            }
+            Err(e) => Err(store_err("reserve attempt", e)),
+        }
+    }
+
+    /// Gives back reservations whose guesses were never judged; failures are logged, since the
+    /// request is answered with its own error already.
+    async fn release(&self, attempts: &[Attempt]) {
+        for attempt in attempts {
+            if let Err(e) = self.store.release_attempt(&attempt.reservation).await {
+                tracing::error!(error = %e, "release attempt");
+            }
+        }
+    }
+
+    /// Records the failure of a reserved attempt (event, code attempt) and returns the error
+    /// built from the counter as the reservation left it.
+    async fn fail_reserved(
+        &self,
+        draft: &Draft,
+        attempt: &Attempt,
+        check: CheckKind,
         code_challenge: Option<CodeChannel>,
         build: impl Fn(FailureRecord, u32) -> DomainError,
     ) -> DomainError {
-        let rule: LockoutRule = match counter {
-            FailureCounter::Password => self.config.password_lockout,
-            FailureCounter::Code => self.config.code_lockout,
-        };
-        let Some(user_id) = draft.user.as_ref().map(|u| u.id.clone()) else {
-            return DomainError::Internal;
-        };
+        let limit = attempt
+            .reservation
+            .limits
+            .rule(attempt.reservation.counter)
+            .limit;
         // The event's error id is the one the caller gets for a plain wrong answer.
         let probe = build(
             FailureRecord {
@@ -544,22 +608,21 @@ impl Engine {
                 locked_until: None,
                 code_attempts: None,
             },
-            rule.limit,
+            limit,
         );
         let failure = FailureWrite {
-            user_id,
-            counter,
-            rule,
-            now: draft.now,
             event: self.event(draft, check_event_kind(check), Some(&probe)),
             code_challenge: code_challenge.map(|c| (draft.session.id.clone(), c)),
         };
         match self.store.record_failure(&failure).await {
-            Ok(record) => build(record, rule.limit),
-            Err(StoreError::Locked { until }) => DomainError::Locked {
-                until,
-                seconds_left: seconds_until(until, draft.now),
-            },
+            Ok(code_attempts) => build(
+                FailureRecord {
+                    failures: attempt.reserved.failures,
+                    locked_until: attempt.reserved.locked_until,
+                    code_attempts,
+                },
+                limit,
+            ),
             Err(e) => store_err("record failure", e),
         }
     }
@@ -611,37 +674,55 @@ impl Engine {
         mut draft: Draft,
         change: &SessionChange,
     ) -> Result<SessionChanged, DomainError> {
+        let applied = self.apply_change(&mut draft, change).await;
+        let result = match applied {
+            Ok(()) => self.commit(&mut draft).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            // The request changed nothing, so checks that passed on the way count for nothing.
+            self.release(&std::mem::take(&mut draft.passed)).await;
+        }
+        result
+    }
+
+    /// Runs the checks, challenges, metadata and lifetime of a change on the draft.
+    async fn apply_change(
+        &self,
+        draft: &mut Draft,
+        change: &SessionChange,
+    ) -> Result<(), DomainError> {
         let checks = &change.checks;
         if let Some(user_ref) = &checks.user {
-            self.check_user(&mut draft, user_ref, checks.password.as_ref())
+            self.check_user(draft, user_ref, checks.password.as_ref())
                 .await?;
         }
         if let Some(password) = &checks.password {
-            self.check_password(&mut draft, password).await?;
+            self.check_password(draft, password).await?;
         }
         if let Some(data) = &checks.web_auth_n {
-            self.check_webauthn(&mut draft, data).await?;
+            self.check_webauthn(draft, data).await?;
         }
         if let Some(code) = &checks.totp {
-            self.check_totp(&mut draft, code).await?;
+            self.check_totp(draft, code).await?;
         }
         if let Some(code) = &checks.otp_sms {
-            self.check_otp(&mut draft, code, Channel::Sms).await?;
+            self.check_otp(draft, code, Channel::Sms).await?;
         }
         if let Some(code) = &checks.otp_email {
-            self.check_otp(&mut draft, code, Channel::Email).await?;
+            self.check_otp(draft, code, Channel::Email).await?;
         }
         if let Some(code) = &checks.recovery_code {
-            self.check_recovery_code(&mut draft, code).await?;
+            self.check_recovery_code(draft, code).await?;
         }
         if let Some(request) = &change.challenges.web_auth_n {
-            self.challenge_webauthn(&mut draft, request).await?;
+            self.challenge_webauthn(draft, request).await?;
         }
         if let Some(delivery) = &change.challenges.otp_sms {
-            self.challenge_sms(&mut draft, *delivery).await?;
+            self.challenge_sms(draft, *delivery).await?;
         }
         if let Some(delivery) = &change.challenges.otp_email {
-            self.challenge_email(&mut draft, delivery).await?;
+            self.challenge_email(draft, delivery).await?;
         }
         for (key, value) in &change.metadata.0 {
             if value.is_empty() {
@@ -662,10 +743,10 @@ impl Engine {
             draft.session.expires_at = Some(draft.now + lifetime.get());
             draft.changed = true;
         }
-        self.commit(draft).await
+        Ok(())
     }
 
-    async fn commit(&self, mut draft: Draft) -> Result<SessionChanged, DomainError> {
+    async fn commit(&self, draft: &mut Draft) -> Result<SessionChanged, DomainError> {
         let resource_owner = self.instance_id().await?;
         if !draft.changed {
             // The contract's no-op: nothing written, no new token.
@@ -677,13 +758,13 @@ impl Engine {
                     change_date: draft.session.changed_at,
                     resource_owner,
                 },
-                challenges: draft.response,
+                challenges: std::mem::take(&mut draft.response),
             });
         }
         // Deliver before writing: a failed delivery stores no code, and a failed write leaves a
         // delivered code unusable rather than a stored code undelivered behind a rotated token.
         for delivery in std::mem::take(&mut draft.deliveries) {
-            self.deliver(&draft, delivery).await?;
+            self.deliver(draft, delivery).await?;
         }
         // SECURITY: every change mints a new 256-bit token; only its hash is stored.
         let token = crypto::random_token(self.rng.as_ref());
@@ -694,7 +775,7 @@ impl Engine {
         } else {
             "session.changed"
         };
-        let event = self.event(&draft, kind, None);
+        let event = self.event(draft, kind, None);
         if draft.is_new() {
             draft.events.insert(0, event);
         } else {
@@ -708,14 +789,8 @@ impl Engine {
         };
         let sequence = match self.store.write_session(&write).await {
             Ok(sequence) => sequence,
-            Err(StoreError::Locked { until }) => {
-                return Err(DomainError::LockedAfterCheck {
-                    until,
-                    seconds_left: seconds_until(until, draft.now),
-                })
-            }
             Err(StoreError::Replayed) => {
-                return Err(self.replayed(&draft, &write.user_effects).await)
+                return Err(self.replayed(draft, &write.user_effects).await)
             }
             Err(StoreError::NotFound) => return Err(DomainError::SessionNotFound),
             Err(e) => return Err(store_err("write session", e)),
@@ -728,12 +803,14 @@ impl Engine {
                 change_date: draft.now,
                 resource_owner,
             },
-            challenges: draft.response,
+            challenges: std::mem::take(&mut draft.response),
         })
     }
 
-    /// A single-use value was used by a concurrent request between our read and our write.
-    async fn replayed(&self, draft: &Draft, effects: &[UserEffect]) -> DomainError {
+    /// A single-use value was used by a concurrent request between our read and our write. A
+    /// TOTP step or recovery code used twice is a failed code check: its reserved attempt is
+    /// kept as a failure instead of being given back.
+    async fn replayed(&self, draft: &mut Draft, effects: &[UserEffect]) -> DomainError {
         let webauthn = effects
             .iter()
             .any(|e| matches!(e, UserEffect::UseWebAuthnCredential { .. }));
@@ -754,7 +831,15 @@ impl Engine {
         } else {
             CheckKind::RecoveryCode
         };
-        self.fail_counted(draft, check, FailureCounter::Code, None, |r, limit| {
+        let Some(index) = draft
+            .passed
+            .iter()
+            .position(|a| a.reservation.counter == FailureCounter::Code)
+        else {
+            return DomainError::Internal;
+        };
+        let attempt = draft.passed.remove(index);
+        self.fail_reserved(draft, &attempt, check, None, |r, limit| {
             if totp {
                 DomainError::TotpReplayed {
                     failed_attempts: r.failures,
@@ -877,37 +962,39 @@ impl Engine {
                 .fail(draft, "check.password", DomainError::PasswordNotSet)
                 .await);
         };
-        let result = self.hasher.verify(&password.0, hash).await?;
+        let attempt = self
+            .reserve(draft, &user, FailureCounter::Password, "check.password")
+            .await?;
+        let result = match self.hasher.verify(&password.0, hash).await {
+            Ok(result) => result,
+            Err(e) => {
+                self.release(&[attempt]).await;
+                return Err(e);
+            }
+        };
         if !result.matches {
             let conceal = draft.conceal;
             let error = self
-                .fail_counted(
-                    draft,
-                    CheckKind::Password,
-                    FailureCounter::Password,
-                    None,
-                    |r, limit| {
-                        if conceal {
-                            DomainError::LoginFailed {
-                                attempts_left: (limit > 0)
-                                    .then(|| limit.saturating_sub(r.failures)),
-                                lock_seconds: r
-                                    .locked_until
-                                    .map(|until| seconds_until(until, draft.now)),
-                            }
-                        } else {
-                            DomainError::WrongPassword {
-                                failed_attempts: r.failures,
-                                limit,
-                                locked_until: r.locked_until,
-                            }
+                .fail_reserved(draft, &attempt, CheckKind::Password, None, |r, limit| {
+                    if conceal {
+                        DomainError::LoginFailed {
+                            attempts_left: (limit > 0).then(|| limit.saturating_sub(r.failures)),
+                            lock_seconds: r
+                                .locked_until
+                                .map(|until| seconds_until(until, draft.now)),
                         }
-                    },
-                )
+                    } else {
+                        DomainError::WrongPassword {
+                            failed_attempts: r.failures,
+                            limit,
+                            locked_until: r.locked_until,
+                        }
+                    }
+                })
                 .await;
             return Err(self.count_concealed(draft, error).await);
         }
-        draft.reset_failures(&user.id, FailureCounter::Password);
+        draft.pass_attempt(attempt);
         if result.needs_rehash {
             let hash = self.hasher.hash(&password.0, self.rng.clone()).await?;
             draft.effect(UserEffect::SetPasswordHash {
@@ -932,44 +1019,39 @@ impl Engine {
         }
         let secret = crypto::decrypt(&self.key, &record.encrypted_secret, user.id.as_bytes())
             .map_err(|e| DomainError::internal("decrypt totp secret", &e))?;
+        let attempt = self
+            .reserve(draft, &user, FailureCounter::Code, "check.totp")
+            .await?;
         let matched = totp::verify(secret.expose(), code.0.expose(), draft.now);
         let Some(step) = matched else {
             return Err(self
-                .fail_counted(
-                    draft,
-                    CheckKind::Totp,
-                    FailureCounter::Code,
-                    None,
-                    |r, limit| DomainError::InvalidCode {
+                .fail_reserved(draft, &attempt, CheckKind::Totp, None, |r, limit| {
+                    DomainError::InvalidCode {
                         check: CheckKind::Totp,
                         failed_attempts: r.failures,
                         limit,
                         locked_until: r.locked_until,
-                    },
-                )
+                    }
+                })
                 .await);
         };
         // SECURITY: a code is accepted once per step; this step or an older one is a replay.
         if record.last_used_step.is_some_and(|last| last >= step) {
             return Err(self
-                .fail_counted(
-                    draft,
-                    CheckKind::Totp,
-                    FailureCounter::Code,
-                    None,
-                    |r, limit| DomainError::TotpReplayed {
+                .fail_reserved(draft, &attempt, CheckKind::Totp, None, |r, limit| {
+                    DomainError::TotpReplayed {
                         failed_attempts: r.failures,
                         limit,
                         locked_until: r.locked_until,
-                    },
-                )
+                    }
+                })
                 .await);
         }
         draft.effect(UserEffect::UseTotpStep {
             user_id: user.id.clone(),
             step,
         });
-        draft.reset_failures(&user.id, FailureCounter::Code);
+        draft.pass_attempt(attempt);
         draft.session.factors.totp = Some(draft.now);
         self.record_pass(draft, "check.totp");
         Ok(())
@@ -1010,21 +1092,20 @@ impl Engine {
                 .fail(draft, kind, DomainError::CodeAttemptsExhausted { channel })
                 .await);
         }
+        let attempt = self
+            .reserve(draft, &user, FailureCounter::Code, kind)
+            .await?;
         let hash = crypto::code_hash(&draft.session.id, code.0.expose());
         if !crypto::constant_time_eq(hash.as_bytes(), challenge.code_hash.as_bytes()) {
             return Err(self
-                .fail_counted(
-                    draft,
-                    check,
-                    FailureCounter::Code,
-                    Some(store_channel),
-                    |r, limit| DomainError::InvalidCode {
+                .fail_reserved(draft, &attempt, check, Some(store_channel), |r, limit| {
+                    DomainError::InvalidCode {
                         check,
                         failed_attempts: r.failures,
                         limit,
                         locked_until: r.locked_until,
-                    },
-                )
+                    }
+                })
                 .await);
         }
         // SECURITY: single use: the challenge is cleared with the passing check.
@@ -1038,7 +1119,7 @@ impl Engine {
                 draft.session.factors.otp_email = Some(draft.now);
             }
         }
-        draft.reset_failures(&user.id, FailureCounter::Code);
+        draft.pass_attempt(attempt);
         self.record_pass(draft, kind);
         Ok(())
     }
@@ -1052,11 +1133,16 @@ impl Engine {
         if let Some(locked) = self.locked(&user, draft.now) {
             return Err(self.fail(draft, "check.recovery_code", locked).await);
         }
-        let codes = self
-            .store
-            .list_recovery_codes(&user.id)
-            .await
-            .map_err(|e| store_err("list recovery codes", e))?;
+        let attempt = self
+            .reserve(draft, &user, FailureCounter::Code, "check.recovery_code")
+            .await?;
+        let codes = match self.store.list_recovery_codes(&user.id).await {
+            Ok(codes) => codes,
+            Err(e) => {
+                self.release(&[attempt]).await;
+                return Err(store_err("list recovery codes", e));
+            }
+        };
         let hash = crypto::recovery_code_hash(code.0.expose());
         let mut matched = None;
         for stored in &codes {
@@ -1068,10 +1154,10 @@ impl Engine {
         }
         let Some(code_id) = matched else {
             return Err(self
-                .fail_counted(
+                .fail_reserved(
                     draft,
+                    &attempt,
                     CheckKind::RecoveryCode,
-                    FailureCounter::Code,
                     None,
                     |r, limit| DomainError::RecoveryCodeInvalid {
                         failed_attempts: r.failures,
@@ -1085,7 +1171,7 @@ impl Engine {
             code_id,
             now: draft.now,
         });
-        draft.reset_failures(&user.id, FailureCounter::Code);
+        draft.pass_attempt(attempt);
         draft.session.factors.recovery_code = Some(draft.now);
         self.record_pass(draft, "check.recovery_code");
         Ok(())

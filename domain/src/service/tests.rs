@@ -422,66 +422,162 @@ async fn admin_unlock() {
     assert_eq!(id_of(t.engine.unlock_user("missing").await), "QUERY-Dfbg2");
 }
 
+/// The burst of F1: forty guesses at once, one of them right. Every attempt is reserved before
+/// its hash, so exactly the limit are evaluated, whatever the position of the right one. The
+/// in-memory store never yields, so the first five polled futures take the five reservations.
 #[tokio::test]
-async fn lock_racing_a_passing_check_discards_the_write() {
-    let (t, user) = setup().await;
-    let a = t
-        .engine
-        .create_session(create(by_name("alice")), &caller())
-        .await
-        .unwrap();
-    let now = t.clock.now();
-    let event = |kind: &str| crate::model::NewEvent {
-        at: now,
-        session_id: Some(a.session_id.clone()),
-        user_id: Some(user.id.clone()),
-        app_id: None,
-        client_ip: None,
-        kind: kind.into(),
-        outcome: crate::model::Outcome::Failed,
-        error_id: None,
-    };
-    // Another request locks the user between our read and our write.
-    for _ in 0..5 {
-        let _ = t
-            .store
-            .record_failure(&crate::store::FailureWrite {
-                user_id: user.id.clone(),
-                counter: crate::store::FailureCounter::Password,
-                rule: t.engine.config().password_lockout,
-                now,
-                event: event("check.password"),
-                code_challenge: None,
+async fn a_burst_evaluates_at_most_the_limit_and_hides_the_right_guess() {
+    for position in [0usize, 20, 39] {
+        let (t, user) = setup().await;
+        let who = caller();
+        let guesses: Vec<_> = (0..40)
+            .map(|i| {
+                let pw = if i == position {
+                    PW.to_owned()
+                } else {
+                    format!("wrong {i}")
+                };
+                t.engine
+                    .create_session(create(with_password("alice", &pw)), &who)
             })
+            .collect();
+        let answers = futures::future::join_all(guesses).await;
+        assert_eq!(
+            t.engine.password_hasher().verifications(),
+            5,
+            "verifications with the right guess at {position}"
+        );
+        let ids: Vec<&str> = answers
+            .iter()
+            .map(|a| a.as_ref().map_or_else(DomainError::id, |_| "ok"))
+            .collect();
+        let count = |id: &str| ids.iter().filter(|i| **i == id).count();
+        if position < 5 {
+            // Among the five evaluated: it signs in, which the limit allows.
+            assert_eq!(ids[position], "ok");
+            assert_eq!((count("COMMAND-3M0fs"), count("COMMAND-JLK35")), (4, 35));
+            let u = t.engine.get_user(&user.id).await.unwrap();
+            assert_eq!((u.password_failures, u.locked_until), (0, None));
+            continue;
+        }
+        assert_eq!((count("COMMAND-3M0fs"), count("COMMAND-JLK35")), (5, 35));
+        let right = answers[position].as_ref().unwrap_err();
+        let wrong = answers[position - 1].as_ref().unwrap_err();
+        assert_eq!(right, wrong, "the right guess answers like a wrong one");
+        assert_eq!(right.message(), wrong.message());
+        assert_eq!(session_count(&t).await, 0, "no session was created");
+        let u = t.engine.get_user(&user.id).await.unwrap();
+        assert_eq!(u.password_failures, 5);
+        assert!(u.locked_until.is_some());
+    }
+}
+
+/// The same for TOTP codes: five wrong codes lock, and the right code then answers like them.
+#[tokio::test]
+async fn a_totp_burst_is_limited_and_the_right_code_answers_like_a_wrong_one() {
+    let (t, user) = setup().await;
+    let secret = enroll_totp(&t, &user).await;
+    let code = crate::totp::code_at(&secret, t.clock.now());
+    let mut sessions = Vec::new();
+    for _ in 0..12 {
+        let out = t
+            .engine
+            .create_session(create(by_name("alice")), &caller())
+            .await
+            .unwrap();
+        sessions.push(out.session_id);
+    }
+    let who = caller();
+    let guesses: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, sid)| {
+            let guess = if i == 8 {
+                code.clone()
+            } else {
+                format!(
+                    "{:06}",
+                    (code.parse::<u32>().unwrap() + 1 + i as u32) % 1_000_000
+                )
+            };
+            t.engine.set_session(sid, set(totp_check(guess)), &who)
+        })
+        .collect();
+    let answers = futures::future::join_all(guesses).await;
+    let ids: Vec<&str> = answers
+        .iter()
+        .map(|a| a.as_ref().map_or_else(DomainError::id, |_| "ok"))
+        .collect();
+    assert_eq!(&ids[..5], ["COMMAND-8isk2"; 5]);
+    assert!(ids[5..].iter().all(|id| *id == "COMMAND-JLK35"), "{ids:?}");
+    assert_eq!(
+        answers[8].as_ref().unwrap_err(),
+        answers[7].as_ref().unwrap_err()
+    );
+    for sid in &sessions {
+        assert_eq!(stored(&t, sid).await.factors.totp, None);
+    }
+}
+
+/// The attempt that fills the counter locks at once; if its guess is right, its pass lifts the
+/// lock again. A pass in a request that fails later gives its attempt back.
+#[tokio::test]
+async fn reservations_lock_at_the_limit_and_passes_give_them_back() {
+    let (t, user) = setup().await;
+    for _ in 0..4 {
+        let _ = t
+            .engine
+            .create_session(create(with_password("alice", "bad")), &caller())
             .await;
     }
-    let mut s = stored(&t, &a.session_id).await;
-    let before = s.clone();
-    s.factors.password = Some(now);
-    let write = crate::store::SessionWrite {
-        expected_sequence: Some(s.sequence),
-        session: s,
-        events: vec![event("session.changed")],
-        user_effects: vec![crate::store::UserEffect::ResetFailures {
-            user_id: user.id.clone(),
-            counter: crate::store::FailureCounter::Password,
-            now,
-        }],
+    // Right password, wrong recovery code: the request fails, the password attempt is given back.
+    let mixed = Checks {
+        recovery_code: Some(RecoveryCodeInput::parse("nonsense-code".into()).unwrap()),
+        ..with_password("alice", PW)
     };
-    let err = t.store.write_session(&write).await.unwrap_err();
-    assert!(matches!(err, crate::store::StoreError::Locked { .. }));
     assert_eq!(
-        stored(&t, &a.session_id).await,
-        before,
-        "nothing was written"
+        id_of(t.engine.create_session(create(mixed), &caller()).await),
+        "COMMAND-8isk5"
     );
-    let e = DomainError::LockedAfterCheck {
-        until: now,
-        seconds_left: 0,
-    };
+    let u = t.engine.get_user(&user.id).await.unwrap();
     assert_eq!(
-        (e.id(), e.kind()),
-        ("COMMAND-SFA3t", ErrorKind::FailedPrecondition)
+        (u.password_failures, u.code_failures, u.locked_until),
+        (4, 1, None)
+    );
+    // The fifth reservation locks before its hash is checked...
+    let reservation = crate::store::AttemptReservation {
+        user_id: user.id.clone(),
+        counter: crate::store::FailureCounter::Password,
+        limits: crate::store::LockoutLimits {
+            password: t.engine.config().password_lockout,
+            code: t.engine.config().code_lockout,
+        },
+        now: t.clock.now(),
+        own_lock: None,
+    };
+    let reserved = t.store.reserve_attempt(&reservation).await.unwrap();
+    assert_eq!(reserved.failures, 5);
+    assert_eq!(
+        reserved.locked_until,
+        Some(t.clock.now() + Duration::minutes(15))
+    );
+    assert!(matches!(
+        t.store.reserve_attempt(&reservation).await,
+        Err(crate::store::StoreError::Locked { .. })
+    ));
+    // ...and giving it back lifts the lock it no longer justifies.
+    t.store.release_attempt(&reservation).await.unwrap();
+    let u = t.engine.get_user(&user.id).await.unwrap();
+    assert_eq!((u.password_failures, u.locked_until), (4, None));
+    // The fifth guess, right: it was reserved (and locked) before its hash, and passes.
+    t.engine
+        .create_session(create(with_password("alice", PW)), &caller())
+        .await
+        .unwrap();
+    let u = t.engine.get_user(&user.id).await.unwrap();
+    assert_eq!(
+        (u.password_failures, u.code_failures, u.locked_until),
+        (0, 1, None)
     );
 }
 

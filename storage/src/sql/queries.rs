@@ -9,7 +9,7 @@ use domain::{
         ApiKey, App, Event, Instance, NewEvent, RecoveryCode, Session, User, WebAuthnCredential,
     },
     store::{
-        CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite, SessionFilter,
+        AttemptReservation, CodeChannel, EventFilter, FailureWrite, Reserved, SessionFilter,
         SessionPage, SessionQuery, SessionWrite, StoreError, TimeCompare, UserEffect,
     },
 };
@@ -195,125 +195,115 @@ pub(crate) async fn delete_user(pool: &Pool, id: &str) -> Result<bool, StoreErro
 
 // --- lockout ---
 
-/// A user's lockout state, read with the row locked for the rest of the transaction.
-struct Lockout {
-    password_failures: i64,
-    code_failures: i64,
-    locked_until: Option<Ts>,
+/// Whether a counter value locks the user under `rule`, as SQL (`$n` names the limit).
+fn at_limit_sql(column: &str, limit: &str) -> String {
+    format!("({limit} > 0 AND {column} >= {limit})")
 }
 
-impl Lockout {
-    fn failures(&self, counter: FailureCounter) -> i64 {
-        match counter {
-            FailureCounter::Password => self.password_failures,
-            FailureCounter::Code => self.code_failures,
-        }
-    }
-
-    fn other_failures(&self, counter: FailureCounter) -> i64 {
-        match counter {
-            FailureCounter::Password => self.code_failures,
-            FailureCounter::Code => self.password_failures,
-        }
-    }
-
-    /// The end of a lock still in force at `now`.
-    fn locked_at(&self, now: Ts) -> Option<Ts> {
-        self.locked_until.filter(|until| *until > now)
-    }
-}
-
-async fn lock_lockout(tx: &mut Tx, user_id: &str) -> Result<Option<Lockout>, StoreError> {
+pub(crate) async fn reserve_attempt(
+    pool: &Pool,
+    attempt: &AttemptReservation,
+) -> Result<Reserved, StoreError> {
+    let now = Ts::new(attempt.now);
+    let rule = attempt.limits.rule(attempt.counter);
+    let lock_end = attempt
+        .now
+        .checked_add(rule.lock_for)
+        .map(Ts::new)
+        .ok_or_else(|| backend("lock end out of range"))?;
+    let (column, other) = counter_columns(attempt.counter);
+    // A lock that has run out (locked_until set but not in force) restarts both counters.
+    let expired = "(locked_until IS NOT NULL AND locked_until <= $2)";
+    let next = format!("(CASE WHEN {expired} THEN 1 ELSE {column} + 1 END)");
+    // SECURITY: one conditional update decides the reservation, so parallel requests and other
+    // replicas see each other's attempts before any of them evaluates its guess.
     let sql = format!(
-        "SELECT password_failures, code_failures, locked_until FROM users WHERE id = $1{FOR_UPDATE}"
+        "UPDATE users SET {column} = {next}, \
+         {other} = CASE WHEN {expired} THEN 0 ELSE {other} END, \
+         locked_until = CASE WHEN {full} AND {in_force} AND locked_until > $4 THEN locked_until \
+         WHEN {full} THEN $4 WHEN {expired} THEN NULL ELSE locked_until END \
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2 OR locked_until = $5) \
+         RETURNING {column}, locked_until",
+        full = at_limit_sql(&next, "$3"),
+        in_force = "(locked_until IS NOT NULL AND locked_until > $2)",
     );
-    let row: Option<(i64, i64, Option<Ts>)> = sqlx::query_as(&sql)
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(
-        row.map(|(password_failures, code_failures, locked_until)| Lockout {
-            password_failures,
-            code_failures,
-            locked_until,
-        }),
-    )
+    // A refused reservation is re-read to tell a lock from a missing user; a lock lifted in
+    // between (another request passed) is tried once more.
+    for _ in 0..3 {
+        let mut tx = begin_write(pool).await.map_err(backend)?;
+        let reserved: Option<(i64, Option<Ts>)> = sqlx::query_as(&sql)
+            .bind(&attempt.user_id)
+            .bind(now)
+            .bind(i64::from(rule.limit))
+            .bind(lock_end)
+            .bind(attempt.own_lock.map(Ts::new))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if let Some((failures, locked_until)) = reserved {
+            tx.commit().await.map_err(backend)?;
+            return Ok(Reserved {
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                locked_until: locked_until.map(Ts::get),
+            });
+        }
+        let lock: Option<(Option<Ts>,)> =
+            sqlx::query_as("SELECT locked_until FROM users WHERE id = $1")
+                .bind(&attempt.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        match lock {
+            None => return Err(StoreError::NotFound),
+            Some((Some(until),)) if until > now => {
+                return Err(StoreError::Locked { until: until.get() })
+            }
+            Some(_) => continue,
+        }
+    }
+    Err(backend("attempt reservation kept racing"))
 }
 
-/// Writes both counters and the lock of a user whose row this transaction holds.
-async fn store_lockout(
-    tx: &mut Tx,
-    user_id: &str,
-    counter: FailureCounter,
-    failures: i64,
-    other_failures: i64,
-    locked_until: Option<Ts>,
+pub(crate) async fn release_attempt(
+    pool: &Pool,
+    attempt: &AttemptReservation,
 ) -> Result<(), StoreError> {
-    let (column, other) = counter_columns(counter);
-    let sql =
-        format!("UPDATE users SET {column} = $2, {other} = $3, locked_until = $4 WHERE id = $1");
-    sqlx::query(&sql)
-        .bind(user_id)
-        .bind(failures)
-        .bind(other_failures)
-        .bind(locked_until)
-        .execute(&mut **tx)
+    let (column, other) = counter_columns(attempt.counter);
+    let next = format!("(CASE WHEN {column} > 0 THEN {column} - 1 ELSE 0 END)");
+    let sql = format!(
+        "UPDATE users SET {column} = {next}, \
+         locked_until = CASE WHEN {mine} OR {theirs} THEN locked_until ELSE NULL END \
+         WHERE id = $1",
+        mine = at_limit_sql(&next, "$2"),
+        theirs = at_limit_sql(other, "$3"),
+    );
+    let mut tx = begin_write(pool).await.map_err(backend)?;
+    let done = sqlx::query(&sql)
+        .bind(&attempt.user_id)
+        .bind(i64::from(attempt.limits.rule(attempt.counter).limit))
+        .bind(i64::from(attempt.limits.other(attempt.counter).limit))
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 
 pub(crate) async fn record_failure(
     pool: &Pool,
     failure: &FailureWrite,
-) -> Result<FailureRecord, StoreError> {
-    let now = Ts::new(failure.now);
-    let lock_end = failure
-        .now
-        .checked_add(failure.rule.lock_for)
-        .map(Ts::new)
-        .ok_or_else(|| backend("lock end out of range"))?;
+) -> Result<Option<u32>, StoreError> {
     let mut tx = begin_write(pool).await.map_err(backend)?;
-
     let session = match &failure.code_challenge {
         Some((session_id, channel)) => lock_session_body(&mut tx, session_id)
             .await?
             .map(|body| (session_id, *channel, body)),
         None => None,
     };
-    // SECURITY: the row stays locked (or the database write lock held) from this read to the
-    // commit, so parallel failures are counted one after the other and cannot pass the limit.
-    let state = lock_lockout(&mut tx, &failure.user_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    if let Some(until) = state.locked_at(now) {
-        insert_event(&mut tx, &failure.event.refused_while_locked()).await?;
-        tx.commit().await.map_err(backend)?;
-        return Err(StoreError::Locked { until: until.get() });
-    }
-
-    // A lock that has run out starts everything afresh.
-    let (failures, other_failures) = if state.locked_until.is_some() {
-        (1, 0)
-    } else {
-        (
-            state.failures(failure.counter).saturating_add(1),
-            state.other_failures(failure.counter),
-        )
-    };
-    let limit = i64::from(failure.rule.limit);
-    let locked_until = (limit > 0 && failures >= limit).then_some(lock_end);
-    store_lockout(
-        &mut tx,
-        &failure.user_id,
-        failure.counter,
-        failures,
-        other_failures,
-        locked_until,
-    )
-    .await?;
-
     let position = insert_event(&mut tx, &failure.event).await?;
     let mut code_attempts = None;
     if let Some((session_id, channel, mut body)) = session {
@@ -336,11 +326,7 @@ pub(crate) async fn record_failure(
         }
     }
     tx.commit().await.map_err(backend)?;
-    Ok(FailureRecord {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        locked_until: locked_until.map(Ts::get),
-        code_attempts,
-    })
+    Ok(code_attempts)
 }
 
 pub(crate) async fn unlock_user(pool: &Pool, user_id: &str) -> Result<bool, StoreError> {
@@ -593,21 +579,24 @@ async fn apply_effect(tx: &mut Tx, effect: &UserEffect) -> Result<(), StoreError
         UserEffect::ResetFailures {
             user_id,
             counter,
-            now,
+            limits,
         } => {
-            let state = lock_lockout(tx, user_id)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            // SECURITY: a lock that landed between the check and this write wins.
-            if let Some(until) = state.locked_at(Ts::new(*now)) {
-                return Err(StoreError::Locked { until: until.get() });
+            let (column, other) = counter_columns(*counter);
+            let sql = format!(
+                "UPDATE users SET {column} = 0, \
+                 locked_until = CASE WHEN {theirs} THEN locked_until ELSE NULL END WHERE id = $1",
+                theirs = at_limit_sql(other, "$2"),
+            );
+            let done = sqlx::query(&sql)
+                .bind(user_id)
+                .bind(i64::from(limits.other(*counter).limit))
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
             }
-            let other = if state.locked_until.is_some() {
-                0
-            } else {
-                state.other_failures(*counter)
-            };
-            store_lockout(tx, user_id, *counter, 0, other, None).await
+            Ok(())
         }
         UserEffect::UseTotpStep { user_id, step } => {
             // SECURITY: single use per step; the condition is re-checked on the newest row.
