@@ -217,7 +217,96 @@ macro_rules! scenarios {
 scenarios!(
     parallel_wrong_passwords_on_create_session_lock_exactly_at_the_limit,
     parallel_wrong_passwords_on_set_session_lock_exactly_at_the_limit,
+    a_burst_with_the_right_password_in_it_evaluates_only_the_limit,
 );
+
+/// F1's attack: 40 guesses released together through both replicas, the right one at the start,
+/// in the middle and at the end. Every attempt is reserved before its hash, so unless the right
+/// one drew one of the five reservations (and then signs in, as five guesses may), exactly five
+/// hashes are computed and the right guess gets the very answer of the wrong ones after the lock.
+async fn a_burst_with_the_right_password_in_it_evaluates_only_the_limit(replicas: &Replicas) {
+    const BURST: usize = 40;
+    for position in [0, BURST / 2, BURST - 1] {
+        let name = format!("burst{position}");
+        let mut new = NewUser::named(LoginName::parse(&name).unwrap());
+        new.password = Some(NewPassword::parse(PASSWORD.to_owned()).unwrap());
+        let user = replicas.engines[0].create_user(new).await.unwrap();
+        let hashed = || -> u64 {
+            replicas
+                .engines
+                .iter()
+                .map(|e| e.password_hasher().verifications())
+                .sum()
+        };
+        let before = hashed();
+        let start = Arc::new(Barrier::new(BURST));
+        let tasks: Vec<_> = (0..BURST)
+            .map(|i| {
+                let engine = Arc::clone(&replicas.engines[i % 2]);
+                let start = Arc::clone(&start);
+                let guess = if i == position {
+                    PASSWORD.to_owned()
+                } else {
+                    format!("{WRONG} {i}")
+                };
+                let request = login_as(&name, &guess);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    engine.create_session(request, &caller()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(BURST);
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        let hashes = hashed() - before;
+        let wrong = answers
+            .iter()
+            .filter(|a| matches!(a, Err(DomainError::WrongPassword { .. })))
+            .count();
+        let locked: Vec<&DomainError> = answers
+            .iter()
+            .filter_map(|a| a.as_ref().err())
+            .filter(|e| matches!(e, DomainError::Locked { .. }))
+            .collect();
+        let passed = answers.iter().filter(|a| a.is_ok()).count();
+        assert_eq!(wrong + locked.len() + passed, BURST, "{answers:?}");
+        eprintln!(
+            "burst, right guess at {position}: {hashes} hashes, {wrong} wrong, {} locked, \
+             {passed} signed in",
+            locked.len()
+        );
+        if passed == 1 {
+            // It drew a reservation: a sign-in within the limit. Its pass restarts the counter,
+            // so the burst's remaining guesses get at most one more round of five.
+            assert!(answers[position].is_ok());
+            assert!(
+                wrong < 2 * LIMIT as usize,
+                "{wrong} wrong guesses evaluated"
+            );
+            assert_eq!(hashes, wrong as u64 + 1);
+            continue;
+        }
+        assert_eq!(passed, 0);
+        assert_eq!(hashes, u64::from(LIMIT), "argon2 verifications");
+        assert_eq!(wrong, LIMIT as usize);
+        let right = answers[position].as_ref().unwrap_err();
+        assert!(matches!(right, DomainError::Locked { .. }), "{right:?}");
+        assert!(locked.iter().all(|e| *e == right), "one answer for all");
+        let sessions = replicas.engines[1]
+            .list_sessions(ListSessionsQuery::default())
+            .await
+            .unwrap();
+        assert!(sessions
+            .sessions
+            .iter()
+            .all(|s| s.user_id() != Some(user.id.as_str())));
+        let stored = replicas.db.find_user(&user.id).await.unwrap().unwrap();
+        assert_eq!(stored.password_failures, LIMIT);
+        assert_eq!(stored.locked_until, Some(lock_end()));
+    }
+}
 
 // --- helpers ---
 
@@ -239,8 +328,14 @@ fn change(user: bool, password: Option<&str>) -> SessionChange {
 }
 
 fn login(password: &str) -> CreateSessionRequest {
+    login_as(LOGIN, password)
+}
+
+fn login_as(name: &str, password: &str) -> CreateSessionRequest {
+    let mut change = change(false, Some(password));
+    change.checks.user = Some(UserRef::LoginName(LoginName::parse(name).unwrap()));
     CreateSessionRequest {
-        change: change(true, Some(password)),
+        change,
         ..CreateSessionRequest::default()
     }
 }
