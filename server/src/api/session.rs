@@ -1,8 +1,10 @@
 //! The Session API v2: one function per RPC, shared by the REST routes (`/v2/sessions`, also
 //! under `/v2beta` and `/v2alpha`) and the Connect routes ([`super::connect`]).
 //!
-//! Authorization: every call needs an API key with the `session` scope, except that a session's
-//! own token (in the query or body) authorizes `GetSession` and `DeleteSession` of that session.
+//! Authorization: every call needs an API key with the `session` scope (it reaches the sessions it
+//! created) or `session_all` (every Session API session; handoff sessions read-only), except that
+//! a session's own token (in the query or body) authorizes `GetSession` and `DeleteSession` of
+//! that session. The engine decides the reach ([`Caller`]); out of reach looks like unknown.
 
 use axum::{
     extract::{FromRequestParts, State},
@@ -38,10 +40,8 @@ pub enum SessionAccess {
 impl SessionAccess {
     fn caller(&self) -> Caller {
         match self {
-            Self::Key(k) => Caller {
-                id: k.id().to_owned(),
-            },
-            Self::TokenOnly => Caller { id: String::new() },
+            Self::Key(k) => caller(k),
+            Self::TokenOnly => Caller::session_token(),
         }
     }
 }
@@ -72,9 +72,7 @@ fn token_required() -> ApiError {
 }
 
 fn caller(key: &ApiKey) -> Caller {
-    Caller {
-        id: key.id().to_owned(),
-    }
+    Caller::api_key(&key.0)
 }
 
 /// Resolves the "both id and login name" form of a user check (seed 001): the login name must
@@ -150,11 +148,13 @@ pub async fn get_session(
     if matches!(result, Err(DomainError::SessionNotFound))
         && !matches!(access, SessionAccess::TokenOnly)
     {
-        if let Some(engine_id) = state.engine.handoff_engine_session(&id).await? {
-            result = state
-                .engine
-                .get_session(&engine_id, token.as_deref(), &access.caller())
-                .await;
+        if let Some(found) = state
+            .engine
+            .handoff_session_by_secret(&id, token.as_deref())
+            .await
+            .transpose()
+        {
+            result = found;
         }
     }
     let session = match (result, access) {
@@ -193,14 +193,15 @@ pub async fn delete_session(
     })
 }
 
-/// `ListSessions`: every session the filters match (the `session` scope reads all sessions).
+/// `ListSessions`: the live sessions the filters match that the key may read (its own with
+/// `session`, every one with `session_all`).
 pub async fn list_sessions(
     state: &AppState,
     key: &ApiKey,
     body: ListSessionsWire,
 ) -> Result<ListSessionsResponse, ApiError> {
     let query = wire::to_list_query(&body, key.id())?;
-    let page = state.engine.list_sessions(query).await?;
+    let page = state.engine.list_sessions(query, &caller(key)).await?;
     Ok(ListSessionsResponse::from_page(
         &page,
         time::OffsetDateTime::now_utc(),
