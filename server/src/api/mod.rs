@@ -11,6 +11,7 @@ pub mod error;
 pub mod json;
 pub mod limits;
 pub mod openapi;
+pub mod pb;
 pub mod session;
 pub mod wire;
 
