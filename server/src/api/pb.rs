@@ -24,3 +24,16 @@ pub mod zitadel {
         }
     }
 }
+
+/// `google.rpc.Status` (google/rpc/status.proto), the message gRPC servers put in
+/// `grpc-status-details-bin`. Not among ZITADEL's descriptors, so declared here with prost's
+/// derive (prost does the encoding).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<prost_types::Any>,
+}
