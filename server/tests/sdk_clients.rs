@@ -6,6 +6,8 @@
 //! v2beta. Also here: what the protobuf transports answer to requests no SDK sends (oversized
 //! bodies, gRPC-Web's text encoding, bad bytes).
 
+// Not every helper of the shared harness is used here.
+#[allow(unused_macros)]
 mod common;
 
 use std::{path::PathBuf, process::Command};
@@ -179,4 +181,186 @@ async fn grpc_over_tls() {
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------- requests no SDK sends ----------
+
+/// A gRPC message frame: the 5-byte prefix gRPC puts before each message (flag, length).
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+fn h2c() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
+/// A body of `total` bytes sent in chunks, so the request has no `content-length`.
+fn streamed(total: usize) -> reqwest::Body {
+    let chunk = vec![b' '; 64 * 1024];
+    let chunks = (0..total / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+/// Bodies over the 1 MiB limit that never said how long they are (chunked HTTP/1.1, HTTP/2
+/// without content-length) are read up to the limit, drained and refused with `API-Json02` in
+/// each protocol's shape; the connection stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_without_length() {
+    let sdk = Sdk::start(FileConfig::default()).await;
+    let http1 = reqwest::Client::new();
+    for (path, code_field) in [
+        ("/v2/sessions", serde_json::json!(3)),
+        (
+            "/zitadel.session.v2.SessionService/CreateSession",
+            serde_json::json!("invalid_argument"),
+        ),
+    ] {
+        let res = http1
+            .post(sdk.srv.url(path))
+            .bearer_auth(&sdk.key)
+            .header("content-type", "application/json")
+            .body(streamed(3 * 1024 * 1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], code_field, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("API-Json02"), "{body}");
+    }
+    // gRPC over h2c: the refusal is a gRPC status, not an HTTP error.
+    let client = h2c();
+    let res = client
+        .post(sdk.srv.url("/zitadel.session.v2.SessionService/CreateSession"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .bearer_auth(&sdk.key)
+        .body(streamed(3 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "3", "{:?}", res.headers());
+    let message = res.headers()["grpc-message"].to_str().unwrap().to_owned();
+    assert!(message.contains("API-Json02"), "{message}");
+    assert!(res.headers().contains_key("grpc-status-details-bin"));
+    // The same client (and connection) still works.
+    let ok = client
+        .get(sdk.srv.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+}
+
+/// gRPC-Web's text encoding (base64 frames, as the grpc-web JavaScript library sends by default)
+/// works both ways; an error travels as a status in the headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_text() {
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
+    use prost::Message as _;
+    use server::api::pb::zitadel::session::v2beta as pb;
+
+    let sdk = Sdk::start(FileConfig::default()).await;
+    let http = reqwest::Client::new();
+    let url = sdk
+        .srv
+        .url("/zitadel.session.v2beta.SessionService/CreateSession");
+    let request = pb::CreateSessionRequest {
+        checks: Some(pb::Checks {
+            user: Some(pb::CheckUser {
+                search: Some(pb::check_user::Search::LoginName(LOGIN.to_owned())),
+            }),
+            ..pb::Checks::default()
+        }),
+        ..pb::CreateSessionRequest::default()
+    };
+    let body = STANDARD.encode(frame(&request.encode_to_vec()));
+    let res = http
+        .post(&url)
+        .header("content-type", "application/grpc-web-text")
+        .header("accept", "application/grpc-web-text")
+        .bearer_auth(&sdk.key)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/grpc-web-text"));
+    let text = res.text().await.unwrap();
+    // The answer is base64 chunks: the message frame, then the trailer frame.
+    let mut bytes = Vec::new();
+    for chunk in text.split_inclusive('=') {
+        bytes.extend(STANDARD.decode(chunk.trim()).unwrap_or_default());
+    }
+    if bytes.is_empty() {
+        bytes = STANDARD.decode(text.trim()).unwrap();
+    }
+    assert_eq!(bytes[0], 0, "a message frame first");
+    let len = u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as usize;
+    let answer = pb::CreateSessionResponse::decode(&bytes[5..5 + len]).unwrap();
+    assert!(!answer.session_id.is_empty() && !answer.session_token.is_empty());
+    let trailers = String::from_utf8_lossy(&bytes[5 + len + 5..]).to_lowercase();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+
+    // Without a key: Unauthenticated, with the contract's id.
+    let res = http
+        .post(&url)
+        .header("content-type", "application/grpc-web-text")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "16");
+    assert!(res.headers()["grpc-message"]
+        .to_str()
+        .unwrap()
+        .contains("AUTH-Key00"));
+}
+
+/// Over gRPC, a rate limit is ResourceExhausted (code 8, `API-Rate01`) with `retry-after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_rate_limit() {
+    let file: FileConfig = toml::from_str(
+        "[rate_limits]\nsession_api_per_key = { limit = 2, window_secs = 60 }\n",
+    )
+    .unwrap();
+    let sdk = Sdk::start(file).await;
+    let client = h2c();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = client
+            .post(sdk.srv.url("/zitadel.session.v2.SessionService/ListSessions"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .bearer_auth(&sdk.key)
+            .body(frame(&[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let status = res
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_owned());
+        if status.as_deref() == Some("8") {
+            assert!(res.headers()["grpc-message"]
+                .to_str()
+                .unwrap()
+                .contains("API-Rate01"));
+            assert!(res.headers().contains_key("retry-after"));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses[2].as_deref(), Some("8"), "{statuses:?}");
 }
