@@ -16,7 +16,8 @@ fn main() -> std::io::Result<()> {
     set.file.retain(|f| {
         let package = f.package();
         package == "google.protobuf"
-            || (package.starts_with("zitadel.") && !package.starts_with("zitadel.protoc_gen_zitadel"))
+            || (package.starts_with("zitadel.")
+                && !package.starts_with("zitadel.protoc_gen_zitadel"))
     });
     tonic_prost_build::configure()
         .build_client(false)

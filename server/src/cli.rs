@@ -60,10 +60,20 @@ pub struct ServeArgs {
     #[arg(long, env = "VESTIBULE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// PEM certificate chain: serve HTTPS, HTTP/2 and gRPC over TLS on the listener (with --tls-key)
-    #[arg(long, env = "VESTIBULE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "VESTIBULE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert
-    #[arg(long, env = "VESTIBULE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "VESTIBULE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// URL browsers use to reach this server [default: http://localhost:<port> on loopback]
     #[arg(long, env = "VESTIBULE_PUBLIC_URL", value_name = "URL")]

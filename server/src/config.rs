@@ -243,7 +243,10 @@ impl Settings {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| storage::Database::sqlite_url_in(&data_dir));
-        let tls = match (over.tls_cert.or(file.tls_cert), over.tls_key.or(file.tls_key)) {
+        let tls = match (
+            over.tls_cert.or(file.tls_cert),
+            over.tls_key.or(file.tls_key),
+        ) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (Some(_), None) => {

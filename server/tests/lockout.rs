@@ -124,7 +124,7 @@ async fn one_server(backend: Backend) {
         new.password = Some(NewPassword::parse(PASSWORD.to_owned()).unwrap());
         let user = srv.engine.create_user(new).await.unwrap();
         let before = srv.engine.password_hasher().verifications();
-        let answers = burst(&[srv.base.clone()], &key, &login, position).await;
+        let answers = burst(std::slice::from_ref(&srv.base), &key, &login, position).await;
         let hashes = (srv.engine.password_hasher().verifications() - before) as usize;
         if !assert_burst(&answers, position, hashes) {
             let stored = srv.engine.get_user(&user.id).await.unwrap();

@@ -115,7 +115,10 @@ async fn run(mut cmd: Command, done: &str) -> String {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(done), "{stdout}\n{stderr}");
     // Both packages ran every check.
-    assert!(stdout.contains(": v2 ") && stdout.contains(": v2beta "), "{stdout}");
+    assert!(
+        stdout.contains(": v2 ") && stdout.contains(": v2beta "),
+        "{stdout}"
+    );
     stdout
 }
 
@@ -173,7 +176,8 @@ async fn grpc_over_tls() {
     let sdk = Sdk::start(file).await;
     let base = sdk.base().replace("http://", "https://");
     sdk.node("grpc", "main", &base, Some(&cert_path)).await;
-    sdk.node("connect-json", "main", &base, Some(&cert_path)).await;
+    sdk.node("connect-json", "main", &base, Some(&cert_path))
+        .await;
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::new()
         .get(format!("{}/healthz", sdk.srv.base))
@@ -232,12 +236,18 @@ async fn oversized_bodies_without_length() {
         assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["code"], code_field, "{body}");
-        assert!(body["message"].as_str().unwrap().contains("API-Json02"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("API-Json02"),
+            "{body}"
+        );
     }
     // gRPC over h2c: the refusal is a gRPC status, not an HTTP error.
     let client = h2c();
     let res = client
-        .post(sdk.srv.url("/zitadel.session.v2.SessionService/CreateSession"))
+        .post(
+            sdk.srv
+                .url("/zitadel.session.v2.SessionService/CreateSession"),
+        )
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .bearer_auth(&sdk.key)
@@ -251,11 +261,7 @@ async fn oversized_bodies_without_length() {
     assert!(message.contains("API-Json02"), "{message}");
     assert!(res.headers().contains_key("grpc-status-details-bin"));
     // The same client (and connection) still works.
-    let ok = client
-        .get(sdk.srv.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let ok = client.get(sdk.srv.url("/healthz")).send().await.unwrap();
     assert_eq!(ok.status(), reqwest::StatusCode::OK);
 }
 
@@ -331,16 +337,18 @@ async fn grpc_web_text() {
 /// Over gRPC, a rate limit is ResourceExhausted (code 8, `API-Rate01`) with `retry-after`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_rate_limit() {
-    let file: FileConfig = toml::from_str(
-        "[rate_limits]\nsession_api_per_key = { limit = 2, window_secs = 60 }\n",
-    )
-    .unwrap();
+    let file: FileConfig =
+        toml::from_str("[rate_limits]\nsession_api_per_key = { limit = 2, window_secs = 60 }\n")
+            .unwrap();
     let sdk = Sdk::start(file).await;
     let client = h2c();
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let res = client
-            .post(sdk.srv.url("/zitadel.session.v2.SessionService/ListSessions"))
+            .post(
+                sdk.srv
+                    .url("/zitadel.session.v2.SessionService/ListSessions"),
+            )
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .bearer_auth(&sdk.key)

@@ -1332,7 +1332,10 @@ async fn connect_protocol(b: Backend) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["code"], json!("invalid_argument"), "{err}");
-    assert!(err["message"].as_str().unwrap().contains("API-Json01"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("API-Json01"),
+        "{err}"
+    );
     // A key without the scope.
     let (_, admin_only) = srv.new_key(vec![Scope::Admin]).await;
     let (st, err) = connect(

@@ -85,7 +85,9 @@ async fn create(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<SessionRequestWire>,
 ) -> Result<impl IntoResponse, ApiError> {
-    session::create_session_json(&state, &key, body).await.map(Json)
+    session::create_session_json(&state, &key, body)
+        .await
+        .map(Json)
 }
 
 async fn set(
@@ -126,7 +128,9 @@ async fn list(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<ListSessionsWire>,
 ) -> Result<impl IntoResponse, ApiError> {
-    session::list_sessions_json(&state, &key, body).await.map(Json)
+    session::list_sessions_json(&state, &key, body)
+        .await
+        .map(Json)
 }
 
 /// The Connect routes of both packages. The same paths also serve gRPC, gRPC-Web and

@@ -36,11 +36,11 @@ use super::{
     session::{self, SessionAccess},
     wire::{
         self, Bytes, CheckCode, CheckIdpIntent, CheckPassword, CheckUser, CheckWebAuthN,
-        ChecksWire, CreationDateQuery, HeaderValuesWire, IdQuery, IdsQuery,
-        ListQueryWire, ListSessionsWire, OtpEmailChallengeWire, OtpSmsChallengeWire,
-        ProtoDuration, RequestChallengesWire, SearchQueryWire, SendCodeWire, SessionFieldName,
-        SessionRequestWire, TimestampQueryMethod, UserAgentQuery, UserAgentWire,
-        UserVerificationRequirement, WebAuthNChallengeWire, U64,
+        ChecksWire, CreationDateQuery, HeaderValuesWire, IdQuery, IdsQuery, ListQueryWire,
+        ListSessionsWire, OtpEmailChallengeWire, OtpSmsChallengeWire, ProtoDuration,
+        RequestChallengesWire, SearchQueryWire, SendCodeWire, SessionFieldName, SessionRequestWire,
+        TimestampQueryMethod, UserAgentQuery, UserAgentWire, UserVerificationRequirement,
+        WebAuthNChallengeWire, U64,
     },
 };
 use crate::http::AppState;
@@ -63,8 +63,8 @@ impl GrpcRoutes {
         let grpc = SessionGrpc {
             state: state.clone(),
         };
-        let routes = tonic::service::Routes::new(v2::server(grpc.clone()))
-            .add_service(v2beta::server(grpc));
+        let routes =
+            tonic::service::Routes::new(v2::server(grpc.clone())).add_service(v2beta::server(grpc));
         Self {
             service: tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), routes),
         }
@@ -154,7 +154,10 @@ async fn connect_binary(state: &AppState, req: Request) -> Response {
     match answer {
         Some(Ok(body)) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/proto"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/proto"),
+            )],
             body,
         )
             .into_response(),

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    middleware::Next,
     http::HeaderMap,
+    middleware::Next,
     response::Response,
 };
 
