@@ -446,6 +446,44 @@ mod tests {
     }
 
     #[test]
+    fn grpc_status_carries_the_detail() {
+        use prost::Message as _;
+        let err = ApiError::from(DomainError::WrongPassword {
+            failed_attempts: 2,
+            limit: 5,
+            locked_until: None,
+        });
+        let status = err.to_status();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "Password is invalid (COMMAND-3M0fs)");
+        let rpc = crate::api::pb::RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(rpc.code, 3);
+        assert_eq!(
+            rpc.details[0].type_url,
+            "type.googleapis.com/zitadel.v1.CredentialsCheckError"
+        );
+        let detail = pb::CredentialsCheckError::decode(rpc.details[0].value.as_slice()).unwrap();
+        assert_eq!(detail.id, "COMMAND-3M0fs");
+        assert_eq!(detail.failed_attempts, 2);
+        let limited = ApiError::rate_limited(7).to_status();
+        assert_eq!(limited.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(limited.metadata().get("retry-after").unwrap(), "7");
+        for (err, code) in [
+            (DomainError::UserNotFound, tonic::Code::NotFound),
+            (DomainError::SessionExpired, tonic::Code::FailedPrecondition),
+            (DomainError::InvalidApiKey, tonic::Code::Unauthenticated),
+            (
+                DomainError::InvalidSessionToken {
+                    side: domain::error::TokenSide::Query,
+                },
+                tonic::Code::PermissionDenied,
+            ),
+        ] {
+            assert_eq!(ApiError::from(err).to_status().code(), code);
+        }
+    }
+
+    #[test]
     fn detail_proto_encodes_fields() {
         let err = ApiError::invalid_argument("A-1", "m");
         assert_eq!(err.detail_proto(), b"\x0a\x03A-1\x12\x01m");

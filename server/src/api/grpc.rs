@@ -801,3 +801,39 @@ session_package!(
         Ok(out)
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structs_round_trip_as_json() {
+        let json = serde_json::json!({
+            "publicKey": {"challenge": "abc", "timeout": 300000, "ratio": 0.5,
+                          "allowCredentials": [], "flags": [true, null, "x"]},
+        });
+        let back = struct_to_json(&json_to_struct(&json));
+        assert_eq!(back, json);
+        // Whole numbers come back as integers, so typed readers of the JSON accept them.
+        assert!(back["publicKey"]["timeout"].is_u64());
+    }
+
+    #[test]
+    fn well_known_types() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_710_498_600_123_456_789).unwrap();
+        assert_eq!(from_timestamp(&timestamp(t)).unwrap().0, t);
+        let d = from_duration(&prost_types::Duration {
+            seconds: 3600,
+            nanos: 500_000_000,
+        })
+        .unwrap();
+        assert_eq!(d.0, time::Duration::milliseconds(3_600_500));
+        assert!(from_duration(&prost_types::Duration {
+            seconds: 1,
+            nanos: 1_000_000_000
+        })
+        .is_err());
+        assert!(user_verification(9).is_err());
+        assert!(timestamp_method(5).is_err());
+    }
+}
