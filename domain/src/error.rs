@@ -109,7 +109,7 @@ pub enum DomainError {
     #[error("Session token is invalid")]
     InvalidSessionToken { side: TokenSide },
     /// Ours: `QUERY-Sess0n`, NotFound.
-    #[error("Session does not exist")]
+    #[error("Session does not exist or was terminated")]
     SessionNotFound,
     /// `COMMAND-asEG4`, InvalidArgument: lifetime not > 0 or beyond the maximum.
     #[error("Lifetime must be positive and at most {max_days} days")]
@@ -188,6 +188,12 @@ pub enum DomainError {
     /// Ours: `COMMAND-Wan07`, AlreadyExists: this authenticator's credential is registered already.
     #[error("WebAuthn credential is already registered")]
     WebAuthnCredentialExists,
+    /// Ours: `COMMAND-Wan09`, FailedPrecondition: the credential was registered during this
+    /// session; it counts from the next sign-in on, never for the one that registered it.
+    #[error(
+        "This passkey or security key was registered during this sign-in; sign in again to use it"
+    )]
+    WebAuthnCredentialNew,
     /// Ours: `QUERY-Wan08`, NotFound: no such credential for this user (admin rename / remove).
     #[error("WebAuthn credential could not be found")]
     WebAuthnCredentialNotFound,
@@ -312,6 +318,7 @@ impl DomainError {
             E::WebAuthnCredentialRejected => "COMMAND-Wan06",
             E::WebAuthnCredentialExists => "COMMAND-Wan07",
             E::WebAuthnCredentialNotFound => "QUERY-Wan08",
+            E::WebAuthnCredentialNew => "COMMAND-Wan09",
             E::ConcurrentChange => "SESSION-Cnc01",
             E::InvalidField { .. } => "ARG-Inval1",
             E::InvalidUrlTemplate { .. } => "COMMAND-Tpl01",
@@ -349,9 +356,10 @@ impl DomainError {
             | E::WebAuthnDomainMismatch { .. }
             | E::WebAuthnRegistrationInvalid
             | E::WebAuthnCredentialRejected => K::InvalidArgument,
-            E::WebAuthnCredentialUnknown | E::WebAuthnChallengeExpired | E::WebAuthnNotReady => {
-                K::FailedPrecondition
-            }
+            E::WebAuthnCredentialUnknown
+            | E::WebAuthnChallengeExpired
+            | E::WebAuthnNotReady
+            | E::WebAuthnCredentialNew => K::FailedPrecondition,
             E::WebAuthnCredentialExists => K::AlreadyExists,
             E::RedirectUriMismatch => K::InvalidArgument,
             E::HandoffLinkExpired | E::HandoffLinkUsed | E::HandoffEnded => K::FailedPrecondition,

@@ -163,8 +163,11 @@ pub struct App {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
-    /// The Session API (`/v2/sessions`).
+    /// The Session API (`/v2/sessions`), for the sessions the key creates.
     Session,
+    /// The Session API for every session (ZITADEL's login-client role), for a trusted login UI;
+    /// includes `Session`. Handoff sessions are readable with it, never writable.
+    SessionAll,
     /// The admin API (`/admin/v1`).
     Admin,
 }
@@ -197,6 +200,11 @@ pub struct WebAuthnFactor {
     #[serde(with = "time::serde::rfc3339")]
     pub verified_at: OffsetDateTime,
     pub user_verified: bool,
+    /// What the credential was registered as; it decides the factor the check proves (a
+    /// security key that verified its user is still a security key). `None` in sessions stored
+    /// before this was kept: those fall back to the user-verification flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<WebAuthnKind>,
 }
 
 /// What a WebAuthn credential was registered as. A passkey always verifies the person (PIN or
@@ -220,6 +228,13 @@ impl WebAuthnKind {
             "passkey" => Some(Self::Passkey),
             "security_key" => Some(Self::SecurityKey),
             _ => None,
+        }
+    }
+    /// The policy factor a credential of this kind proves.
+    pub fn factor(self) -> FactorKind {
+        match self {
+            Self::Passkey => FactorKind::Passkey,
+            Self::SecurityKey => FactorKind::SecurityKey,
         }
     }
 }

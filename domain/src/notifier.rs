@@ -20,6 +20,184 @@ pub struct CodeContext {
     pub url: Option<Secret<String>>,
 }
 
+/// Whether a sign-in method came or went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodChange {
+    Added,
+    Removed,
+}
+
+/// Where a change to a person's sign-in methods was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangedFrom {
+    /// A browser signed in as the person (the hosted page): its description, when it sent one.
+    Browser(Option<String>),
+    /// An administrator, through the admin API or the command line.
+    Administrator,
+}
+
+/// A notice to the person that a sign-in method was added to or removed from their account, so
+/// that a change they did not make does not go unseen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodNotice {
+    pub user_id: String,
+    pub login_name: String,
+    pub display_name: String,
+    pub preferred_language: Option<String>,
+    pub change: MethodChange,
+    pub methods: Vec<crate::model::FactorKind>,
+    pub at: time::OffsetDateTime,
+    pub from: ChangedFrom,
+}
+
+/// The languages a notice is written in; anything else gets English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoticeLang {
+    En,
+    De,
+    Fr,
+    Es,
+}
+
+impl NoticeLang {
+    /// The first supported language of a tag like `de-CH` or a list like `fr, en;q=0.5`.
+    fn of(preferred: Option<&str>) -> Self {
+        let tags = preferred.unwrap_or_default().split(',');
+        for tag in tags {
+            let primary = tag.split([';', '-', '_']).next().unwrap_or_default().trim();
+            match primary.to_ascii_lowercase().as_str() {
+                "en" => return Self::En,
+                "de" => return Self::De,
+                "fr" => return Self::Fr,
+                "es" => return Self::Es,
+                _ => {}
+            }
+        }
+        Self::En
+    }
+}
+
+impl MethodNotice {
+    /// The subject and plain-text body, in the person's language.
+    pub fn render(&self) -> (String, String) {
+        use crate::model::FactorKind as K;
+        let lang = NoticeLang::of(self.preferred_language.as_deref());
+        let name = |k: &K| -> &'static str {
+            match (lang, k) {
+                (NoticeLang::De, K::Password) => "Passwort",
+                (NoticeLang::Fr, K::Password) => "mot de passe",
+                (NoticeLang::Es, K::Password) => "contraseña",
+                (_, K::Password) => "password",
+                (NoticeLang::De, K::Totp) => "Authenticator-App (TOTP)",
+                (NoticeLang::Fr, K::Totp) => "application d'authentification (TOTP)",
+                (NoticeLang::Es, K::Totp) => "aplicación de autenticación (TOTP)",
+                (_, K::Totp) => "authenticator app (TOTP)",
+                (NoticeLang::De, K::OtpSms) => "Codes per SMS",
+                (NoticeLang::Fr, K::OtpSms) => "codes par SMS",
+                (NoticeLang::Es, K::OtpSms) => "códigos por SMS",
+                (_, K::OtpSms) => "codes by SMS",
+                (NoticeLang::De, K::OtpEmail) => "Codes per E-Mail",
+                (NoticeLang::Fr, K::OtpEmail) => "codes par e-mail",
+                (NoticeLang::Es, K::OtpEmail) => "códigos por correo",
+                (_, K::OtpEmail) => "codes by email",
+                (NoticeLang::De, K::RecoveryCode) => "Wiederherstellungscodes",
+                (NoticeLang::Fr, K::RecoveryCode) => "codes de récupération",
+                (NoticeLang::Es, K::RecoveryCode) => "códigos de recuperación",
+                (_, K::RecoveryCode) => "recovery codes",
+                (_, K::Passkey) => "passkey",
+                (NoticeLang::De, K::SecurityKey) => "Sicherheitsschlüssel",
+                (NoticeLang::Fr, K::SecurityKey) => "clé de sécurité",
+                (NoticeLang::Es, K::SecurityKey) => "llave de seguridad",
+                (_, K::SecurityKey) => "security key",
+            }
+        };
+        let methods = self.methods.iter().map(name).collect::<Vec<_>>().join(", ");
+        let at = self
+            .at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let browser = match &self.from {
+            ChangedFrom::Browser(Some(ua)) => ua.clone(),
+            ChangedFrom::Browser(None) => match lang {
+                NoticeLang::De => "unbekannter Browser".into(),
+                NoticeLang::Fr => "navigateur inconnu".into(),
+                NoticeLang::Es => "navegador desconocido".into(),
+                NoticeLang::En => "unknown browser".into(),
+            },
+            ChangedFrom::Administrator => match lang {
+                NoticeLang::De => "ein Administrator".into(),
+                NoticeLang::Fr => "un administrateur".into(),
+                NoticeLang::Es => "un administrador".into(),
+                NoticeLang::En => "an administrator".into(),
+            },
+        };
+        let added = self.change == MethodChange::Added;
+        let (subject, lines) = match lang {
+            NoticeLang::De => (
+                if added { "Neue Anmeldemethode" } else { "Anmeldemethode entfernt" },
+                [
+                    format!("Hallo {},", self.display_name),
+                    format!(
+                        "für Ihr Konto {} wurde {}: {methods}.",
+                        self.login_name,
+                        if added { "hinzugefügt" } else { "entfernt" }
+                    ),
+                    format!("Wann: {at}"),
+                    format!("Von: {browser}"),
+                    "Waren Sie das nicht, ändern Sie Ihr Passwort und prüfen Sie Ihre Anmeldemethoden."
+                        .into(),
+                ],
+            ),
+            NoticeLang::Fr => (
+                if added { "Nouvelle méthode de connexion" } else { "Méthode de connexion supprimée" },
+                [
+                    format!("Bonjour {},", self.display_name),
+                    format!(
+                        "sur votre compte {}, {} : {methods}.",
+                        self.login_name,
+                        if added { "ajouté" } else { "supprimé" }
+                    ),
+                    format!("Quand : {at}"),
+                    format!("Depuis : {browser}"),
+                    "Si ce n'était pas vous, changez votre mot de passe et vérifiez vos méthodes de connexion."
+                        .into(),
+                ],
+            ),
+            NoticeLang::Es => (
+                if added { "Nuevo método de inicio de sesión" } else { "Método de inicio de sesión eliminado" },
+                [
+                    format!("Hola {},", self.display_name),
+                    format!(
+                        "en su cuenta {} se ha {}: {methods}.",
+                        self.login_name,
+                        if added { "añadido" } else { "eliminado" }
+                    ),
+                    format!("Cuándo: {at}"),
+                    format!("Desde: {browser}"),
+                    "Si no fue usted, cambie su contraseña y revise sus métodos de inicio de sesión."
+                        .into(),
+                ],
+            ),
+            NoticeLang::En => (
+                if added { "New sign-in method" } else { "Sign-in method removed" },
+                [
+                    format!("Hello {},", self.display_name),
+                    format!(
+                        "on your account {}, this sign-in method was {}: {methods}.",
+                        self.login_name,
+                        if added { "added" } else { "removed" }
+                    ),
+                    format!("When: {at}"),
+                    format!("From: {browser}"),
+                    "If this was not you, change your password and review your sign-in methods."
+                        .into(),
+                ],
+            ),
+        };
+        (subject.to_owned(), lines.join("\n\n"))
+    }
+}
+
 /// A delivery failure; the text is for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("delivery failed: {0}")]
@@ -42,6 +220,8 @@ pub trait Notifier: Send + Sync + 'static {
         code: &Secret<String>,
         context: &CodeContext,
     ) -> Result<(), NotifyError>;
+    /// Emails `to` that a sign-in method was added or removed ([`MethodNotice::render`]).
+    async fn send_method_notice(&self, to: &str, notice: &MethodNotice) -> Result<(), NotifyError>;
 }
 
 const PLACEHOLDERS: [&str; 6] = [
@@ -146,6 +326,7 @@ pub struct SentCode {
 #[derive(Debug, Default)]
 pub struct RecordingNotifier {
     sent: Mutex<Vec<SentCode>>,
+    notices: Mutex<Vec<(String, MethodNotice)>>,
     fail: Mutex<bool>,
 }
 
@@ -161,6 +342,10 @@ impl RecordingNotifier {
     /// The most recent message.
     pub fn last(&self) -> Option<SentCode> {
         lock(&self.sent).last().cloned()
+    }
+    /// Every method notice sent so far, with its address.
+    pub fn notices(&self) -> Vec<(String, MethodNotice)> {
+        lock(&self.notices).clone()
     }
     /// Makes further sends fail (or succeed again).
     pub fn set_failing(&self, fail: bool) {
@@ -211,6 +396,13 @@ impl Notifier for RecordingNotifier {
     ) -> Result<(), NotifyError> {
         self.record(SentVia::Sms, to, code, context)
     }
+    async fn send_method_notice(&self, to: &str, notice: &MethodNotice) -> Result<(), NotifyError> {
+        if *lock(&self.fail) {
+            return Err(NotifyError("recording notifier told to fail".into()));
+        }
+        lock(&self.notices).push((to.to_owned(), notice.clone()));
+        Ok(())
+    }
 }
 
 /// Development notifier: logs that a code was sent. The code itself is logged only at `debug`
@@ -238,6 +430,14 @@ impl Notifier for LogNotifier {
     ) -> Result<(), NotifyError> {
         tracing::info!(to, user_id = %context.user_id, session_id = %context.session_id, "sms code sent (log notifier)");
         tracing::debug!(code = %code.expose(), "development only: sms code");
+        Ok(())
+    }
+    async fn send_method_notice(
+        &self,
+        _to: &str,
+        notice: &MethodNotice,
+    ) -> Result<(), NotifyError> {
+        tracing::info!(user_id = %notice.user_id, change = ?notice.change, methods = ?notice.methods, "sign-in method notice (log notifier)");
         Ok(())
     }
 }

@@ -303,6 +303,7 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction. Returns the session's new sequence.
     async fn write_session(&self, write: &SessionWrite) -> Result<i64, StoreError>;
     async fn find_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Live sessions only: a terminated session never matches.
     async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError>;
     /// Appends events that change no session (for example a failed check on a new session).
     async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;

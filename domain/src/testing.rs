@@ -452,7 +452,7 @@ impl Store for MemoryStore {
         let mut found: Vec<Session> = s
             .sessions
             .values()
-            .filter(|sess| query.filters.iter().all(|f| matches(sess, f)))
+            .filter(|sess| !sess.terminated && query.filters.iter().all(|f| matches(sess, f)))
             .cloned()
             .collect();
         found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -703,4 +703,20 @@ pub fn test_engine_with(mut config: Config) -> Result<TestEngine, crate::DomainE
 /// Builds a [`TestEngine`] with the default configuration.
 pub fn test_engine() -> Result<TestEngine, crate::DomainError> {
     test_engine_with(Config::default())
+}
+
+/// A caller holding an API key `id` with the `session` scope: it reaches its own sessions.
+pub fn key_caller(id: &str) -> crate::service::Caller {
+    crate::service::Caller::api_key(&crate::service::AuthenticatedKey {
+        id: id.to_owned(),
+        scopes: vec![crate::model::Scope::Session],
+    })
+}
+
+/// A caller holding an API key `id` with `session_all`: it reaches every session.
+pub fn all_sessions_caller(id: &str) -> crate::service::Caller {
+    crate::service::Caller::api_key(&crate::service::AuthenticatedKey {
+        id: id.to_owned(),
+        scopes: vec![crate::model::Scope::SessionAll],
+    })
 }

@@ -238,8 +238,9 @@ test('a passwordless app: a passkey is required after the password, then used', 
   await signedIn(page);
   const status = await validate(request, link.session_id);
   expect(status.status).toBe('verified');
-  // Both were proven in this login; the passkey is what completed it.
-  expect(status.factors).toEqual(['password', 'passkey']);
+  // A passkey never completes the login that made it: the login started again with the user
+  // known, and the passkey alone completed the new one.
+  expect(status.factors).toEqual(['passkey']);
 });
 
 test.describe('without JavaScript', () => {

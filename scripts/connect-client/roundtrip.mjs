@@ -103,6 +103,15 @@ async function roundTrip(name, service) {
   const deleted = await client.deleteSession({ sessionId: created.sessionId, sessionToken: set.sessionToken });
   check(deleted.details !== undefined, `${name} DeleteSession`);
   await expectError(
+    client.getSession({ sessionId: created.sessionId }),
+    Code.NotFound,
+    `${name} GetSession of a terminated session`,
+  );
+  const gone = await client.listSessions({
+    queries: [{ query: { case: "idsQuery", value: { ids: [created.sessionId] } } }],
+  });
+  check(gone.details.totalResult === 0n && gone.sessions.length === 0, `${name} ListSessions omits it`);
+  await expectError(
     client.setSession({ sessionId: created.sessionId, metadata: { k: new Uint8Array([1]) } }),
     Code.FailedPrecondition,
     `${name} SetSession on a terminated session`,

@@ -139,7 +139,12 @@ pub enum AppCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ScopeArg {
+    /// The Session API, for the sessions the key creates
     Session,
+    /// The Session API for every session (a trusted custom login UI)
+    #[value(name = "session_all")]
+    SessionAll,
+    /// The admin API
     Admin,
 }
 
@@ -340,6 +345,7 @@ pub async fn api_key(engine: &Engine, command: ApiKeyCommand) -> Result<(), CliE
                 .into_iter()
                 .map(|s| match s {
                     ScopeArg::Session => Scope::Session,
+                    ScopeArg::SessionAll => Scope::SessionAll,
                     ScopeArg::Admin => Scope::Admin,
                 })
                 .collect();
@@ -462,6 +468,7 @@ fn scope_list(scopes: &[Scope]) -> String {
         .iter()
         .map(|s| match s {
             Scope::Session => "session",
+            Scope::SessionAll => "session_all",
             Scope::Admin => "admin",
         })
         .collect::<Vec<_>>()

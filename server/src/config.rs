@@ -66,6 +66,8 @@ pub struct FileConfig {
     pub handoff_link_ttl_secs: Option<u32>,
     /// Seconds a handoff session lives when the app sends no `lifetime` (default 1800).
     pub handoff_session_lifetime_secs: Option<u32>,
+    /// Longest `lifetime` a request may give a session, in seconds (default 2592000, 30 days).
+    pub max_session_lifetime_secs: Option<u32>,
     /// `[rate_limits]`: any rule left out keeps its default.
     pub rate_limits: Option<RateLimits>,
     /// WebAuthn relying party id (default: the public URL's host; a parent domain is allowed).
@@ -195,6 +197,8 @@ pub struct Settings {
     pub demo: bool,
     pub delivery: Delivery,
     pub handoff: HandoffSettings,
+    /// Longest lifetime a request may give a session (default 30 days).
+    pub max_session_lifetime: std::time::Duration,
     pub rate_limits: RateLimits,
     pub webauthn: WebAuthnSettings,
 }
@@ -318,6 +322,11 @@ impl Settings {
                 defaults.session_lifetime,
             )?,
         };
+        let max_session_lifetime = seconds(
+            file.max_session_lifetime_secs,
+            "max_session_lifetime_secs",
+            std::time::Duration::from_secs(30 * 24 * 3600),
+        )?;
         let rate_limits = file.rate_limits.unwrap_or_default();
         let mut extra_origins = Vec::new();
         for origin in file.webauthn_extra_origins.unwrap_or_default() {
@@ -342,6 +351,7 @@ impl Settings {
             demo,
             delivery: Delivery { smtp, sms },
             handoff,
+            max_session_lifetime,
             rate_limits,
             webauthn,
         })

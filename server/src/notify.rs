@@ -7,7 +7,9 @@ use std::{path::PathBuf, time::Duration};
 
 use domain::{
     crypto::Secret,
-    notifier::{CodeContext, LogNotifier, Notifier, NotifyError as DomainNotifyError},
+    notifier::{
+        CodeContext, LogNotifier, MethodNotice, Notifier, NotifyError as DomainNotifyError,
+    },
 };
 use lettre::{
     message::{header::ContentType, Mailbox},
@@ -240,6 +242,21 @@ impl Notifier for CodeSender {
         };
         let text = format!("{} is your sign-in code.", code.expose());
         sms.send(to, &text)
+            .await
+            .map_err(|e| DomainNotifyError(e.to_string()))
+    }
+
+    async fn send_method_notice(
+        &self,
+        to: &str,
+        notice: &MethodNotice,
+    ) -> Result<(), DomainNotifyError> {
+        let Some(mailer) = &self.email else {
+            return LogNotifier.send_method_notice(to, notice).await;
+        };
+        let (subject, body) = notice.render();
+        mailer
+            .send(to, &subject, &body)
             .await
             .map_err(|e| DomainNotifyError(e.to_string()))
     }

@@ -114,6 +114,7 @@ fn engine_config(settings: &Settings) -> domain::Config {
     domain::Config {
         handoff_link_ttl: seconds(settings.handoff.link_ttl),
         handoff_session_lifetime: seconds(settings.handoff.session_lifetime),
+        max_session_lifetime: seconds(settings.max_session_lifetime),
         rp_id,
         rp_origin,
         rp_extra_origins: settings.webauthn.extra_origins.clone(),

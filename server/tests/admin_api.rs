@@ -967,6 +967,16 @@ async fn api_keys(b: Backend) {
         )
         .await;
     assert_eq!(admin["api_key"]["scopes"], json!(["session", "admin"]));
+    // A trusted login UI's key reaches every session.
+    let (st, ui) = srv
+        .admin(
+            Method::POST,
+            "/api-keys",
+            Some(json!({"name": "custom login", "scopes": ["session_all"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{ui}");
+    assert_eq!(ui["api_key"]["scopes"], json!(["session_all"]));
     let (st, _, _) = srv
         .send(
             Method::GET,
@@ -994,7 +1004,7 @@ async fn api_keys(b: Backend) {
     no_hashes(&list);
     assert!(!list.to_string().contains(&key));
     let keys = list["api_keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 3, "{list}");
+    assert_eq!(keys.len(), 4, "{list}");
     assert!(keys.iter().any(|k| k["id"] == json!(id)));
 
     // Revoke: the key stops working at once; revoking again changes nothing; an unknown id is

@@ -314,6 +314,25 @@ async fn api_keys_authenticate_until_revoked() {
     let auth = engine.authenticate_api_key(&key).await.unwrap();
     assert!(auth.has(Scope::Session) && auth.has(Scope::Admin));
 
+    let all = json_of(&server(
+        &dir,
+        &[
+            "apikey",
+            "add",
+            "--name",
+            "login-ui",
+            "--scope",
+            "session_all",
+            "--json",
+        ],
+    ));
+    assert_eq!(all["scopes"], serde_json::json!(["session_all"]));
+    let auth = engine
+        .authenticate_api_key(all["key"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(auth.has(Scope::SessionAll) && auth.has(Scope::Session) && !auth.has(Scope::Admin));
+
     let default_scope = json_of(&server(&dir, &["apikey", "add", "--name", "ro", "--json"]));
     assert_eq!(default_scope["scopes"], serde_json::json!(["session"]));
     failed_with(
@@ -322,7 +341,7 @@ async fn api_keys_authenticate_until_revoked() {
     );
 
     let listed = json_of(&server(&dir, &["apikey", "list", "--json"]));
-    assert_eq!(listed["api_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["api_keys"].as_array().unwrap().len(), 3);
     assert!(
         !listed.to_string().contains(&key),
         "a listing never shows keys"

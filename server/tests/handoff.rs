@@ -654,7 +654,14 @@ async fn validate_accepts_every_encoding_and_reports_the_user(backend: Backend) 
             let engine_id = body["engine_session_id"].as_str().unwrap();
             let session = srv
                 .engine
-                .get_session(engine_id, None, &domain::service::Caller { id: "t".into() })
+                .get_session(
+                    engine_id,
+                    None,
+                    &domain::service::Caller::api_key(&domain::service::AuthenticatedKey {
+                        id: "login-ui".into(),
+                        scopes: vec![domain::model::Scope::SessionAll],
+                    }),
+                )
                 .await
                 .unwrap();
             assert!(session.factors.password.is_some());
@@ -693,6 +700,54 @@ async fn validate_accepts_every_encoding_and_reports_the_user(backend: Backend) 
         .unwrap();
     assert!(res.status().is_client_error());
     assert_ne!(res.status(), StatusCode::OK);
+    // Only the hosted page changes a handoff session: through the Session API even a
+    // session_all key reads it but changes and ends nothing (REST and Connect).
+    let engine_id = body["engine_session_id"].as_str().unwrap().to_owned();
+    let (_, ui) = srv
+        .engine
+        .create_api_key(
+            domain::input::Name::parse("login ui").unwrap(),
+            vec![domain::model::Scope::SessionAll],
+        )
+        .await
+        .unwrap();
+    let path = format!("/v2/sessions/{engine_id}");
+    let res = client()
+        .get(srv.url(&path))
+        .bearer_auth(ui.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = client()
+        .patch(srv.url(&path))
+        .bearer_auth(ui.expose())
+        .json(&json!({"lifetime": "60s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = client()
+        .post(srv.url("/zitadel.session.v2.SessionService/SetSession"))
+        .header("connect-protocol-version", "1")
+        .bearer_auth(ui.expose())
+        .json(&json!({"sessionId": engine_id, "lifetime": "60s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    for path in [path.clone(), format!("/v2/sessions/{sid}")] {
+        let res = client()
+            .delete(srv.url(&path))
+            .bearer_auth(ui.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "ending nothing succeeds");
+    }
+    let (_, after) = srv.validate(json!({ "session_id": sid })).await;
+    assert_eq!(after["status"], body["status"], "{after}");
+    assert_eq!(after["expires_at"], body["expires_at"], "{after}");
     srv.finish().await;
 }
 

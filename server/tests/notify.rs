@@ -221,6 +221,50 @@ async fn email_goes_through_plain_smtp() {
     assert!(message.contains("493021"), "{message}");
 }
 
+/// A sign-in method notice, through the server's own sender: what changed, when and where.
+#[tokio::test]
+async fn a_method_notice_reaches_the_mail_server() {
+    use domain::{
+        model::FactorKind,
+        notifier::{ChangedFrom, MethodChange, MethodNotice, Notifier},
+    };
+    let smtp = SmtpServer::start(&[]);
+    let sender = server::notify::CodeSender::new(&server::config::Delivery {
+        smtp: Some(SmtpSettings {
+            url: format!("smtp://127.0.0.1:{}", smtp.port),
+            from: "Vestibule <login@example.test>".into(),
+            ca_cert: None,
+        }),
+        sms: None,
+    })
+    .unwrap();
+    let notice = MethodNotice {
+        user_id: "u1".into(),
+        login_name: "alice".into(),
+        display_name: "Alice".into(),
+        preferred_language: Some("en-GB".into()),
+        change: MethodChange::Added,
+        methods: vec![FactorKind::Passkey],
+        at: time::OffsetDateTime::from_unix_timestamp(1_796_292_000).unwrap(),
+        from: ChangedFrom::Browser(Some("Firefox 140 on Linux".into())),
+    };
+    sender
+        .send_method_notice("alice@example.test", &notice)
+        .await
+        .unwrap();
+    let message = smtp.wait_for_message();
+    assert!(message.contains("To: alice@example.test"), "{message}");
+    assert!(message.contains("Subject: New sign-in method"), "{message}");
+    for part in [
+        "passkey",
+        "2026-12-03T10:00:00Z",
+        "Firefox 140 on Linux",
+        "alice",
+    ] {
+        assert!(message.contains(part), "{part} in {message}");
+    }
+}
+
 #[tokio::test]
 async fn email_goes_through_starttls_and_implicit_tls_with_a_private_ca() {
     let dir = scratch_dir("tls");

@@ -316,6 +316,7 @@ both_backends!(
     seed_requests,
     connect_protocol,
     connect_client_round_trip,
+    sessions_end_and_belong_to_their_key,
 );
 
 const PW: &str = "correct horse 1";
@@ -742,6 +743,16 @@ async fn list_queries(b: Backend) {
     assert_eq!(st, StatusCode::CREATED);
     let s3 = s(&created["sessionId"]);
 
+    // A key reaches the sessions it created; session_all reaches all of them.
+    let (_, all_key) = srv.new_key(vec![Scope::SessionAll]).await;
+    let search_as = |key: String, body: Value| {
+        let srv = &srv;
+        async move {
+            srv.call(Method::POST, "/v2/sessions/search", Some(&key), Some(body))
+                .await
+        }
+    };
+    let search_all = |body: Value| search_as(all_key.clone(), body);
     let ids = |body: &Value| -> Vec<String> {
         body["sessions"]
             .as_array()
@@ -750,98 +761,97 @@ async fn list_queries(b: Backend) {
             .map(|x| s(&x["id"]))
             .collect()
     };
+    let (_, own) = srv.search(json!({})).await;
+    assert_eq!(ids(&own), vec![s2.clone(), s1.clone()], "{own}");
+    assert_eq!(own["details"]["totalResult"], json!("2"));
+    let (_, theirs) = search_as(other_key.clone(), json!({})).await;
+    assert_eq!(ids(&theirs), vec![s3.clone()]);
+    let (_, none) = srv
+        .search(json!({"queries": [{"creatorQuery": {"id": other_id}}]}))
+        .await;
+    assert_eq!(
+        ids(&none),
+        Vec::<String>::new(),
+        "another key's sessions stay out of reach"
+    );
     // Default: newest first, all of them.
-    let (st, all) = srv.search(json!({})).await;
+    let (st, all) = search_all(json!({})).await;
     assert_eq!(st, StatusCode::OK, "{all}");
     assert_eq!(ids(&all), vec![s3.clone(), s2.clone(), s1.clone()]);
     assert_eq!(all["details"]["totalResult"], json!("3"));
     assert!(all["details"]["processedSequence"].is_string());
     assert!(is_rfc3339(&all["details"]["timestamp"]));
     // Ascending, offset and limit (as strings or numbers), sorting column by name or number.
-    let (_, page) = srv
-        .search(json!({"query": {"offset": "1", "limit": 1, "asc": true},
+    let (_, page) = search_all(json!({"query": {"offset": "1", "limit": 1, "asc": true},
                        "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE"}))
-        .await;
+    .await;
     assert_eq!(ids(&page), vec![s2.clone()]);
     assert_eq!(page["details"]["totalResult"], json!("3"));
-    let (_, page) = srv
-        .search(json!({"query": {"offset": 0, "limit": "2", "asc": false}, "sorting_column": 0}))
-        .await;
+    let (_, page) = search_all(
+        json!({"query": {"offset": 0, "limit": "2", "asc": false}, "sorting_column": 0}),
+    )
+    .await;
     assert_eq!(ids(&page), vec![s3.clone(), s2.clone()]);
     // ids
-    let (_, r) = srv
-        .search(json!({"queries": [{"idsQuery": {"ids": [s1, s3, "missing"]}}], "query": {"asc": true}}))
-        .await;
+    let (_, r) = search_all(
+        json!({"queries": [{"idsQuery": {"ids": [s1, s3, "missing"]}}], "query": {"asc": true}}),
+    )
+    .await;
     assert_eq!(ids(&r), vec![s1.clone(), s3.clone()]);
     // user id
-    let (_, r) = srv
-        .search(json!({"queries": [{"user_id_query": {"id": u2}}]}))
-        .await;
+    let (_, r) = search_all(json!({"queries": [{"user_id_query": {"id": u2}}]})).await;
     assert_eq!(ids(&r), vec![s2.clone()]);
     // creation date
     let (_, got) = srv.get(&s2, &t2).await;
     let created2 = got["session"]["creationDate"].clone();
-    let (_, r) = srv
-        .search(json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": "TIMESTAMP_QUERY_METHOD_GREATER_OR_EQUALS"}}]}))
+    let (_, r) = search_all(json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": "TIMESTAMP_QUERY_METHOD_GREATER_OR_EQUALS"}}]}))
         .await;
     assert_eq!(ids(&r), vec![s3.clone(), s2.clone()]);
-    let (_, r) = srv
-        .search(
-            json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": 3}}]}),
-        )
-        .await;
+    let (_, r) = search_all(
+        json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": 3}}]}),
+    )
+    .await;
     assert_eq!(ids(&r), vec![s1.clone()]);
     // creator: explicit, and empty meaning the caller.
-    let (_, r) = srv
-        .search(json!({"queries": [{"creatorQuery": {"id": other_id}}]}))
-        .await;
+    let (_, r) = search_all(json!({"queries": [{"creatorQuery": {"id": other_id}}]})).await;
     assert_eq!(ids(&r), vec![s3.clone()]);
     let (_, r) = srv.search(json!({"queries": [{"creatorQuery": {}}]})).await;
     assert_eq!(ids(&r), vec![s2.clone(), s1.clone()]);
     assert!(!srv.key_id.is_empty());
     // user agent
-    let (_, r) = srv
-        .search(json!({"queries": [{"userAgentQuery": {"fingerprintId": "fp-a"}}]}))
-        .await;
+    let (_, r) =
+        search_all(json!({"queries": [{"userAgentQuery": {"fingerprintId": "fp-a"}}]})).await;
     assert_eq!(ids(&r), vec![s1.clone()]);
-    let res = srv
-        .search(json!({"queries": [{"userAgentQuery": {}}]}))
-        .await;
+    let res = search_all(json!({"queries": [{"userAgentQuery": {}}]})).await;
     assert_error(&res, 400, 3, "API-Json01");
     // expiration date: sessions without one never match.
     let in_an_hour = wire_time(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
-    let (_, r) = srv
-        .search(json!({"queries": [{"expirationDateQuery": {"expirationDate": in_an_hour, "method": "TIMESTAMP_QUERY_METHOD_LESS"}}]}))
+    let (_, r) = search_all(json!({"queries": [{"expirationDateQuery": {"expirationDate": in_an_hour, "method": "TIMESTAMP_QUERY_METHOD_LESS"}}]}))
         .await;
     assert_eq!(ids(&r), vec![s2.clone()]);
-    let (_, r) = srv
-        .search(json!({"queries": [{"expirationDateQuery": {"expirationDate": in_an_hour, "method": "TIMESTAMP_QUERY_METHOD_GREATER"}}]}))
+    let (_, r) = search_all(json!({"queries": [{"expirationDateQuery": {"expirationDate": in_an_hour, "method": "TIMESTAMP_QUERY_METHOD_GREATER"}}]}))
         .await;
     assert_eq!(ids(&r), vec![s3.clone()]);
     // Queries combine with AND.
-    let (_, r) = srv
-        .search(
-            json!({"queries": [{"userIdQuery": {"id": u1}}, {"creatorQuery": {"id": other_id}}]}),
-        )
-        .await;
+    let (_, r) = search_all(
+        json!({"queries": [{"userIdQuery": {"id": u1}}, {"creatorQuery": {"id": other_id}}]}),
+    )
+    .await;
     assert_eq!(ids(&r), Vec::<String>::new());
     assert_eq!(r["sessions"], json!([]));
     // Bad queries.
-    let res = srv
-        .search(json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": "TIMESTAMP_QUERY_METHOD_SOMETIMES"}}]}))
+    let res = search_all(json!({"queries": [{"creationDateQuery": {"creationDate": created2, "method": "TIMESTAMP_QUERY_METHOD_SOMETIMES"}}]}))
         .await;
     assert_error(&res, 400, 3, "API-Json01");
-    let res = srv
-        .search(json!({"sortingColumn": "SESSION_FIELD_NAME_COLOUR"}))
-        .await;
+    let res = search_all(json!({"sortingColumn": "SESSION_FIELD_NAME_COLOUR"})).await;
     assert_error(&res, 400, 3, "API-Json01");
-    let res = srv.search(json!({"queries": [{}]})).await;
+    let res = search_all(json!({"queries": [{}]})).await;
     assert_error(&res, 400, 3, "API-Json01");
-    let res = srv
-        .search(json!({"queries": [{"idsQuery": {"ids": []}, "userIdQuery": {"id": "x"}}]}))
-        .await;
+    let res =
+        search_all(json!({"queries": [{"idsQuery": {"ids": []}, "userIdQuery": {"id": "x"}}]}))
+            .await;
     assert_error(&res, 400, 3, "API-Json01");
-    let res = srv.search(json!({"query": {"offset": -1}})).await;
+    let res = search_all(json!({"query": {"offset": -1}})).await;
     assert_error(&res, 400, 3, "API-Json01");
 }
 
@@ -1382,5 +1392,177 @@ async fn connect_client_round_trip(b: Backend) {
         stdout.contains("connect round trip: all methods passed"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("ok: ").count(), 2 * 17, "{stdout}");
+    assert_eq!(stdout.matches("ok: ").count(), 2 * 19, "{stdout}");
+}
+
+/// Logging out ends the session for every reader, and a key reaches only the sessions it made:
+/// another key's session answers exactly like an unknown id (REST and Connect), `session_all`
+/// reaches both, and no lifetime beyond the configured maximum is accepted.
+async fn sessions_end_and_belong_to_their_key(b: Backend) {
+    let srv = Srv::start(b).await;
+    srv.user("kim", PW, false).await;
+    let (_, other) = srv.new_key(vec![Scope::Session]).await;
+    let (_, login_ui) = srv.new_key(vec![Scope::SessionAll]).await;
+    let (st, created) = srv
+        .post(
+            "/v2/sessions",
+            json!({"checks": {"user": {"loginName": "kim"}, "password": {"password": PW}}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let id = s(&created["sessionId"]);
+    let token = s(&created["sessionToken"]);
+    let connect = |method: &str, key: &str, body: Value| {
+        let req = srv
+            .http
+            .post(srv.url(&format!("/zitadel.session.v2.SessionService/{method}")))
+            .header("connect-protocol-version", "1")
+            .bearer_auth(key)
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let raw = |method: Method, path: String, key: String, body: Option<Value>| {
+        let mut req = srv.http.request(method, srv.url(&path)).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+
+    // The other key: the same bytes as for an id nobody knows.
+    let unknown = "0123456789abcdef0123456789abcdef".to_owned();
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PATCH, Some(json!({"metadata": {"k": b64("v")}}))),
+    ] {
+        let mine = raw(
+            method.clone(),
+            format!("/v2/sessions/{id}"),
+            other.clone(),
+            body.clone(),
+        )
+        .await;
+        let none = raw(
+            method.clone(),
+            format!("/v2/sessions/{unknown}"),
+            other.clone(),
+            body,
+        )
+        .await;
+        assert_eq!(mine.0, StatusCode::NOT_FOUND, "{method} {}", mine.1);
+        assert_eq!(
+            mine, none,
+            "{method}: another key's session must look unknown"
+        );
+    }
+    let mine = connect("GetSession", &other, json!({"sessionId": id})).await;
+    let none = connect("GetSession", &other, json!({"sessionId": unknown})).await;
+    assert_eq!(mine.0, StatusCode::NOT_FOUND, "{}", mine.1);
+    assert!(
+        mine.1.contains("not_found") && mine.1.contains("QUERY-Sess0n"),
+        "{}",
+        mine.1
+    );
+    assert_eq!(mine, none);
+    let mine = connect(
+        "SetSession",
+        &other,
+        json!({"sessionId": id, "metadata": {"k": b64("v")}}),
+    )
+    .await;
+    let none = connect(
+        "SetSession",
+        &other,
+        json!({"sessionId": unknown, "metadata": {"k": b64("v")}}),
+    )
+    .await;
+    assert_eq!(mine, none);
+    let (st, del) = srv
+        .call(
+            Method::DELETE,
+            &format!("/v2/sessions/{id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, del["details"]["sequence"].clone()),
+        (StatusCode::OK, json!("0")),
+        "{del}"
+    );
+    let (st, got) = srv.get(&id, &token).await;
+    assert_eq!(st, StatusCode::OK, "still there for its key: {got}");
+
+    // A trusted login UI reaches it; nobody extends it beyond the maximum.
+    let (st, got) = srv
+        .call(
+            Method::GET,
+            &format!("/v2/sessions/{id}"),
+            Some(&login_ui),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{got}");
+    let res = srv.patch(&id, json!({"lifetime": "315360000s"})).await;
+    assert_error(&res, 400, 3, "COMMAND-asEG4");
+    let (st, changed) = srv
+        .call(
+            Method::PATCH,
+            &format!("/v2/sessions/{id}"),
+            Some(&login_ui),
+            Some(json!({"lifetime": "3600s"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{changed}");
+
+    // Logged out: gone for every reader, over REST and Connect, and from searches.
+    let (st, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/v2/sessions/{id}"),
+            Some(&srv.key),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for key in [&srv.key, &login_ui] {
+        let (st, body) = srv
+            .call(Method::GET, &format!("/v2/sessions/{id}"), Some(key), None)
+            .await;
+        assert_error(&(st, body), 404, 5, "QUERY-Sess0n");
+        let (st, body) = connect("GetSession", key, json!({"sessionId": id})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (st, body) = srv
+        .call(
+            Method::GET,
+            &format!("/v2/sessions/{id}?sessionToken={token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "its own token reads nothing either: {body}"
+    );
+    let (_, found) = srv
+        .search(json!({"queries": [{"idsQuery": {"ids": [id]}}]}))
+        .await;
+    assert_eq!(found["details"]["totalResult"], json!("0"), "{found}");
+    let (st, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/v2/sessions/{id}"),
+            Some(&srv.key),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "ending it again succeeds");
 }

@@ -332,9 +332,7 @@ fn login_name(i: usize) -> String {
 }
 
 fn caller() -> Caller {
-    Caller {
-        id: "bench".to_owned(),
-    }
+    domain::testing::key_caller("bench")
 }
 
 fn create_request(i: usize, password: bool, email_code: bool) -> CreateSessionRequest {

@@ -1604,6 +1604,7 @@ async fn session_round_trips_every_field(db: &Database) {
         web_auth_n: Some(WebAuthnFactor {
             verified_at: at(2),
             user_verified: true,
+            kind: Some(WebAuthnKind::SecurityKey),
         }),
         totp: Some(at(3)),
         otp_sms: Some(at(4)),

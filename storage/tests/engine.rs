@@ -295,7 +295,7 @@ async fn a_burst_with_the_right_password_in_it_evaluates_only_the_limit(replicas
         assert!(matches!(right, DomainError::Locked { .. }), "{right:?}");
         assert!(locked.iter().all(|e| *e == right), "one answer for all");
         let sessions = replicas.engines[1]
-            .list_sessions(ListSessionsQuery::default())
+            .list_sessions(ListSessionsQuery::default(), &caller())
             .await
             .unwrap();
         assert!(sessions
@@ -311,9 +311,7 @@ async fn a_burst_with_the_right_password_in_it_evaluates_only_the_limit(replicas
 // --- helpers ---
 
 fn caller() -> Caller {
-    Caller {
-        id: "engine-test".to_owned(),
-    }
+    domain::testing::key_caller("engine-test")
 }
 
 fn change(user: bool, password: Option<&str>) -> SessionChange {
@@ -515,7 +513,7 @@ async fn parallel_wrong_passwords_on_create_session_lock_exactly_at_the_limit(re
     assert_failure_events(&replicas.db, &user.id, 0, ATTEMPTS).await;
     // A failed check creates nothing.
     let sessions = replicas.engines[1]
-        .list_sessions(ListSessionsQuery::default())
+        .list_sessions(ListSessionsQuery::default(), &caller())
         .await
         .unwrap();
     assert_eq!(sessions.total, 0);

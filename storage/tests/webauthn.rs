@@ -209,7 +209,7 @@ scenarios!(
 // --- helpers ---
 
 fn caller() -> Caller {
-    Caller { id: "test".into() }
+    domain::testing::key_caller("test")
 }
 
 fn origin() -> Url {
@@ -731,7 +731,25 @@ async fn passwordless_app_wants_a_passkey_then_takes_it(r: &Replicas) {
         policy_state(r.b(), &session, &second).await,
         PolicyState::NeedsSecondFactor { options: vec![] }
     );
+    r.clock.advance(Duration::seconds(1));
     let mut key = register(r.a(), r.b(), &alice, WebAuthnKind::Passkey).await;
+    // The passkey made during this login does not complete it ...
+    let opts = options(r.a(), &session, true).await;
+    let assertion = assert_with(&mut key.authenticator, origin(), opts);
+    let refused = set(r.b(), &session, check(&assertion)).await.unwrap_err();
+    assert_eq!(refused, DomainError::WebAuthnCredentialNew);
+    assert_eq!(refused.id(), "COMMAND-Wan09");
+    // ... the next login starts with the password again and then takes it.
+    r.clock.advance(Duration::seconds(1));
+    let session = session_for(r.a(), &alice).await;
+    let password = SessionChange {
+        checks: Checks {
+            password: Some(Password::parse(pw.into()).unwrap()),
+            ..Checks::default()
+        },
+        ..SessionChange::default()
+    };
+    set(r.a(), &session, password).await.unwrap();
     // Now the passkey is the only way in; the password already given does not count.
     assert_eq!(
         policy_state(r.a(), &session, &passwordless).await,

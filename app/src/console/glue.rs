@@ -412,7 +412,9 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
         E::WebAuthnAssertionInvalid
         | E::WebAuthnRegistrationInvalid
         | E::WebAuthnCredentialRejected
-        | E::WebAuthnDomainMismatch { .. } => Notice::PasskeyFailed,
+        | E::WebAuthnDomainMismatch { .. }
+        // Not reached through the page, which starts a login again after a registration.
+        | E::WebAuthnCredentialNew => Notice::PasskeyFailed,
         E::WebAuthnNoChallenge | E::WebAuthnChallengeExpired => Notice::PasskeyExpired,
         E::WebAuthnCredentialExists => Notice::PasskeyExists,
         E::WebAuthnUnavailable => Notice::PasskeyUnsupported,

@@ -12,6 +12,7 @@ use crate::model::{
     ApiKey, App, Branding, FactorKind, LoginPolicy, RecoveryCode, Scope, TotpRecord, User,
     UserState, WebAuthnKind,
 };
+use crate::notifier::{ChangedFrom, MethodChange};
 use crate::totp::{self, TotpEnrollment};
 
 /// Recovery codes generated per request.
@@ -93,9 +94,10 @@ pub struct AuthenticatedKey {
 }
 
 impl AuthenticatedKey {
-    /// Whether the key carries `scope`.
+    /// Whether the key carries `scope`; `session_all` includes `session`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+            || (scope == Scope::Session && self.scopes.contains(&Scope::SessionAll))
     }
 }
 
@@ -405,7 +407,15 @@ impl Engine {
         };
         record.confirmed = true;
         record.last_used_step = Some(step);
-        self.save_user(user).await
+        let user = self.save_user(user).await?;
+        self.notify_methods(
+            &user,
+            MethodChange::Added,
+            &[FactorKind::Totp],
+            ChangedFrom::Administrator,
+        )
+        .await;
+        Ok(user)
     }
 
     /// Turns email codes on or off; on needs a verified email.
@@ -416,8 +426,11 @@ impl Engine {
                 channel: Channel::Email,
             });
         }
-        user.otp_email_enabled = enabled;
-        self.save_user(user).await
+        let was = std::mem::replace(&mut user.otp_email_enabled, enabled);
+        let user = self.save_user(user).await?;
+        self.notify_switch(&user, FactorKind::OtpEmail, was, enabled)
+            .await;
+        Ok(user)
     }
 
     /// Turns SMS codes on or off; on needs a verified phone.
@@ -428,14 +441,38 @@ impl Engine {
                 channel: Channel::Sms,
             });
         }
-        user.otp_sms_enabled = enabled;
-        self.save_user(user).await
+        let was = std::mem::replace(&mut user.otp_sms_enabled, enabled);
+        let user = self.save_user(user).await?;
+        self.notify_switch(&user, FactorKind::OtpSms, was, enabled)
+            .await;
+        Ok(user)
+    }
+
+    /// The notice for a factor switched on or off (nothing when it did not change).
+    async fn notify_switch(&self, user: &User, factor: FactorKind, was: bool, now: bool) {
+        let change = match (was, now) {
+            (false, true) => MethodChange::Added,
+            (true, false) => MethodChange::Removed,
+            _ => return,
+        };
+        self.notify_methods(user, change, &[factor], ChangedFrom::Administrator)
+            .await;
     }
 
     /// Replaces the user's recovery codes with 10 new ones (128 bits each), returned once.
     pub async fn generate_recovery_codes(
         &self,
         id: &str,
+    ) -> Result<Vec<Secret<String>>, DomainError> {
+        self.issue_recovery_codes(id, ChangedFrom::Administrator)
+            .await
+    }
+
+    /// [`Engine::generate_recovery_codes`], made from `from`; the person is told.
+    pub(super) async fn issue_recovery_codes(
+        &self,
+        id: &str,
+        from: ChangedFrom,
     ) -> Result<Vec<Secret<String>>, DomainError> {
         let user = self.get_user(id).await?;
         let plain: Vec<Secret<String>> = (0..RECOVERY_CODE_COUNT)
@@ -454,6 +491,13 @@ impl Engine {
             .replace_recovery_codes(&user.id, &stored)
             .await
             .map_err(|e| store_err("replace recovery codes", e))?;
+        self.notify_methods(
+            &user,
+            MethodChange::Added,
+            &[FactorKind::RecoveryCode],
+            from,
+        )
+        .await;
         Ok(plain)
     }
 
@@ -505,7 +549,26 @@ impl Engine {
 
     /// Removes a factor; for passkeys and security keys, every credential of that kind.
     pub async fn remove_factor(&self, id: &str, factor: FactorKind) -> Result<(), DomainError> {
-        let mut user = self.get_user(id).await?;
+        let user = self.get_user(id).await?;
+        let held = self.list_factors(&user.id).await?.factors.contains(&factor);
+        self.remove_factor_of(user.clone(), factor).await?;
+        if held {
+            self.notify_methods(
+                &user,
+                MethodChange::Removed,
+                &[factor],
+                ChangedFrom::Administrator,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn remove_factor_of(
+        &self,
+        mut user: User,
+        factor: FactorKind,
+    ) -> Result<(), DomainError> {
         match factor {
             FactorKind::Password => user.password_hash = None,
             FactorKind::Totp => user.totp = None,

@@ -30,17 +30,6 @@ mod passkey;
 pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
 pub use passkey::HandoffPasskeys;
 
-/// Second factors whose presence means that someone who knows only the password may add no
-/// other factor next to them: neither a TOTP app nor a passkey (a WebAuthn credential counts).
-const SECOND_FACTORS: [FactorKind; 6] = [
-    FactorKind::Totp,
-    FactorKind::OtpSms,
-    FactorKind::OtpEmail,
-    FactorKind::RecoveryCode,
-    FactorKind::SecurityKey,
-    FactorKind::Passkey,
-];
-
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_CHARS: usize = 200;
@@ -455,7 +444,7 @@ impl Engine {
             }
             _ => {}
         }
-        let caller = Caller { id: app.id.clone() };
+        let caller = Caller::app(&app.id);
         let request = SetSessionRequest {
             change,
             session_token: None,
@@ -478,19 +467,21 @@ impl Engine {
     ) -> Result<(), DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
-        self.delete_session(&session.id, None, &Caller { id: app.id })
+        self.delete_session(&session.id, None, &Caller::app(&app.id))
             .await?;
         self.notify_handoff(&handoff.id);
         Ok(())
     }
 
-    /// The engine session behind a handoff, found by the app backend's `session_id` secret (so
-    /// the Session API can answer `GET /v2/sessions/{session_id}` for a handoff too). `None`
-    /// until the link is claimed.
-    pub async fn handoff_engine_session(
+    /// The engine session behind a handoff, read by the app backend's `session_id` secret (so
+    /// the Session API can answer `GET /v2/sessions/{session_id}` for a handoff too): the secret
+    /// is the app's capability, so it reads as the app would. `None` when no claimed handoff has
+    /// that secret; a terminated session answers `SessionNotFound` like any other reader's.
+    pub async fn handoff_session_by_secret(
         &self,
         handoff_session_id: &str,
-    ) -> Result<Option<String>, DomainError> {
+        session_token: Option<&str>,
+    ) -> Result<Option<Session>, DomainError> {
         let Some(hash) = secret_hash(handoff_session_id) else {
             return Ok(None);
         };
@@ -499,7 +490,13 @@ impl Engine {
             .find_handoff_by_secret(&hash)
             .await
             .map_err(|e| store_err("find handoff", e))?;
-        Ok(handoff.and_then(|h| h.session_id))
+        let Some((session_id, app_id)) = handoff.and_then(|h| Some((h.session_id?, h.app_id)))
+        else {
+            return Ok(None);
+        };
+        self.get_session(&session_id, session_token, &Caller::app(&app_id))
+            .await
+            .map(Some)
     }
 
     /// Finds the handoff of a `session_id` for `POST /session/validate/`. Apps whose policy
@@ -685,9 +682,7 @@ impl Engine {
             app_id: Some(handoff.app_id.clone()),
             conceal_unknown_user: true,
         };
-        let caller = Caller {
-            id: handoff.app_id.clone(),
-        };
+        let caller = Caller::app(&handoff.app_id);
         // The session token in the answer is dropped: the browser acts through this module.
         let created = self.create_session(request, &caller).await?;
         let attached = self
@@ -715,12 +710,6 @@ impl Engine {
         handoff.session_id = Some(created.session_id.clone());
         self.notify_handoff(&handoff.id);
         self.load_session(&created.session_id).await
-    }
-
-    /// The user has a second factor set up, allowed by the app or not.
-    async fn has_second_factor(&self, user_id: &str) -> Result<bool, DomainError> {
-        let setup = self.list_factors(user_id).await?.factors;
-        Ok(setup.iter().any(|k| SECOND_FACTORS.contains(k)))
     }
 
     async fn handoff_progress(
@@ -971,11 +960,30 @@ mod tests {
             .get_session(
                 &status.engine_session_id.unwrap(),
                 None,
-                &Caller { id: "x".into() },
+                &crate::testing::all_sessions_caller("x"),
             )
             .await
             .unwrap();
         assert!(session.factors.password.is_some());
+        // ... readable by a trusted login UI, but changed only by the hosted page: through the
+        // Session API it answers like an unknown session, and nothing changes.
+        let ui = crate::testing::all_sessions_caller("login-ui");
+        let err = e
+            .set_session(&session.id, SetSessionRequest::default(), &ui)
+            .await
+            .unwrap_err();
+        assert_eq!(err, DomainError::SessionNotFound);
+        let deleted = e.delete_session(&session.id, None, &ui).await.unwrap();
+        assert_eq!(deleted.sequence, 0, "nothing was deleted");
+        let key = crate::testing::key_caller(&app.app().id);
+        assert_eq!(
+            e.get_session(&session.id, None, &key).await.unwrap_err(),
+            DomainError::SessionNotFound,
+            "a key whose id equals the app's is still not the app"
+        );
+        let after = e.get_session(&session.id, None, &ui).await.unwrap();
+        assert_eq!(after.sequence, session.sequence);
+        assert!(!after.terminated);
     }
 
     #[tokio::test]
@@ -1237,5 +1245,248 @@ mod tests {
                 .unwrap()
                 .has_passkey
         );
+    }
+
+    /// The defect of a stolen password: a user with a password and TOTP signs in on app A
+    /// (password enough) and the page offers a passkey, which would then sign in alone on app B
+    /// (second factor required). The rule of every enrollment refuses it until TOTP passed in
+    /// this login; a user with a password alone may add one, is told by email, and the new
+    /// passkey counts from the next login on.
+    #[tokio::test]
+    async fn a_password_alone_adds_no_passkey_next_to_totp() {
+        use crate::input::{Email, Language, TotpCode};
+        use crate::notifier::{ChangedFrom, MethodChange};
+        use crate::testing::test_engine_with;
+        use webauthn_authenticator_rs::prelude::{
+            CreationChallengeResponse, RequestChallengeResponse, Url,
+        };
+        use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+        use webauthn_authenticator_rs::WebauthnAuthenticator;
+
+        let engine = test_engine_with(crate::Config {
+            rp_id: "login.example".into(),
+            rp_origin: "https://login.example".into(),
+            ..crate::Config::default()
+        })
+        .unwrap();
+        let (t, app_a, _) = setup_with(engine, LoginPolicy::default()).await;
+        let e = &t.engine;
+        let (raw_b, secret_b) = e
+            .create_app(NewApp {
+                name: Name::parse("Bank").unwrap(),
+                redirect_uris: vec![HttpUrl::parse("uri", "https://bank.example/cb").unwrap()],
+                policy: LoginPolicy {
+                    require_second_factor: true,
+                    ..LoginPolicy::default()
+                },
+                branding: Default::default(),
+            })
+            .await
+            .unwrap();
+        let app_b = e
+            .authenticate_app(&raw_b.app_key, secret_b.expose())
+            .await
+            .unwrap();
+        let person = |name: &str, lang: &str| NewUser {
+            password: Some(NewPassword::parse(PW.into()).unwrap()),
+            email: Some(Email::parse(format!("{name}@example.com")).unwrap()),
+            email_verified: true,
+            preferred_language: Some(Language::parse(lang).unwrap()),
+            ..NewUser::named(LoginName::parse(name).unwrap())
+        };
+        let totp_user = e.create_user(person("tess", "en")).await.unwrap();
+        let started = e.start_totp_enrollment(&totp_user.id).await.unwrap();
+        let secret = totp_rs::Secret::Encoded(started.secret_base32.expose().clone())
+            .to_bytes()
+            .unwrap();
+        let code = |at| TotpCode::parse(crate::totp::code_at(&secret, at)).unwrap();
+        e.finish_totp_enrollment(&totp_user.id, code(e.now()))
+            .await
+            .unwrap();
+        let (to, notice) = t.notifier.notices().pop().expect("a notice for TOTP");
+        assert_eq!(to, "tess@example.com");
+        assert_eq!(
+            (notice.change, notice.methods.clone(), notice.from.clone()),
+            (
+                MethodChange::Added,
+                vec![FactorKind::Totp],
+                ChangedFrom::Administrator
+            )
+        );
+
+        let sign_in = |name: &'static str| SessionChange {
+            checks: Checks {
+                user: Some(UserRef::LoginName(LoginName::parse(name).unwrap())),
+                password: Some(Password::parse(PW.into()).unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let origin = Url::parse("https://login.example").unwrap();
+        async fn open(e: &Engine, app: &AuthenticatedApp) -> (String, String) {
+            let gen = e
+                .generate_handoff(app, GenerateHandoff::default())
+                .await
+                .unwrap();
+            let token = gen.token.expose().clone();
+            let browser = UserAgent {
+                description: Some("Firefox 140 on Linux".into()),
+                ..UserAgent::default()
+            };
+            let claimed = e.claim_handoff(&token, None, Some(browser)).await.unwrap();
+            (token, claimed.new_browser_secret.unwrap().into_inner())
+        }
+        async fn register(
+            e: &Engine,
+            token: &str,
+            browser: &str,
+            key: &mut SoftPasskey,
+        ) -> Result<(String, serde_json::Value), DomainError> {
+            let started = e.handoff_start_passkey_registration(token, browser).await?;
+            let options: CreationChallengeResponse =
+                serde_json::from_value(started.options).unwrap();
+            let origin = Url::parse("https://login.example").unwrap();
+            let credential = key.do_registration(origin, options).unwrap();
+            Ok((
+                started.registration_id,
+                serde_json::to_value(&credential).unwrap(),
+            ))
+        }
+
+        // 1. Tess on app A with her password alone: app A is satisfied, but no passkey.
+        let (token, browser) = open(e, &app_a).await;
+        let progress = e
+            .handoff_set_session(&token, &browser, sign_in("tess"))
+            .await
+            .unwrap();
+        assert!(matches!(progress.policy, PolicyState::Satisfied(_)));
+        let stands = e.handoff_passkeys(&token, &browser).await.unwrap();
+        assert!(
+            !stands.can_register,
+            "a password alone may not add a passkey"
+        );
+        let mut key = SoftPasskey::new(true);
+        let refused = register(e, &token, &browser, &mut key).await.unwrap_err();
+        assert_eq!(refused, DomainError::WebAuthnNotReady);
+        let notices = t.notifier.notices().len();
+        // With her TOTP code passed in this login, she may.
+        t.clock.advance(Duration::seconds(31));
+        let totp = SessionChange {
+            checks: Checks {
+                totp: Some(code(e.now())),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        e.handoff_set_session(&token, &browser, totp).await.unwrap();
+        assert!(
+            e.handoff_passkeys(&token, &browser)
+                .await
+                .unwrap()
+                .can_register
+        );
+        let (id, credential) = register(e, &token, &browser, &mut key).await.unwrap();
+        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
+            .await
+            .unwrap();
+        assert_eq!(t.notifier.notices().len(), notices + 1);
+
+        // 2. Pia has a password alone: she may add a passkey (trust on first use) and is told,
+        // in her language, what was added, when and from which browser.
+        e.create_user(person("pia", "de-CH")).await.unwrap();
+        let (token, browser) = open(e, &app_a).await;
+        e.handoff_set_session(&token, &browser, sign_in("pia"))
+            .await
+            .unwrap();
+        t.clock.advance(Duration::seconds(1));
+        let mut pia_key = SoftPasskey::new(true);
+        let (id, credential) = register(e, &token, &browser, &mut pia_key).await.unwrap();
+        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
+            .await
+            .unwrap();
+        let (to, notice) = t.notifier.notices().pop().unwrap();
+        assert_eq!(to, "pia@example.com");
+        assert_eq!(notice.methods, vec![FactorKind::Passkey]);
+        assert_eq!(notice.at, e.now());
+        assert_eq!(
+            notice.from,
+            ChangedFrom::Browser(Some("Firefox 140 on Linux".into()))
+        );
+        let (subject, body) = notice.render();
+        assert_eq!(subject, "Neue Anmeldemethode");
+        assert!(
+            body.contains("passkey") && body.contains("Firefox 140 on Linux"),
+            "{body}"
+        );
+        // The passkey made in this login does not count for it ...
+        let assert_with = |key: &mut SoftPasskey, challenges: ChallengeResponse| {
+            let options: RequestChallengeResponse =
+                serde_json::from_value(challenges.web_auth_n.unwrap()).unwrap();
+            serde_json::to_value(key.do_authentication(origin.clone(), options).unwrap()).unwrap()
+        };
+        let progress = e
+            .handoff_webauthn_challenge(&token, &browser, true)
+            .await
+            .unwrap();
+        let assertion = assert_with(&mut pia_key, progress.challenges);
+        let refused = e
+            .handoff_webauthn_check(&token, &browser, assertion)
+            .await
+            .unwrap_err();
+        assert_eq!(refused, DomainError::WebAuthnCredentialNew);
+
+        // 3. ... and on app B, which needs a second factor, the login starts again once she
+        // made it, so that the next sign-in is the passkey's: alone it satisfies app B.
+        let (token, browser) = open(e, &app_b).await;
+        let progress = e
+            .handoff_set_session(&token, &browser, sign_in("pia"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            progress.policy,
+            PolicyState::NeedsSecondFactor { .. }
+        ));
+        let refused = register(e, &token, &browser, &mut SoftPasskey::new(true)).await;
+        assert_eq!(
+            refused.unwrap_err(),
+            DomainError::WebAuthnNotReady,
+            "now she holds a passkey, a password alone adds nothing"
+        );
+        e.remove_factor(
+            &e.find_user_by_login_name(&LoginName::parse("pia").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            FactorKind::Passkey,
+        )
+        .await
+        .unwrap();
+        let (_, removed) = t.notifier.notices().pop().unwrap();
+        assert_eq!(removed.change, MethodChange::Removed);
+        t.clock.advance(Duration::seconds(1));
+        let mut pia_key = SoftPasskey::new(true);
+        let (id, credential) = register(e, &token, &browser, &mut pia_key).await.unwrap();
+        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
+            .await
+            .unwrap();
+        // The login started again, knowing only who signs in: the password counts no more.
+        let stands = e.handoff_passkeys(&token, &browser).await.unwrap();
+        assert_eq!(stands.login_name.as_deref(), Some("pia"));
+        assert!(stands.has_passkey);
+        t.clock.advance(Duration::seconds(1));
+        let progress = e
+            .handoff_webauthn_challenge(&token, &browser, true)
+            .await
+            .unwrap();
+        let assertion = assert_with(&mut pia_key, progress.challenges);
+        let progress = e
+            .handoff_webauthn_check(&token, &browser, assertion)
+            .await
+            .unwrap();
+        let PolicyState::Satisfied(proof) = progress.policy else {
+            panic!("the passkey signs in: {:?}", progress.policy)
+        };
+        assert_eq!(proof.factors(), &[FactorKind::Passkey]);
     }
 }

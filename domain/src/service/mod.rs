@@ -2,6 +2,7 @@
 //! with every operation of sign-in as a method. The edges (REST, Connect, hosted page) only call it.
 
 mod admin;
+mod enroll;
 mod handoff;
 mod policy;
 mod session;
@@ -62,6 +63,9 @@ pub struct Config {
     pub handoff_link_ttl: Duration,
     /// Lifetime of a handoff's session when the app sends none (default 30 minutes).
     pub handoff_session_lifetime: Duration,
+    /// Longest lifetime a request may give a session (default 30 days); more is refused with
+    /// `COMMAND-asEG4`, so a key cannot make a session that outlives every logout review.
+    pub max_session_lifetime: Duration,
     /// WebAuthn relying party id: the public host or a parent domain of it. Empty turns WebAuthn
     /// off (`SESSION-Wan00`), which is what a server reached by IP address gets.
     pub rp_id: String,
@@ -96,6 +100,7 @@ impl Default for Config {
             list_max_limit: 1000,
             handoff_link_ttl: Duration::minutes(10),
             handoff_session_lifetime: Duration::minutes(30),
+            max_session_lifetime: Duration::days(30),
             rp_id: "localhost".to_owned(),
             rp_origin: "http://localhost:3000".to_owned(),
             rp_extra_origins: Vec::new(),

@@ -80,10 +80,10 @@ fn proven(session: &Session) -> Vec<FactorKind> {
         out.push(FactorKind::Password);
     }
     if let Some(w) = &f.web_auth_n {
-        out.push(if w.user_verified {
-            FactorKind::Passkey
-        } else {
-            FactorKind::SecurityKey
+        out.push(match w.kind {
+            Some(kind) => kind.factor(),
+            None if w.user_verified => FactorKind::Passkey,
+            None => FactorKind::SecurityKey,
         });
     }
     if f.totp.is_some() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::Engine;
+use super::{AuthenticatedKey, Engine};
 use crate::crypto::{self, Secret};
 use crate::error::{seconds_until, store_err, Channel, CheckKind, DomainError, TokenSide};
 use crate::input::{
@@ -18,7 +18,7 @@ use crate::input::{
     MAX_METADATA_ENTRIES,
 };
 use crate::model::{
-    CodeChallenge, NewEvent, Outcome, Session, User, UserAgent, UserFactor, UserState,
+    CodeChallenge, NewEvent, Outcome, Scope, Session, User, UserAgent, UserFactor, UserState,
 };
 use crate::notifier::{CodeContext, UrlTemplate};
 use crate::store::{
@@ -30,10 +30,90 @@ use crate::totp;
 
 mod webauthn_check;
 
-/// Who calls: the id of the API key, app or hosted-page client; it becomes the session's creator.
+/// Who calls, and so which sessions the call reaches. Built from what authenticated the request,
+/// never from what it says: the id becomes the creator of the sessions the caller creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub id: String,
+    id: String,
+    reach: Reach,
+}
+
+/// Which sessions a caller may read and change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// A key with the `session` scope: the Session API sessions it created.
+    Own,
+    /// A key with `session_all` (a trusted login UI): every Session API session; handoff
+    /// sessions only to read.
+    All,
+    /// No key: the bearer of a session's token, for that session alone (the token is required).
+    Token,
+    /// One app's handoff (its generate and validate, and the hosted page acting for it).
+    App,
+}
+
+impl Caller {
+    /// An authenticated API key: `session_all` reaches every session, `session` its own.
+    pub fn api_key(key: &AuthenticatedKey) -> Self {
+        let reach = if key.has(Scope::SessionAll) {
+            Reach::All
+        } else {
+            Reach::Own
+        };
+        Self {
+            id: key.id.clone(),
+            reach,
+        }
+    }
+
+    /// No key at all: only a session's own token authorizes reading or ending it.
+    pub fn session_token() -> Self {
+        Self {
+            id: String::new(),
+            reach: Reach::Token,
+        }
+    }
+
+    /// The handoff of `app_id`.
+    pub(crate) fn app(app_id: &str) -> Self {
+        Self {
+            id: app_id.to_owned(),
+            reach: Reach::App,
+        }
+    }
+
+    /// The key or app id; the creator of the sessions this caller creates.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether the caller may see `session` at all. A session it may not see answers exactly
+    /// like one that does not exist.
+    fn can_read(&self, session: &Session) -> bool {
+        match self.reach {
+            Reach::Own => session.creator == self.id && session.app_id.is_none(),
+            Reach::App => session.creator == self.id && session.app_id.is_some(),
+            Reach::All | Reach::Token => true,
+        }
+    }
+
+    /// Whether the caller may change or end `session`: handoff sessions only through their
+    /// app's handoff, never through the Session API.
+    fn can_write(&self, session: &Session) -> bool {
+        match self.reach {
+            Reach::App => session.creator == self.id && session.app_id.is_some(),
+            Reach::Own => session.creator == self.id && session.app_id.is_none(),
+            Reach::All | Reach::Token => session.app_id.is_none(),
+        }
+    }
+
+    /// The filter a search adds: a `session` key lists only what it created.
+    fn list_filter(&self) -> Option<SessionFilter> {
+        match self.reach {
+            Reach::Own | Reach::App | Reach::Token => Some(SessionFilter::Creator(self.id.clone())),
+            Reach::All => None,
+        }
+    }
 }
 
 /// The checks of a request; each is optional. They run in the contract's order, whatever the
@@ -296,10 +376,13 @@ impl Engine {
         &self,
         session_id: &str,
         request: SetSessionRequest,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> Result<SessionChanged, DomainError> {
         let _guard = self.claim(session_id)?;
         let session = self.load_session(session_id).await?;
+        if !caller.can_write(&session) {
+            return Err(DomainError::SessionNotFound);
+        }
         if let Some(token) = &request.session_token {
             verify_token(&session, token, TokenSide::Command)?;
         }
@@ -326,15 +409,26 @@ impl Engine {
         self.run_change(draft, &request.change).await
     }
 
-    /// `GetSession`: expired and terminated sessions are returned too (the caller compares
-    /// the expiry). A token, when given, must be the newest (`QUERY-dsfr3`).
+    /// `GetSession`: an expired session is returned (the caller compares the expiry); a
+    /// terminated one, or one the caller may not see, answers like an unknown id. A token, when
+    /// given, must be the newest (`QUERY-dsfr3`); without a key it is required.
     pub async fn get_session(
         &self,
         session_id: &str,
         session_token: Option<&str>,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> Result<Session, DomainError> {
+        if caller.reach == Reach::Token && session_token.is_none() {
+            return Err(DomainError::InvalidSessionToken {
+                side: TokenSide::Query,
+            });
+        }
         let session = self.load_session(session_id).await?;
+        // SECURITY: logging out ends the session for every reader (ZITADEL: "session does not
+        // exist or was terminated"), so a backend that checks with GetSession lets nobody in.
+        if session.terminated || !caller.can_read(&session) {
+            return Err(DomainError::SessionNotFound);
+        }
         if let Some(token) = session_token {
             verify_token(&session, token, TokenSide::Query)?;
         }
@@ -342,22 +436,28 @@ impl Engine {
     }
 
     /// `DeleteSession`: terminates the session. Deleting a terminated session, or a missing one
-    /// without a token, succeeds and changes nothing.
+    /// (or one the caller may not change) without a token, succeeds and changes nothing.
     #[tracing::instrument(skip_all, fields(session_id = %session_id))]
     pub async fn delete_session(
         &self,
         session_id: &str,
         session_token: Option<&str>,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> Result<Details, DomainError> {
         let _guard = self.claim(session_id)?;
         let resource_owner = self.instance_id().await?;
         let now = self.now();
+        if caller.reach == Reach::Token && session_token.is_none() {
+            return Err(DomainError::InvalidSessionToken {
+                side: TokenSide::Command,
+            });
+        }
         let found = self
             .store
             .find_session(session_id)
             .await
-            .map_err(|e| store_err("find session", e))?;
+            .map_err(|e| store_err("find session", e))?
+            .filter(|s| caller.can_write(s));
         let Some(mut session) = found else {
             if session_token.is_some() {
                 // SECURITY: a token never validates for a session that does not exist.
@@ -415,13 +515,17 @@ impl Engine {
         })
     }
 
-    /// `ListSessions`.
+    /// `ListSessions`: live sessions only (terminated ones are gone), and of those only what
+    /// the caller may read.
     pub async fn list_sessions(
         &self,
         query: ListSessionsQuery,
+        caller: &Caller,
     ) -> Result<SessionPage, DomainError> {
+        let mut filters = query.filters;
+        filters.extend(caller.list_filter());
         let q = SessionQuery {
-            filters: query.filters,
+            filters,
             offset: query.offset,
             limit: self.list_limit(query.limit),
             ascending: query.ascending,
@@ -692,6 +796,14 @@ impl Engine {
         draft: &mut Draft,
         change: &SessionChange,
     ) -> Result<(), DomainError> {
+        if let Some(lifetime) = change.lifetime {
+            let max = self.config.max_session_lifetime;
+            if lifetime.get() > max {
+                return Err(DomainError::InvalidLifetime {
+                    max_days: max.whole_days(),
+                });
+            }
+        }
         let checks = &change.checks;
         if let Some(user_ref) = &checks.user {
             self.check_user(draft, user_ref, checks.password.as_ref())

@@ -13,12 +13,12 @@ use crate::model::{
 };
 use crate::notifier::{SentVia, UrlTemplate};
 use crate::store::{EventFilter, SessionFilter, Store};
-use crate::testing::{test_engine, test_engine_with, TestEngine};
+use crate::testing::{all_sessions_caller, key_caller, test_engine, test_engine_with, TestEngine};
 
 const PW: &str = "correct horse battery";
 
 fn caller() -> Caller {
-    Caller { id: "key-1".into() }
+    key_caller("key-1")
 }
 
 async fn setup() -> (TestEngine, User) {
@@ -96,7 +96,7 @@ fn id_of(e: Result<impl std::fmt::Debug, DomainError>) -> &'static str {
 
 async fn session_count(t: &TestEngine) -> u64 {
     t.engine
-        .list_sessions(ListSessionsQuery::default())
+        .list_sessions(ListSessionsQuery::default(), &all_sessions_caller("ui"))
         .await
         .unwrap()
         .total
@@ -853,13 +853,21 @@ async fn terminated_sessions() {
         .unwrap();
     assert_eq!(again.sequence, d.sequence);
     assert_eq!(t.store.events().len(), n);
-    assert!(
-        t.engine
-            .get_session(&a.session_id, None, &caller())
-            .await
-            .unwrap()
-            .terminated
-    );
+    // Gone for every reader: Get answers like an unknown id, with or without its token, and
+    // a search no longer finds it.
+    assert!(stored(&t, &a.session_id).await.terminated);
+    for token in [None, Some(token.expose().as_str())] {
+        let gone = t.engine.get_session(&a.session_id, token, &caller()).await;
+        let unknown = t.engine.get_session("missing", token, &caller()).await;
+        assert_eq!(id_of(gone), "QUERY-Sess0n");
+        assert_eq!(id_of(unknown), "QUERY-Sess0n");
+    }
+    let gone = t
+        .engine
+        .get_session(&a.session_id, None, &all_sessions_caller("ui"))
+        .await;
+    assert_eq!(id_of(gone), "QUERY-Sess0n");
+    assert_eq!(session_count(&t).await, 0);
     // Missing session: fine without token, refused with one.
     assert!(t
         .engine
@@ -2088,10 +2096,7 @@ async fn list_sessions_filters_and_limits() {
         t.clock.advance(Duration::seconds(1));
     }
     t.engine
-        .create_session(
-            CreateSessionRequest::default(),
-            &Caller { id: "other".into() },
-        )
+        .create_session(CreateSessionRequest::default(), &key_caller("other"))
         .await
         .unwrap();
     let q = |filters, limit| ListSessionsQuery {
@@ -2099,9 +2104,10 @@ async fn list_sessions_filters_and_limits() {
         limit,
         ..Default::default()
     };
+    let all = all_sessions_caller("ui");
     assert_eq!(
         t.engine
-            .list_sessions(q(vec![SessionFilter::UserId(user.id.clone())], 0))
+            .list_sessions(q(vec![SessionFilter::UserId(user.id.clone())], 0), &all)
             .await
             .unwrap()
             .total,
@@ -2109,13 +2115,13 @@ async fn list_sessions_filters_and_limits() {
     );
     assert_eq!(
         t.engine
-            .list_sessions(q(vec![SessionFilter::Creator("other".into())], 0))
+            .list_sessions(q(vec![SessionFilter::Creator("other".into())], 0), &all)
             .await
             .unwrap()
             .total,
         1
     );
-    let page = t.engine.list_sessions(q(vec![], 2)).await.unwrap();
+    let page = t.engine.list_sessions(q(vec![], 2), &all).await.unwrap();
     assert_eq!((page.total, page.sessions.len()), (4, 2));
     assert!(
         page.sessions[0].created_at >= page.sessions[1].created_at,
@@ -2238,4 +2244,155 @@ async fn error_ids_and_kinds_are_stable() {
     }
     assert_eq!(DomainError::Internal.message(), "Internal error");
     let _ = Secret::new(1);
+}
+
+#[tokio::test]
+async fn sessions_belong_to_the_key_that_created_them() {
+    let (t, _) = setup().await;
+    let (a, b, ui) = (
+        key_caller("key-a"),
+        key_caller("key-b"),
+        all_sessions_caller("login-ui"),
+    );
+    let mine = t
+        .engine
+        .create_session(create(with_password("alice", PW)), &a)
+        .await
+        .unwrap();
+    let token = mine.session_token.clone().unwrap();
+    t.engine
+        .create_session(create(by_name("alice")), &b)
+        .await
+        .unwrap();
+
+    // Key b reaches a's session exactly as far as one that does not exist.
+    for id in [mine.session_id.as_str(), "missing"] {
+        let got = t.engine.get_session(id, None, &b).await;
+        assert_eq!(id_of(got), "QUERY-Sess0n", "{id}");
+        let with_token = t.engine.get_session(id, Some(token.expose()), &b).await;
+        assert_eq!(id_of(with_token), "QUERY-Sess0n", "{id}");
+        let changed = t.engine.set_session(id, set(by_name("alice")), &b).await;
+        assert_eq!(id_of(changed), "QUERY-Sess0n", "{id}");
+        let deleted = t.engine.delete_session(id, None, &b).await.unwrap();
+        assert_eq!(deleted.sequence, 0, "{id}");
+        let deleted = t.engine.delete_session(id, Some(token.expose()), &b).await;
+        assert_eq!(id_of(deleted), "COMMAND-sGr42", "{id}");
+    }
+    let untouched = stored(&t, &mine.session_id).await;
+    assert_eq!(untouched.sequence, mine.details.sequence);
+    assert!(!untouched.terminated);
+
+    // Searches see what the key may read: its own, or everything with session_all.
+    let total = |c: Caller| {
+        let engine = &t.engine;
+        async move {
+            engine
+                .list_sessions(ListSessionsQuery::default(), &c)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    assert_eq!(total(a.clone()).await, 1);
+    assert_eq!(total(b.clone()).await, 1);
+    assert_eq!(total(ui.clone()).await, 2);
+    let other = ListSessionsQuery {
+        filters: vec![SessionFilter::Creator("key-a".into())],
+        ..Default::default()
+    };
+    let seen = t.engine.list_sessions(other, &b).await.unwrap();
+    assert_eq!(seen.total, 0, "a filter on another key's id finds nothing");
+
+    // The owner and a session_all key read, change and end it.
+    assert!(t
+        .engine
+        .get_session(&mine.session_id, None, &a)
+        .await
+        .is_ok());
+    t.engine
+        .set_session(&mine.session_id, set(Checks::default()), &ui)
+        .await
+        .unwrap();
+    t.engine
+        .delete_session(&mine.session_id, None, &ui)
+        .await
+        .unwrap();
+    assert!(stored(&t, &mine.session_id).await.terminated);
+
+    // Without a key, a token is the only way in.
+    let no_key = Caller::session_token();
+    let none = t.engine.get_session("missing", None, &no_key).await;
+    assert_eq!(id_of(none), "QUERY-dsfr3");
+}
+
+#[tokio::test]
+async fn a_lifetime_beyond_the_configured_maximum_is_refused() {
+    let (t, _) = setup_with(Config {
+        max_session_lifetime: Duration::days(30),
+        ..Config::default()
+    })
+    .await;
+    let request = |days| {
+        let mut r = create(by_name("alice"));
+        r.change.lifetime = Some(Lifetime::parse(Duration::days(days)).unwrap());
+        r
+    };
+    let refused = t.engine.create_session(request(31), &caller()).await;
+    assert_eq!(id_of(refused), "COMMAND-asEG4");
+    assert_eq!(session_count(&t).await, 0, "nothing created");
+    let s = t
+        .engine
+        .create_session(request(30), &caller())
+        .await
+        .unwrap();
+    let mut longer = set(Checks::default());
+    longer.change.lifetime = Some(Lifetime::parse(Duration::days(3650)).unwrap());
+    let refused = t.engine.set_session(&s.session_id, longer, &caller()).await;
+    assert_eq!(
+        refused.unwrap_err(),
+        DomainError::InvalidLifetime { max_days: 30 }
+    );
+}
+
+/// A security key that verified its user (PIN) is still a security key: the factor is the kind
+/// the credential was registered as, not the flag of one assertion.
+#[tokio::test]
+async fn a_security_key_that_verified_its_user_is_still_a_security_key() {
+    use crate::model::{WebAuthnFactor, WebAuthnKind};
+    let (t, _) = setup().await;
+    let (app, _) = t
+        .engine
+        .create_app(NewApp {
+            policy: LoginPolicy {
+                require_second_factor: true,
+                ..LoginPolicy::default()
+            },
+            ..new_app()
+        })
+        .await
+        .unwrap();
+    let a = t
+        .engine
+        .create_session(create(by_name("alice")), &caller())
+        .await
+        .unwrap();
+    let mut s = stored(&t, &a.session_id).await;
+    s.factors.web_auth_n = Some(WebAuthnFactor {
+        verified_at: t.clock.now(),
+        user_verified: true,
+        kind: Some(WebAuthnKind::SecurityKey),
+    });
+    let state = t.engine.evaluate_policy(&s, &app).await.unwrap();
+    assert!(
+        matches!(state, PolicyState::NeedsFirstFactor { .. }),
+        "{state:?}"
+    );
+    s.factors.password = Some(t.clock.now());
+    let PolicyState::Satisfied(proof) = t.engine.evaluate_policy(&s, &app).await.unwrap() else {
+        panic!("password and security key satisfy the app")
+    };
+    assert_eq!(
+        proof.factors(),
+        &[FactorKind::Password, FactorKind::SecurityKey]
+    );
 }

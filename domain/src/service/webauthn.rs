@@ -21,6 +21,7 @@ use super::{Config, Engine};
 use crate::crypto;
 use crate::error::{store_err, DomainError};
 use crate::model::{UserState, WebAuthnCredential, WebAuthnKind};
+use crate::notifier::{ChangedFrom, MethodChange};
 use crate::store::StoreError;
 
 /// Longest credential name we keep.
@@ -283,13 +284,33 @@ impl Engine {
     }
 
     /// Finishes a registration with the browser's `RegisterPublicKeyCredential` JSON and stores
-    /// the credential under `name` (a default name when empty).
+    /// the credential under `name` (a default name when empty). For the admin API; the person
+    /// is told by email.
     pub async fn finish_webauthn_registration(
         &self,
         user_id: &str,
         registration_id: &str,
         credential: &serde_json::Value,
         name: Option<String>,
+    ) -> Result<WebAuthnCredentialView, DomainError> {
+        self.finish_webauthn_registration_from(
+            user_id,
+            registration_id,
+            credential,
+            name,
+            ChangedFrom::Administrator,
+        )
+        .await
+    }
+
+    /// [`Engine::finish_webauthn_registration`], made from `from`.
+    pub(super) async fn finish_webauthn_registration_from(
+        &self,
+        user_id: &str,
+        registration_id: &str,
+        credential: &serde_json::Value,
+        name: Option<String>,
+        from: ChangedFrom,
     ) -> Result<WebAuthnCredentialView, DomainError> {
         let rp = self.relying_party()?;
         let user = self.get_user(user_id).await?;
@@ -354,6 +375,8 @@ impl Engine {
                 StoreError::NotFound => DomainError::UserNotFound,
                 other => store_err("insert webauthn credential", other),
             })?;
+        self.notify_methods(&user, MethodChange::Added, &[kind.factor()], from)
+            .await;
         Ok(WebAuthnCredentialView::from(&record))
     }
 
@@ -404,6 +427,14 @@ impl Engine {
         credential_id: &str,
     ) -> Result<(), DomainError> {
         let user = self.get_user(user_id).await?;
+        let kind = self
+            .store
+            .list_webauthn_credentials(&user.id)
+            .await
+            .map_err(|e| store_err("list webauthn credentials", e))?
+            .into_iter()
+            .find(|c| c.id == credential_id)
+            .map(|c| c.kind);
         let done = self
             .store
             .delete_webauthn_credential(&user.id, credential_id)
@@ -412,6 +443,14 @@ impl Engine {
         if !done {
             return Err(DomainError::WebAuthnCredentialNotFound);
         }
+        let removed: Vec<_> = kind.map(WebAuthnKind::factor).into_iter().collect();
+        self.notify_methods(
+            &user,
+            MethodChange::Removed,
+            &removed,
+            ChangedFrom::Administrator,
+        )
+        .await;
         Ok(())
     }
 

@@ -99,8 +99,11 @@ impl From<FactorKind> for Factor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiScope {
-    /// The Session API (`/v2/sessions`, Connect).
+    /// The Session API (`/v2/sessions`, Connect, gRPC) for the sessions the key creates.
     Session,
+    /// The Session API for every session, for a trusted custom login UI; handoff sessions
+    /// are readable with it, never writable.
+    SessionAll,
     /// This admin API.
     Admin,
 }
@@ -109,6 +112,7 @@ impl From<ApiScope> for Scope {
     fn from(s: ApiScope) -> Self {
         match s {
             ApiScope::Session => Self::Session,
+            ApiScope::SessionAll => Self::SessionAll,
             ApiScope::Admin => Self::Admin,
         }
     }
@@ -118,6 +122,7 @@ impl From<Scope> for ApiScope {
     fn from(s: Scope) -> Self {
         match s {
             Scope::Session => Self::Session,
+            Scope::SessionAll => Self::SessionAll,
             Scope::Admin => Self::Admin,
         }
     }

@@ -85,6 +85,7 @@ impl ApiKey {
 fn missing_scope(scope: Scope) -> ApiError {
     let name = match scope {
         Scope::Session => "session",
+        Scope::SessionAll => "session_all",
         Scope::Admin => "admin",
     };
     ApiError::permission_denied(

@@ -287,7 +287,9 @@ const TAG_PROBES: &str = "probes";
     responses((status = 201, description = "Created", body = wire::CreateSessionResponse)))]
 fn rest_create_session() {}
 
-/// Reads a session. An API key with the `session` scope, or the session's own token alone.
+/// Reads a session. An API key with the `session` scope (sessions it created) or `session_all`,
+/// or the session's own token alone. A terminated session, or one the key does not reach,
+/// answers 404 like an unknown id.
 #[allow(dead_code)]
 #[utoipa::path(get, path = "/v2/sessions/{session_id}", tag = TAG_REST, operation_id = "GetSession",
     params(("session_id" = String, Path),
@@ -303,8 +305,10 @@ fn rest_get_session() {}
     responses((status = 200, description = "Changed", body = wire::SetSessionResponse)))]
 fn rest_set_session() {}
 
-/// Terminates a session. An API key with the `session` scope, or the session's own token
-/// (in the body or the `sessionToken` query parameter) alone.
+/// Terminates a session. An API key with the `session` scope (sessions it created) or
+/// `session_all`, or the session's own token (in the body or the `sessionToken` query
+/// parameter) alone. Ending an ended, unknown or unreachable session succeeds and changes
+/// nothing; handoff sessions are ended only by their app's hosted page.
 #[allow(dead_code)]
 #[utoipa::path(delete, path = "/v2/sessions/{session_id}", tag = TAG_REST, operation_id = "DeleteSession",
     params(("session_id" = String, Path),
@@ -313,7 +317,8 @@ fn rest_set_session() {}
     responses((status = 200, description = "Terminated", body = wire::DeleteSessionResponse)))]
 fn rest_delete_session() {}
 
-/// Lists sessions matching every query, with offset, limit and order.
+/// Lists the live sessions matching every query that the key reaches (its own with `session`,
+/// all with `session_all`), with offset, limit and order.
 #[allow(dead_code)]
 #[utoipa::path(post, path = "/v2/sessions/search", tag = TAG_REST, operation_id = "ListSessions",
     request_body = wire::ListSessionsWire,
@@ -407,7 +412,10 @@ unknown request fields are refused; secrets appear once, in the response that cr
 unset optional fields are `null`.\n\
 * **App handoff**: `/session/generate/` and `/session/validate/` (also without the trailing \
 slash), JSON, form or multipart bodies.\n\n\
-Session and admin calls need `Authorization: Bearer <API key>` (scopes `session` / `admin`). \
+Session and admin calls need `Authorization: Bearer <API key>` (scopes `session`, \
+`session_all`, `admin`). A `session` key reaches the sessions it created; `session_all` (for a \
+trusted custom login UI) reaches every Session API session and reads handoff sessions, which \
+only the hosted page changes. A session out of reach answers exactly like an unknown one. \
 Errors of both use `{\"code\", \"message\", \"details\":[{\"@type\",\"id\",\"message\"}]}` over \
 REST and Connect's error JSON on Connect routes. Both are rate limited per client address and \
 per API key: 429 with `Retry-After` and code 8 (`API-Rate01`).";
@@ -423,7 +431,7 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key (`vst_...`) with the `session` or `admin` scope",
+                        "An API key (`vst_...`) with the `session`, `session_all` or `admin` scope",
                     ))
                     .build(),
             ),

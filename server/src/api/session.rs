@@ -4,8 +4,10 @@
 //! takes the request in its JSON wire form ([`wire`]) and answers the engine's values, which the
 //! transport renders.
 //!
-//! Authorization: every call needs an API key with the `session` scope, except that a session's
-//! own token (in the query or body) authorizes `GetSession` and `DeleteSession` of that session.
+//! Authorization: every call needs an API key with the `session` scope (it reaches the sessions it
+//! created) or `session_all` (every Session API session; handoff sessions read-only), except that
+//! a session's own token (in the query or body) authorizes `GetSession` and `DeleteSession` of
+//! that session. The engine decides the reach ([`Caller`]); out of reach looks like unknown.
 
 use axum::{
     extract::{FromRequestParts, State},
@@ -43,10 +45,8 @@ pub enum SessionAccess {
 impl SessionAccess {
     fn caller(&self) -> Caller {
         match self {
-            Self::Key(k) => Caller {
-                id: k.id().to_owned(),
-            },
-            Self::TokenOnly => Caller { id: String::new() },
+            Self::Key(k) => caller(k),
+            Self::TokenOnly => Caller::session_token(),
         }
     }
 }
@@ -85,9 +85,7 @@ fn token_required() -> ApiError {
 }
 
 fn caller(key: &ApiKey) -> Caller {
-    Caller {
-        id: key.id().to_owned(),
-    }
+    Caller::api_key(&key.0)
 }
 
 /// Resolves the "both id and login name" form of a user check (seed 001): the login name must
@@ -161,11 +159,13 @@ pub async fn get_session(
     if matches!(result, Err(DomainError::SessionNotFound))
         && !matches!(access, SessionAccess::TokenOnly)
     {
-        if let Some(engine_id) = state.engine.handoff_engine_session(&id).await? {
-            result = state
-                .engine
-                .get_session(&engine_id, token.as_deref(), &access.caller())
-                .await;
+        if let Some(found) = state
+            .engine
+            .handoff_session_by_secret(&id, token.as_deref())
+            .await
+            .transpose()
+        {
+            result = found;
         }
     }
     match (result, access) {
@@ -198,14 +198,15 @@ pub async fn delete_session(
         .await?)
 }
 
-/// `ListSessions`: every session the filters match (the `session` scope reads all sessions).
+/// `ListSessions`: the live sessions the filters match that the key may read (its own with
+/// `session`, every one with `session_all`).
 pub async fn list_sessions(
     state: &AppState,
     key: &ApiKey,
     body: ListSessionsWire,
 ) -> Result<SessionPage, ApiError> {
     let query = wire::to_list_query(&body, key.id())?;
-    Ok(state.engine.list_sessions(query).await?)
+    Ok(state.engine.list_sessions(query, &caller(key)).await?)
 }
 
 // ---------- JSON answers (REST and Connect's JSON codec) ----------

@@ -809,7 +809,8 @@ fn comparison(compare: TimeCompare) -> &'static str {
 
 /// Appends the WHERE clause of a session search; every value is a bound parameter.
 fn push_session_filters<'a>(builder: &mut QueryBuilder<'a, Db>, filters: &'a [SessionFilter]) {
-    builder.push(" WHERE 1 = 1");
+    // A terminated session is gone for every search.
+    builder.push(" WHERE terminated = ").push_bind(false);
     for filter in filters {
         match filter {
             SessionFilter::Ids(ids) if ids.is_empty() => {

@@ -9,7 +9,9 @@ use super::HandoffProgress;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, CheckKind, DomainError};
 use crate::input::TotpCode;
-use crate::model::{FactorKind, TotpRecord, User};
+use crate::model::{App, FactorKind, Handoff, Session, TotpRecord, User};
+use crate::notifier::MethodChange;
+use crate::service::enroll::from_session;
 use crate::totp::{self, TotpEnrollment};
 use crate::Engine;
 
@@ -78,7 +80,7 @@ impl Engine {
         link_token: &str,
         browser_secret: &str,
     ) -> Result<TotpEnrollment, DomainError> {
-        let mut user = self.enrollable_user(link_token, browser_secret).await?;
+        let (mut user, _) = self.enrollable_user(link_token, browser_secret).await?;
         if let Some(record) = user.totp.as_ref().filter(|t| !t.confirmed) {
             let secret = crypto::decrypt(&self.key, &record.encrypted_secret, user.id.as_bytes())
                 .map_err(|e| DomainError::internal("decrypt totp secret", &e))?;
@@ -114,7 +116,7 @@ impl Engine {
         browser_secret: &str,
         code: TotpCode,
     ) -> Result<FinishedEnrollment, DomainError> {
-        let mut user = self.enrollable_user(link_token, browser_secret).await?;
+        let (mut user, session) = self.enrollable_user(link_token, browser_secret).await?;
         let Some(record) = user.totp.as_mut().filter(|t| !t.confirmed) else {
             return Err(DomainError::TotpNotReady);
         };
@@ -146,7 +148,15 @@ impl Engine {
         let progress = self
             .handoff_set_session(link_token, browser_secret, change)
             .await?;
-        let recovery_codes = self.generate_recovery_codes(&user.id).await?;
+        let from = from_session(&session);
+        self.notify_methods(
+            &user,
+            MethodChange::Added,
+            &[FactorKind::Totp],
+            from.clone(),
+        )
+        .await;
+        let recovery_codes = self.issue_recovery_codes(&user.id, from).await?;
         Ok(FinishedEnrollment {
             progress,
             recovery_codes,
@@ -176,15 +186,26 @@ impl Engine {
             | PolicyState::NeedsPasskeyEnrollment
             | PolicyState::UserNotActive => {}
         }
+        self.restart_login(&handoff, &app, &session_id).await
+    }
+
+    /// Ends the login's session `session_id` and lets the next request of the same link and
+    /// browser start a fresh one.
+    pub(super) async fn restart_login(
+        &self,
+        handoff: &Handoff,
+        app: &App,
+        session_id: &str,
+    ) -> Result<(), DomainError> {
         let detached = self
             .store
-            .detach_handoff_session(&handoff.id, &session_id)
+            .detach_handoff_session(&handoff.id, session_id)
             .await
             .map_err(|e| store_err("detach handoff session", e))?;
         if !detached {
             return Err(DomainError::ConcurrentChange);
         }
-        self.delete_session(&session_id, None, &Caller { id: app.id })
+        self.delete_session(session_id, None, &Caller::app(&app.id))
             .await?;
         self.notify_handoff(&handoff.id);
         Ok(())
@@ -204,12 +225,13 @@ impl Engine {
         }
     }
 
-    /// The user, when the login is at a second-factor step that only enrollment can satisfy.
+    /// The user and the session, when the login is at a second-factor step that only
+    /// enrollment can satisfy and the enrollment rule ([`Engine::may_enroll`]) allows it.
     async fn enrollable_user(
         &self,
         link_token: &str,
         browser_secret: &str,
-    ) -> Result<User, DomainError> {
+    ) -> Result<(User, Session), DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
         match self.evaluate_policy(&session, &app).await? {
@@ -219,19 +241,19 @@ impl Engine {
             }
             _ => return Err(DomainError::TotpNotReady),
         }
-        let user_id = session.user_id().ok_or(DomainError::TotpNotReady)?;
-        // SECURITY: someone who knows only the password must not add a second factor next to
-        // one the user already has (allowed by this app or not); enrollment is for users with none.
-        if self.has_second_factor(user_id).await?
-            || !app.policy.allowed_factors.contains(&FactorKind::Totp)
-        {
+        if !app.policy.allowed_factors.contains(&FactorKind::Totp) {
             return Err(DomainError::TotpNotReady);
         }
-        let user = self.get_user(user_id).await?;
+        // SECURITY: at a second-factor step nothing stronger than a password has passed, so
+        // this admits only users with a password alone (trust on first use, with a notice).
+        let user = self
+            .may_enroll(&session)
+            .await?
+            .ok_or(DomainError::TotpNotReady)?;
         if user.totp.as_ref().is_some_and(|t| t.confirmed) {
             return Err(DomainError::TotpNotReady);
         }
-        Ok(user)
+        Ok((user, session))
     }
 }
 

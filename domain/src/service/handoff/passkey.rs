@@ -7,7 +7,9 @@ use super::super::session::{ChallengeRequests, Checks, SessionChange, WebAuthnCh
 use super::super::webauthn::{WebAuthnCredentialView, WebAuthnRegistration};
 use super::HandoffProgress;
 use crate::error::DomainError;
+use crate::input::{Id, UserRef};
 use crate::model::{App, FactorKind, Session, WebAuthnKind};
+use crate::service::enroll::from_session;
 use crate::Engine;
 
 /// What the hosted page needs to know about passkeys on a claimed login.
@@ -93,9 +95,9 @@ impl Engine {
             .await
     }
 
-    /// Starts registering a passkey for the signed-in person. Allowed once the app's policy is
-    /// satisfied, or when only a second factor is missing and the user has none at all (the same
-    /// rule as TOTP enrollment); otherwise `COMMAND-Wan04`.
+    /// Starts registering a passkey for the signed-in person, when the enrollment rule allows
+    /// it ([`Engine::may_enroll`]: a user who holds a second factor must have used one in this
+    /// login); otherwise `COMMAND-Wan04`.
     pub async fn handoff_start_passkey_registration(
         &self,
         link_token: &str,
@@ -108,7 +110,9 @@ impl Engine {
             .await
     }
 
-    /// Finishes the registration with the browser's `RegisterPublicKeyCredential` JSON.
+    /// Finishes the registration with the browser's `RegisterPublicKeyCredential` JSON; the
+    /// person is told by email. The new passkey counts from the next sign-in on: a login that
+    /// still needed something starts again, so that the person signs in with it.
     pub async fn handoff_finish_passkey_registration(
         &self,
         link_token: &str,
@@ -117,11 +121,36 @@ impl Engine {
         credential: &serde_json::Value,
         name: Option<String>,
     ) -> Result<WebAuthnCredentialView, DomainError> {
-        let user_id = self
-            .passkey_enrollable_user(link_token, browser_secret)
+        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
+        let session = self.handoff_session(&mut handoff, None).await?;
+        let user_id = self.enrollable_for_passkey(&session, &app).await?;
+        let view = self
+            .finish_webauthn_registration_from(
+                &user_id,
+                registration_id,
+                credential,
+                name,
+                from_session(&session),
+            )
             .await?;
-        self.finish_webauthn_registration(&user_id, registration_id, credential, name)
-            .await
+        if !matches!(
+            self.evaluate_policy(&session, &app).await?,
+            PolicyState::Satisfied(_)
+        ) {
+            // A fresh session that knows only who is signing in: the page asks for the passkey.
+            self.restart_login(&handoff, &app, &session.id).await?;
+            let id = Id::parse(user_id).map_err(|_| DomainError::UserNotFound)?;
+            let who = SessionChange {
+                checks: Checks {
+                    user: Some(UserRef::Id(id)),
+                    ..Checks::default()
+                },
+                ..SessionChange::default()
+            };
+            self.handoff_set_session(link_token, browser_secret, who)
+                .await?;
+        }
+        Ok(view)
     }
 
     async fn passkey_enrollable_user(
@@ -149,14 +178,15 @@ impl Engine {
             .map(str::to_owned)
             .ok_or(DomainError::WebAuthnNotReady)?;
         match self.evaluate_policy(session, app).await? {
-            PolicyState::Satisfied(_) | PolicyState::NeedsPasskeyEnrollment => Ok(user_id),
-            PolicyState::NeedsSecondFactor { .. } => {
-                // SECURITY: someone who knows only the password must not add a credential that
-                // would stand in for a second factor the user already has.
-                if self.has_second_factor(&user_id).await? {
-                    return Err(DomainError::WebAuthnNotReady);
+            PolicyState::Satisfied(_)
+            | PolicyState::NeedsPasskeyEnrollment
+            | PolicyState::NeedsSecondFactor { .. } => {
+                // SECURITY: whatever this app's policy asked, a user who holds a second factor
+                // must have used one in this session (the rule of every enrollment).
+                match self.may_enroll(session).await? {
+                    Some(user) if user.id == user_id => Ok(user_id),
+                    _ => Err(DomainError::WebAuthnNotReady),
                 }
-                Ok(user_id)
             }
             PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
                 Err(DomainError::HandoffEnded)

@@ -191,6 +191,14 @@ impl Engine {
                     .await);
             }
         };
+        // SECURITY: a credential made after this session began counts from the next sign-in
+        // on, so registering one can never complete the login that registered it. (The hosted
+        // page also starts such a login again; this holds for every other path.)
+        if record.created_at > draft.session.created_at {
+            return Err(self
+                .fail(draft, CHECK, DomainError::WebAuthnCredentialNew)
+                .await);
+        }
         if let Some(user) = new_user {
             self.set_user_factor(draft, user).await?;
         }
@@ -211,6 +219,7 @@ impl Engine {
         draft.session.factors.web_auth_n = Some(WebAuthnFactor {
             verified_at: draft.now,
             user_verified: result.user_verified(),
+            kind: Some(record.kind),
         });
         let event = self.event(draft, CHECK, None);
         draft.events.push(event);

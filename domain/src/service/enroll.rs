@@ -1,0 +1,107 @@
+//! Adding and removing sign-in methods: the one rule that decides whether a session may add a
+//! method to its user's account, and the notice the person gets for every change.
+
+use super::Engine;
+use crate::error::DomainError;
+use crate::model::{FactorKind, Session, User, UserState};
+use crate::notifier::{ChangedFrom, MethodChange, MethodNotice};
+
+/// Methods that are more than a password: someone who holds one of these has to use one before
+/// adding another, because a method added by a password alone could stand in for it.
+pub(crate) const SECOND_FACTORS: [FactorKind; 6] = [
+    FactorKind::Totp,
+    FactorKind::OtpSms,
+    FactorKind::OtpEmail,
+    FactorKind::RecoveryCode,
+    FactorKind::SecurityKey,
+    FactorKind::Passkey,
+];
+
+/// Whether the session passed, itself, a check stronger than a password.
+fn passed_second_factor(session: &Session) -> bool {
+    let f = &session.factors;
+    f.totp.is_some()
+        || f.otp_sms.is_some()
+        || f.otp_email.is_some()
+        || f.recovery_code.is_some()
+        || f.web_auth_n.is_some()
+}
+
+/// Whether the session passed any check that proves the person (not just a user check).
+fn passed_any_factor(session: &Session) -> bool {
+    session.factors.password.is_some() || passed_second_factor(session)
+}
+
+impl Engine {
+    /// SECURITY: the rule for every path where a session adds a sign-in method (a passkey, a
+    /// security key, TOTP, new recovery codes) to its own user. The session must have proven
+    /// the person; a user who holds any second factor must have passed a second factor in this
+    /// very session, so a stolen password never buys a method that satisfies a second-factor
+    /// policy. A user with a password alone may add one (trust on first use) and is told by
+    /// email ([`Engine::notify_methods`]). Returns the user when allowed.
+    pub(crate) async fn may_enroll(&self, session: &Session) -> Result<Option<User>, DomainError> {
+        let Some(user_id) = session.user_id() else {
+            return Ok(None);
+        };
+        let Some(user) = self.find_user(user_id).await? else {
+            return Ok(None);
+        };
+        if user.state != UserState::Active || session.terminated || !passed_any_factor(session) {
+            return Ok(None);
+        }
+        let held = self.list_factors(&user.id).await?.factors;
+        let has_second = held.iter().any(|k| SECOND_FACTORS.contains(k));
+        if has_second && !passed_second_factor(session) {
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    /// Tells the person, at their verified email address and in their language, that `methods`
+    /// were added to or removed from their account: what, when and from where. A user without
+    /// a verified address gets nothing; a failed delivery is logged and does not undo the change.
+    pub(crate) async fn notify_methods(
+        &self,
+        user: &User,
+        change: MethodChange,
+        methods: &[FactorKind],
+        from: ChangedFrom,
+    ) {
+        if methods.is_empty() {
+            return;
+        }
+        let Some(to) = user.email.as_deref().filter(|_| user.email_verified) else {
+            return;
+        };
+        let notice = MethodNotice {
+            user_id: user.id.clone(),
+            login_name: user.login_name.clone(),
+            display_name: user.display_name.clone(),
+            preferred_language: user.preferred_language.clone(),
+            change,
+            methods: methods.to_vec(),
+            at: self.now(),
+            from,
+        };
+        if let Err(e) = self.notifier.send_method_notice(to, &notice).await {
+            tracing::warn!(user_id = %user.id, error = %e, "sign-in method notice not delivered");
+        }
+    }
+}
+
+/// Where a session's change comes from, for the notice: its browser's description.
+pub(crate) fn from_session(session: &Session) -> ChangedFrom {
+    ChangedFrom::Browser(
+        session
+            .user_agent
+            .as_ref()
+            .and_then(|ua| ua.description.clone().or_else(|| header(ua, "user-agent"))),
+    )
+}
+
+fn header(ua: &crate::model::UserAgent, name: &str) -> Option<String> {
+    ua.header
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first().cloned())
+}
