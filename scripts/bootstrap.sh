@@ -64,15 +64,23 @@ if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.
   [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q --disable-pip-version-check "openapi-spec-validator==$osv_version"
 fi
-# `requests` for the seed's Python example (server/tests/python), which the handoff tests run.
-requests_version=2.32.3
+# `requests` for the seed's Python example (server/tests/python), which the handoff tests run
+# (2.34: zitadel-client 4.1 needs requests >= 2.32.4).
+requests_version=2.34.2
 if ! .tools/venv/bin/python -c "import requests, sys; sys.exit(requests.__version__ != '$requests_version')" 2>/dev/null; then
   say "installing requests $requests_version into .tools/venv"
   .tools/venv/bin/pip install -q --disable-pip-version-check "requests==$requests_version"
 fi
+# ZITADEL's Python SDK for server/tests/sdk_clients.rs, unmodified from PyPI.
+zitadel_client_version=4.1.9
+if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('zitadel-client') != '$zitadel_client_version')" 2>/dev/null; then
+  say "installing zitadel-client $zitadel_client_version into .tools/venv"
+  .tools/venv/bin/pip install -q --disable-pip-version-check "zitadel-client==$zitadel_client_version" "requests==$requests_version"
+fi
 command -v openssl >/dev/null || apt_install openssl
 
-# 6. The Connect client the Session API tests drive (connect-es with ZITADEL's published protos).
+# 6. The clients the Session API tests drive: connect-es with ZITADEL's published protos, and
+#    ZITADEL's TypeScript SDK @zitadel/client (gRPC, gRPC-Web, Connect) for sdk_clients.rs.
 npm_ci_stamped() {
   local dir=$1 sum
   sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)

@@ -59,6 +59,22 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000]
     #[arg(long, env = "VESTIBULE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// PEM certificate chain: serve HTTPS, HTTP/2 and gRPC over TLS on the listener (with --tls-key)
+    #[arg(
+        long,
+        env = "VESTIBULE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(
+        long,
+        env = "VESTIBULE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// URL browsers use to reach this server [default: http://localhost:<port> on loopback]
     #[arg(long, env = "VESTIBULE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -108,6 +124,8 @@ pub enum CliError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
     #[error(transparent)]
@@ -132,6 +150,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
             over.listen = args.listen;
+            over.tls_cert = args.tls_cert;
+            over.tls_key = args.tls_key;
             over.public_url = args.public_url;
             over.site_root = args.site_root;
             over.demo = args.no_demo.then_some(false);

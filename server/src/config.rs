@@ -47,6 +47,10 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// PEM certificate chain: the listener speaks TLS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -152,6 +156,8 @@ impl FileConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -178,6 +184,8 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Certificate and key files: TLS on the listener (ALPN h2 and http/1.1).
+    pub tls: Option<TlsFiles>,
     /// Absolute URL of this service as browsers see it, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
@@ -193,6 +201,13 @@ pub struct Settings {
     pub max_session_lifetime: std::time::Duration,
     pub rate_limits: RateLimits,
     pub webauthn: WebAuthnSettings,
+}
+
+/// The PEM files of the listener's TLS certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The WebAuthn relying party. Its origin is always the public URL's.
@@ -232,9 +247,28 @@ impl Settings {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| storage::Database::sqlite_url_in(&data_dir));
+        let tls = match (
+            over.tls_cert.or(file.tls_cert),
+            over.tls_key.or(file.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    key: "tls_key",
+                    because: "tls_cert is set",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    key: "tls_cert",
+                    because: "tls_key is set",
+                })
+            }
+        };
         let public_url = match over.public_url.or(file.public_url) {
             Some(url) => parse_public_url(&url)?,
-            None => default_public_url(listen),
+            None => default_public_url_for(listen, tls.is_some()),
         };
         let site_root = over
             .site_root
@@ -308,6 +342,7 @@ impl Settings {
         };
         Ok(Self {
             listen,
+            tls,
             public_url,
             data_dir,
             database_url,
@@ -326,10 +361,16 @@ impl Settings {
 /// `http://localhost:<port>` for loopback addresses (browsers treat it as a secure context, which
 /// WebAuthn needs), else `http://<listen address>`.
 pub fn default_public_url(listen: SocketAddr) -> String {
+    default_public_url_for(listen, false)
+}
+
+/// [`default_public_url`], with `https` when the listener speaks TLS.
+pub fn default_public_url_for(listen: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     if listen.ip().is_loopback() {
-        format!("http://localhost:{}", listen.port())
+        format!("{scheme}://localhost:{}", listen.port())
     } else {
-        format!("http://{listen}")
+        format!("{scheme}://{listen}")
     }
 }
 

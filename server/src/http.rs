@@ -198,17 +198,31 @@ pub struct BoundServer {
 
 impl BoundServer {
     /// Serves until `shutdown` completes.
+    /// HTTP/1.1 and HTTP/2 (h2c with prior knowledge, or h2 by ALPN under TLS) on one port.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), CliError> {
-        axum::serve(
-            self.listener,
-            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(CliError::Serve)
+        let app = router(self.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        match &self.state.settings.tls {
+            None => axum::serve(self.listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(CliError::Serve),
+            Some(files) => {
+                use axum::serve::ListenerExt as _;
+                let config = crate::tls::load(&files.cert, &files.key)?;
+                // `tap_io` only lends the listener axum's connect-info support.
+                let listener = crate::tls::TlsListener::new(self.listener, config)
+                    .map_err(CliError::Serve)?
+                    .tap_io(|_| {});
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(CliError::Serve)
+            }
+        }
     }
 }
 
@@ -224,10 +238,15 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
     let addr = listener.local_addr().map_err(CliError::Serve)?;
     let mut settings = settings;
     // Port 0 picks a free port: the default public URL must name the port actually bound.
+    let tls = settings.tls.is_some();
     if settings.listen.port() == 0
-        && settings.public_url == crate::config::default_public_url(settings.listen)
+        && settings.public_url == crate::config::default_public_url_for(settings.listen, tls)
     {
-        settings.public_url = crate::config::default_public_url(addr);
+        settings.public_url = crate::config::default_public_url_for(addr, tls);
+    }
+    if let Some(files) = &settings.tls {
+        // Refuse a bad certificate at start, not at the first connection.
+        crate::tls::load(&files.cert, &files.key)?;
     }
     let engine = crate::wiring::build_engine(&settings, db.clone()).await?;
     let demo = if settings.demo {
@@ -253,8 +272,13 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
 pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let server = bind(settings).await?;
     let backend = server.state.db.backend();
+    let scheme = if server.state.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "Vestibule is listening on http://{} (database: {backend})",
+        "Vestibule is listening on {scheme}://{} (database: {backend})",
         server.addr
     );
     println!("Public URL: {}", server.state.settings.public_url);

@@ -10,4 +10,5 @@ pub mod http;
 pub mod notify;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod tls;
 pub mod wiring;

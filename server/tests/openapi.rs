@@ -664,7 +664,7 @@ async fn answers_match_the_document(b: Backend) {
     r.raw(
         &c("CreateSession"),
         &c("CreateSession"),
-        "application/proto",
+        "application/xml",
         "x",
     )
     .await;

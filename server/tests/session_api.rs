@@ -1301,7 +1301,7 @@ async fn connect_protocol(b: Backend) {
         assert_eq!(st, StatusCode::OK, "{del}");
         assert!(del["details"]["sequence"].is_string());
     }
-    // Malformed JSON and the protobuf codec.
+    // Malformed JSON, an unknown codec and bytes that are not protobuf.
     let res = srv
         .http
         .post(srv.url("/zitadel.session.v2.SessionService/CreateSession"))
@@ -1318,15 +1318,34 @@ async fn connect_protocol(b: Backend) {
         .http
         .post(srv.url("/zitadel.session.v2.SessionService/CreateSession"))
         .bearer_auth(&srv.key)
-        .header("content-type", "application/proto")
+        .header("content-type", "application/xml")
         .body(vec![0u8; 0])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(res.headers()["accept-post"], "application/json");
+    assert_eq!(
+        res.headers()["accept-post"],
+        "application/json, application/proto"
+    );
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["code"], json!("unimplemented"), "{err}");
+    let res = srv
+        .http
+        .post(srv.url("/zitadel.session.v2.SessionService/CreateSession"))
+        .bearer_auth(&srv.key)
+        .header("content-type", "application/proto")
+        .body(vec![0x0a, 0x05, 0x01])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["code"], json!("invalid_argument"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("API-Json01"),
+        "{err}"
+    );
     // A key without the scope.
     let (_, admin_only) = srv.new_key(vec![Scope::Admin]).await;
     let (st, err) = connect(

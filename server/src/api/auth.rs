@@ -3,7 +3,10 @@
 //! Use [`ApiKey`] and call [`ApiKey::require`], or take [`SessionScope`] / [`AdminScope`]
 //! directly as an extractor. Missing or bad keys answer 401, a missing scope 403.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{request::Parts, Extensions, HeaderMap},
+};
 use domain::{model::Scope, service::AuthenticatedKey};
 
 use super::error::{ids, ApiError};
@@ -11,8 +14,12 @@ use crate::http::AppState;
 
 /// The bearer token of the request, if it has one (`Authorization: Bearer <token>`).
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
+    bearer_in(&parts.headers)
+}
+
+/// The bearer token in `headers` (HTTP headers or gRPC metadata, which are the same thing).
+pub fn bearer_in(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
@@ -45,7 +52,25 @@ impl ApiKey {
 
     /// Resolves the bearer token of `parts`, or 401.
     pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = bearer_token(parts) else {
+        Self::from_headers(&parts.headers, state).await
+    }
+
+    /// The key a middleware already resolved for this request (kept in its extensions), or the
+    /// bearer token of `headers` resolved now.
+    pub async fn from_request_data(
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        match extensions.get::<ApiKey>() {
+            Some(key) => Ok(key.clone()),
+            None => Self::from_headers(headers, state).await,
+        }
+    }
+
+    /// Resolves the bearer token of `headers`, or 401.
+    pub async fn from_headers(headers: &HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = bearer_in(headers) else {
             return Err(ApiError::unauthenticated(
                 ids::MISSING_CREDENTIALS,
                 "Authorization: Bearer <API key> is required",

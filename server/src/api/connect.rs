@@ -1,6 +1,7 @@
 //! The Session API over Connect's unary protocol with the JSON codec:
 //! `POST /zitadel.session.v2.SessionService/<Method>` (and the `v2beta` package). The handlers
-//! underneath are the REST ones ([`super::session`]); errors use Connect's JSON shape.
+//! underneath are the REST ones ([`super::session`]); errors use Connect's JSON shape. Requests
+//! in protobuf (gRPC, gRPC-Web, Connect binary) on these paths go to [`super::grpc`].
 
 use axum::{
     extract::{Request, State},
@@ -35,7 +36,8 @@ pub const METHODS: [&str; 5] = [
     "DeleteSession",
 ];
 
-/// Refuses requests Connect's JSON unary protocol does not describe, before anything else runs.
+/// Refuses requests Connect's JSON unary protocol does not describe, before anything else runs
+/// (protobuf requests never get here: [`super::grpc::dispatch`] took them).
 async fn preflight(req: Request, next: Next) -> Response {
     let headers = req.headers();
     let content_type = headers
@@ -46,12 +48,14 @@ async fn preflight(req: Request, next: Next) -> Response {
         let mut res = ApiError::new(
             Code::Unimplemented,
             ids::UNSUPPORTED_CODEC,
-            "Only the JSON codec (application/json) is served",
+            "Served codecs: application/json and application/proto (Connect), application/grpc and application/grpc-web",
         )
         .into_connect_response();
         *res.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        res.headers_mut()
-            .insert("accept-post", HeaderValue::from_static("application/json"));
+        res.headers_mut().insert(
+            "accept-post",
+            HeaderValue::from_static("application/json, application/proto"),
+        );
         return res;
     }
     if let Some(v) = headers.get("connect-protocol-version") {
@@ -81,7 +85,9 @@ async fn create(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<SessionRequestWire>,
 ) -> Result<impl IntoResponse, ApiError> {
-    session::create_session(&state, &key, body).await.map(Json)
+    session::create_session_json(&state, &key, body)
+        .await
+        .map(Json)
 }
 
 async fn set(
@@ -90,7 +96,7 @@ async fn set(
     ApiJson(body): ApiJson<SessionRequestWire>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = body.session_id.clone().unwrap_or_default();
-    session::set_session(&state, &key, &id, body)
+    session::set_session_json(&state, &key, &id, body)
         .await
         .map(Json)
 }
@@ -101,7 +107,7 @@ async fn get_one(
     ApiJson(body): ApiJson<SessionRefWire>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = body.session_id.unwrap_or_default();
-    session::get_session(&state, &access, &id, body.session_token.as_deref())
+    session::get_session_json(&state, &access, &id, body.session_token.as_deref())
         .await
         .map(Json)
 }
@@ -112,7 +118,7 @@ async fn delete(
     ApiJson(body): ApiJson<SessionRefWire>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = body.session_id.unwrap_or_default();
-    session::delete_session(&state, &access, &id, body.session_token.as_deref())
+    session::delete_session_json(&state, &access, &id, body.session_token.as_deref())
         .await
         .map(Json)
 }
@@ -122,11 +128,14 @@ async fn list(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<ListSessionsWire>,
 ) -> Result<impl IntoResponse, ApiError> {
-    session::list_sessions(&state, &key, body).await.map(Json)
+    session::list_sessions_json(&state, &key, body)
+        .await
+        .map(Json)
 }
 
-/// The Connect routes of both packages.
-pub fn routes() -> Router<AppState> {
+/// The Connect routes of both packages. The same paths also serve gRPC, gRPC-Web and
+/// Connect's binary codec, told apart by their content type ([`super::grpc::dispatch`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for service in SERVICES {
         router = router
@@ -139,4 +148,8 @@ pub fn routes() -> Router<AppState> {
     router
         .route_layer(middleware::from_fn(preflight))
         .route_layer(middleware::map_response(connect_errors))
+        .route_layer(middleware::from_fn_with_state(
+            super::grpc::DispatchState::new(state),
+            super::grpc::dispatch,
+        ))
 }

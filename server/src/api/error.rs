@@ -7,12 +7,14 @@
 //! extractor protocol-agnostic.
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
 use domain::{DomainError, ErrorKind};
 use serde_json::{json, Value};
+
+use super::pb::zitadel::v1 as pb;
 
 /// gRPC status codes used by the API (the numbers are the wire values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,17 +223,74 @@ impl ApiError {
         })
     }
 
-    /// `zitadel.v1.ErrorDetail{id=1, message=2}` or `CredentialsCheckError{id=1, message=2,
-    /// failed_attempts=3}` in protobuf wire format.
+    /// The detail message (`zitadel.v1.ErrorDetail`, or `CredentialsCheckError` for counted
+    /// failures), protobuf-encoded with ZITADEL's generated types.
     fn detail_proto(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        proto_string(&mut out, 1, self.id);
-        proto_string(&mut out, 2, &self.message);
-        if let Some(n) = self.failed_attempts {
-            proto_varint(&mut out, 3 << 3);
-            proto_varint(&mut out, u64::from(n));
+        use prost::Message as _;
+        match self.failed_attempts {
+            Some(n) => pb::CredentialsCheckError {
+                id: self.id.to_owned(),
+                message: self.message.clone(),
+                failed_attempts: i32::try_from(n).unwrap_or(i32::MAX),
+            }
+            .encode_to_vec(),
+            None => pb::ErrorDetail {
+                id: self.id.to_owned(),
+                message: self.message.clone(),
+            }
+            .encode_to_vec(),
         }
-        out
+    }
+
+    /// The error as a gRPC status, as ZITADEL answers it: the gRPC code, the message with the
+    /// id, and a `google.rpc.Status` carrying the detail in `grpc-status-details-bin`.
+    pub fn to_status(&self) -> tonic::Status {
+        use prost::Message as _;
+        let type_name = if self.failed_attempts.is_some() {
+            "zitadel.v1.CredentialsCheckError"
+        } else {
+            "zitadel.v1.ErrorDetail"
+        };
+        let rpc = super::pb::RpcStatus {
+            code: self.code.number(),
+            message: self.full_message(),
+            details: vec![prost_types::Any {
+                type_url: format!("type.googleapis.com/{type_name}"),
+                value: self.detail_proto(),
+            }],
+        };
+        let mut status = tonic::Status::with_details(
+            tonic::Code::from_i32(self.code.number()),
+            self.full_message(),
+            rpc.encode_to_vec().into(),
+        );
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = secs.to_string().parse() {
+                status.metadata_mut().insert("retry-after", v);
+            }
+        }
+        status
+    }
+
+    /// The answer in the shape of the request's protocol (`headers` are the request's).
+    pub fn into_response_for(self, protocol: Protocol, headers: &HeaderMap) -> Response {
+        match protocol {
+            Protocol::Rest => self.into_response(),
+            Protocol::Connect => self.into_connect_response(),
+            Protocol::Grpc | Protocol::GrpcWeb => {
+                let mut res = self.to_status().into_http::<axum::body::Body>();
+                if protocol == Protocol::GrpcWeb {
+                    // A trailers-only gRPC-Web answer: the status travels in the headers, in the
+                    // request's own content type (binary or text).
+                    let ct = headers
+                        .get(header::CONTENT_TYPE)
+                        .cloned()
+                        .unwrap_or_else(|| HeaderValue::from_static("application/grpc-web+proto"));
+                    res.headers_mut().insert(header::CONTENT_TYPE, ct);
+                }
+                res
+            }
+        }
     }
 
     /// The response in Connect's shape and status.
@@ -256,18 +315,38 @@ impl ApiError {
     }
 }
 
-fn proto_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// The protocol a request speaks, which decides the shape of an error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The REST routes and everything else: the contract's JSON shape.
+    Rest,
+    /// Connect (JSON or binary codec): Connect's error JSON.
+    Connect,
+    /// gRPC over HTTP/2: status in trailers (or a trailers-only answer).
+    Grpc,
+    /// gRPC-Web, binary or text.
+    GrpcWeb,
 }
 
-fn proto_string(out: &mut Vec<u8>, field: u64, text: &str) {
-    proto_varint(out, (field << 3) | 2);
-    proto_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
+impl Protocol {
+    /// Reads the protocol from the request's path and content type.
+    pub fn of(path: &str, headers: &HeaderMap) -> Self {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim_start()
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/grpc-web") {
+            Self::GrpcWeb
+        } else if content_type.starts_with("application/grpc") {
+            Self::Grpc
+        } else if path.starts_with("/zitadel.") {
+            Self::Connect
+        } else {
+            Self::Rest
+        }
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -363,6 +442,44 @@ mod tests {
             let api = ApiError::from(err);
             assert_eq!(api.code.http_status().as_u16(), status, "{api:?}");
             assert_eq!(api.code.number(), code);
+        }
+    }
+
+    #[test]
+    fn grpc_status_carries_the_detail() {
+        use prost::Message as _;
+        let err = ApiError::from(DomainError::WrongPassword {
+            failed_attempts: 2,
+            limit: 5,
+            locked_until: None,
+        });
+        let status = err.to_status();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "Password is invalid (COMMAND-3M0fs)");
+        let rpc = crate::api::pb::RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(rpc.code, 3);
+        assert_eq!(
+            rpc.details[0].type_url,
+            "type.googleapis.com/zitadel.v1.CredentialsCheckError"
+        );
+        let detail = pb::CredentialsCheckError::decode(rpc.details[0].value.as_slice()).unwrap();
+        assert_eq!(detail.id, "COMMAND-3M0fs");
+        assert_eq!(detail.failed_attempts, 2);
+        let limited = ApiError::rate_limited(7).to_status();
+        assert_eq!(limited.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(limited.metadata().get("retry-after").unwrap(), "7");
+        for (err, code) in [
+            (DomainError::UserNotFound, tonic::Code::NotFound),
+            (DomainError::SessionExpired, tonic::Code::FailedPrecondition),
+            (DomainError::InvalidApiKey, tonic::Code::Unauthenticated),
+            (
+                DomainError::InvalidSessionToken {
+                    side: domain::error::TokenSide::Query,
+                },
+                tonic::Code::PermissionDenied,
+            ),
+        ] {
+            assert_eq!(ApiError::from(err).to_status().code(), code);
         }
     }
 

@@ -131,16 +131,44 @@ pub async fn buffer_body(req: Request, next: axum::middleware::Next) -> axum::re
         drain(body).await;
         Err(too_large())
     } else {
-        read_body(body).await
+        read_or_drain(body).await
     };
     match bytes {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(err) if parts.uri.path().starts_with("/zitadel.") => err.into_connect_response(),
-        Err(err) => axum::response::IntoResponse::into_response(err),
+        Err(err) => {
+            let protocol = super::error::Protocol::of(parts.uri.path(), &parts.headers);
+            err.into_response_for(protocol, &parts.headers)
+        }
     }
+}
+
+/// Reads the body up to [`MAX_BODY_BYTES`]. A body that grows past the limit without having
+/// declared its length (chunked HTTP/1.1, HTTP/2 without `content-length`) is refused with
+/// `API-Json02` and the rest of it drained, like one that declared too much. A body that fails
+/// to arrive (the client went away mid-body) is refused the same way, never answered with 500.
+async fn read_or_drain(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::invalid_argument(
+                ids::MALFORMED_BODY,
+                "The request body could not be read",
+            ));
+        };
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
+                drain(body).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// Reads and drops a refused body (up to [`DRAIN_LIMIT`] bytes, a frame at a time, never keeping

@@ -6,17 +6,21 @@
 //! address's budget. The key is counted once it authenticates (the lookup is cached in the
 //! request, so the handler does not repeat it); a bad key is left to the handler's 401.
 //! A refusal is 429 with `Retry-After` and the contract's error (code 8, `API-Rate01`), in
-//! Connect's shape on Connect routes.
+//! Connect's shape on Connect routes and as a gRPC status (`ResourceExhausted`) on gRPC.
 
 use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::HeaderMap,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
-use super::{auth::ApiKey, error::ApiError};
+use super::{
+    auth::ApiKey,
+    error::{ApiError, Protocol},
+};
 use crate::{
     http::AppState,
     ratelimit::{RateLimiter, Rule},
@@ -47,13 +51,8 @@ fn api_class(path: &str) -> &'static str {
     }
 }
 
-fn refuse(path: &str, retry_after: u64) -> Response {
-    let err = ApiError::rate_limited(retry_after);
-    if path.starts_with("/zitadel.") {
-        err.into_connect_response()
-    } else {
-        err.into_response()
-    }
+fn refuse(path: &str, headers: &HeaderMap, retry_after: u64) -> Response {
+    ApiError::rate_limited(retry_after).into_response_for(Protocol::of(path, headers), headers)
 }
 
 /// Middleware: counts the request against its address and its key.
@@ -74,7 +73,7 @@ pub async fn limit(State(limits): State<ApiLimits>, req: Request, next: Next) ->
         .check(&format!("api.{class}.addr:{address}"), per_address)
         .await
     {
-        return refuse(&path, retry.0);
+        return refuse(&path, req.headers(), retry.0);
     }
     let (mut parts, body) = req.into_parts();
     if per_key.limit > 0 && super::auth::bearer_token(&parts).is_some() {
@@ -84,7 +83,7 @@ pub async fn limit(State(limits): State<ApiLimits>, req: Request, next: Next) ->
                 .check(&format!("api.{class}.key:{}", key.id()), per_key)
                 .await
             {
-                return refuse(&path, retry.0);
+                return refuse(&path, &parts.headers, retry.0);
             }
         }
     }

@@ -8,9 +8,11 @@ pub mod admin_webauthn;
 pub mod auth;
 pub mod connect;
 pub mod error;
+pub mod grpc;
 pub mod json;
 pub mod limits;
 pub mod openapi;
+pub mod pb;
 pub mod session;
 pub mod wire;
 
@@ -23,7 +25,7 @@ use crate::http::AppState;
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(session::rest_routes())
-        .merge(connect::routes())
+        .merge(connect::routes(state))
         .merge(admin::routes())
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the body buffer: a 429 is only sent once the body was read.

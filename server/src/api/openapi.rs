@@ -567,7 +567,7 @@ fn add_common_errors(path: &str, op: &mut Operation) {
     if fam == Family::Connect {
         errors.push((
             "415",
-            "A codec other than JSON (`API-Codec1`, answered before anything else)",
+            "A content type other than JSON, protobuf, gRPC or gRPC-Web (`API-Codec1`, answered before anything else)",
         ));
     }
     errors.push(("500", "Internal error (logged with the request id)"));

@@ -1,5 +1,8 @@
-//! The Session API v2: one function per RPC, shared by the REST routes (`/v2/sessions`, also
-//! under `/v2beta` and `/v2alpha`) and the Connect routes ([`super::connect`]).
+//! The Session API v2: one function per RPC, shared by every transport: the REST routes
+//! (`/v2/sessions`, also under `/v2beta` and `/v2alpha`), Connect with the JSON codec
+//! ([`super::connect`]) and gRPC, gRPC-Web and Connect's binary codec ([`super::grpc`]). Each
+//! takes the request in its JSON wire form ([`wire`]) and answers the engine's values, which the
+//! transport renders.
 //!
 //! Authorization: every call needs an API key with the `session` scope (it reaches the sessions it
 //! created) or `session_all` (every Session API session; handoff sessions read-only), except that
@@ -16,12 +19,14 @@ use axum::{
 use domain::{
     error::TokenSide,
     model::Scope,
-    service::{Caller, CreateSessionRequest, SetSessionRequest},
+    model::Session,
+    service::{Caller, CreateSessionRequest, Details, SessionChanged, SetSessionRequest},
+    store::SessionPage,
     DomainError,
 };
 
 use super::{
-    auth::{bearer_token, ApiKey, RequireScope, SessionScope},
+    auth::{bearer_in, ApiKey, RequireScope, SessionScope},
     error::{ids, ApiError},
     json::{ApiJson, ApiPath, ApiQuery},
     wire::{self, *},
@@ -46,21 +51,29 @@ impl SessionAccess {
     }
 }
 
+impl SessionAccess {
+    /// The access of a request with these headers (or gRPC metadata) and extensions.
+    pub async fn from_request_data(
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        if headers.contains_key(axum::http::header::AUTHORIZATION) {
+            // A key that is sent must be valid and carry the scope, token or not.
+            let key = ApiKey::from_request_data(headers, extensions, state).await?;
+            key.require(Scope::Session)?;
+            return Ok(Self::Key(key));
+        }
+        debug_assert!(bearer_in(headers).is_none());
+        Ok(Self::TokenOnly)
+    }
+}
+
 impl FromRequestParts<AppState> for SessionAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            // A key that is sent must be valid and carry the scope, token or not.
-            let key = ApiKey::from_request_parts(parts, state).await?;
-            key.require(Scope::Session)?;
-            return Ok(Self::Key(key));
-        }
-        debug_assert!(bearer_token(parts).is_none());
-        Ok(Self::TokenOnly)
+        Self::from_request_data(&parts.headers, &parts.extensions, state).await
     }
 }
 
@@ -97,7 +110,7 @@ pub async fn create_session(
     state: &AppState,
     key: &ApiKey,
     body: SessionRequestWire,
-) -> Result<CreateSessionResponse, ApiError> {
+) -> Result<SessionChanged, ApiError> {
     let (change, consistency) = wire::to_change(&body)?;
     check_consistency(state, consistency).await?;
     let request = CreateSessionRequest {
@@ -105,8 +118,7 @@ pub async fn create_session(
         user_agent: wire::to_user_agent(&body),
         ..CreateSessionRequest::default()
     };
-    let changed = state.engine.create_session(request, &caller(key)).await?;
-    Ok(CreateSessionResponse::from_changed(&changed))
+    Ok(state.engine.create_session(request, &caller(key)).await?)
 }
 
 /// `SetSession`. The request's `sessionToken` is ignored, as the contract says.
@@ -115,7 +127,7 @@ pub async fn set_session(
     key: &ApiKey,
     session_id: &str,
     body: SessionRequestWire,
-) -> Result<SetSessionResponse, ApiError> {
+) -> Result<SessionChanged, ApiError> {
     let id = wire::session_id(Some(session_id))?;
     let (change, consistency) = wire::to_change(&body)?;
     check_consistency(state, consistency).await?;
@@ -123,8 +135,7 @@ pub async fn set_session(
         change,
         ..SetSessionRequest::default()
     };
-    let changed = state.engine.set_session(&id, request, &caller(key)).await?;
-    Ok(SetSessionResponse::from_changed(&changed))
+    Ok(state.engine.set_session(&id, request, &caller(key)).await?)
 }
 
 /// `GetSession`.
@@ -133,7 +144,7 @@ pub async fn get_session(
     access: &SessionAccess,
     session_id: &str,
     token: Option<&str>,
-) -> Result<GetSessionResponse, ApiError> {
+) -> Result<Session, ApiError> {
     let id = wire::session_id(Some(session_id))?;
     let token = wire::session_token(token)?;
     if matches!(access, SessionAccess::TokenOnly) && token.is_none() {
@@ -157,19 +168,16 @@ pub async fn get_session(
             result = found;
         }
     }
-    let session = match (result, access) {
+    match (result, access) {
         // SECURITY: without a key, an unknown id looks like a wrong token (no existence oracle).
         (Err(DomainError::SessionNotFound), SessionAccess::TokenOnly) => {
-            return Err(DomainError::InvalidSessionToken {
+            Err(DomainError::InvalidSessionToken {
                 side: TokenSide::Query,
             }
             .into())
         }
-        (r, _) => r?,
-    };
-    Ok(GetSessionResponse {
-        session: SessionWire::from(&session),
-    })
+        (r, _) => Ok(r?),
+    }
 }
 
 /// `DeleteSession`.
@@ -178,19 +186,16 @@ pub async fn delete_session(
     access: &SessionAccess,
     session_id: &str,
     token: Option<&str>,
-) -> Result<DeleteSessionResponse, ApiError> {
+) -> Result<Details, ApiError> {
     let id = wire::session_id(Some(session_id))?;
     let token = wire::session_token(token)?;
     if matches!(access, SessionAccess::TokenOnly) && token.is_none() {
         return Err(token_required());
     }
-    let details = state
+    Ok(state
         .engine
         .delete_session(&id, token.as_deref(), &access.caller())
-        .await?;
-    Ok(DeleteSessionResponse {
-        details: (&details).into(),
-    })
+        .await?)
 }
 
 /// `ListSessions`: the live sessions the filters match that the key may read (its own with
@@ -199,9 +204,67 @@ pub async fn list_sessions(
     state: &AppState,
     key: &ApiKey,
     body: ListSessionsWire,
-) -> Result<ListSessionsResponse, ApiError> {
+) -> Result<SessionPage, ApiError> {
     let query = wire::to_list_query(&body, key.id())?;
-    let page = state.engine.list_sessions(query, &caller(key)).await?;
+    Ok(state.engine.list_sessions(query, &caller(key)).await?)
+}
+
+// ---------- JSON answers (REST and Connect's JSON codec) ----------
+
+/// `CreateSession`'s JSON answer.
+pub async fn create_session_json(
+    state: &AppState,
+    key: &ApiKey,
+    body: SessionRequestWire,
+) -> Result<CreateSessionResponse, ApiError> {
+    let changed = create_session(state, key, body).await?;
+    Ok(CreateSessionResponse::from_changed(&changed))
+}
+
+/// `SetSession`'s JSON answer.
+pub async fn set_session_json(
+    state: &AppState,
+    key: &ApiKey,
+    session_id: &str,
+    body: SessionRequestWire,
+) -> Result<SetSessionResponse, ApiError> {
+    let changed = set_session(state, key, session_id, body).await?;
+    Ok(SetSessionResponse::from_changed(&changed))
+}
+
+/// `GetSession`'s JSON answer.
+pub async fn get_session_json(
+    state: &AppState,
+    access: &SessionAccess,
+    session_id: &str,
+    token: Option<&str>,
+) -> Result<GetSessionResponse, ApiError> {
+    let session = get_session(state, access, session_id, token).await?;
+    Ok(GetSessionResponse {
+        session: SessionWire::from(&session),
+    })
+}
+
+/// `DeleteSession`'s JSON answer.
+pub async fn delete_session_json(
+    state: &AppState,
+    access: &SessionAccess,
+    session_id: &str,
+    token: Option<&str>,
+) -> Result<DeleteSessionResponse, ApiError> {
+    let details = delete_session(state, access, session_id, token).await?;
+    Ok(DeleteSessionResponse {
+        details: (&details).into(),
+    })
+}
+
+/// `ListSessions`' JSON answer.
+pub async fn list_sessions_json(
+    state: &AppState,
+    key: &ApiKey,
+    body: ListSessionsWire,
+) -> Result<ListSessionsResponse, ApiError> {
+    let page = list_sessions(state, key, body).await?;
     Ok(ListSessionsResponse::from_page(
         &page,
         time::OffsetDateTime::now_utc(),
@@ -215,7 +278,7 @@ async fn rest_create(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<SessionRequestWire>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let res = create_session(&state, &key, body).await?;
+    let res = create_session_json(&state, &key, body).await?;
     Ok((StatusCode::CREATED, Json(res)))
 }
 
@@ -225,7 +288,7 @@ async fn rest_set(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SessionRequestWire>,
 ) -> Result<Json<SetSessionResponse>, ApiError> {
-    set_session(&state, &key, &id, body).await.map(Json)
+    set_session_json(&state, &key, &id, body).await.map(Json)
 }
 
 async fn rest_get(
@@ -234,7 +297,7 @@ async fn rest_get(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SessionRefWire>,
 ) -> Result<Json<GetSessionResponse>, ApiError> {
-    get_session(&state, &access, &id, query.session_token.as_deref())
+    get_session_json(&state, &access, &id, query.session_token.as_deref())
         .await
         .map(Json)
 }
@@ -247,7 +310,7 @@ async fn rest_delete(
     ApiJson(body): ApiJson<SessionRefWire>,
 ) -> Result<Json<DeleteSessionResponse>, ApiError> {
     let token = body.session_token.or(query.session_token);
-    delete_session(&state, &access, &id, token.as_deref())
+    delete_session_json(&state, &access, &id, token.as_deref())
         .await
         .map(Json)
 }
@@ -257,7 +320,7 @@ async fn rest_list(
     RequireScope(key): SessionScope,
     ApiJson(body): ApiJson<ListSessionsWire>,
 ) -> Result<Json<ListSessionsResponse>, ApiError> {
-    list_sessions(&state, &key, body).await.map(Json)
+    list_sessions_json(&state, &key, body).await.map(Json)
 }
 
 /// Version prefixes the REST routes are served under.
