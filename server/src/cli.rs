@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000]
     #[arg(long, env = "VESTIBULE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Address to serve Prometheus metrics on, at GET /metrics [default: no metrics]
+    #[arg(long, env = "VESTIBULE_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
     /// URL browsers use to reach this server [default: http://localhost:<port> on loopback]
     #[arg(long, env = "VESTIBULE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -132,6 +135,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
             over.listen = args.listen;
+            over.metrics_addr = args.metrics_addr;
             over.public_url = args.public_url;
             over.site_root = args.site_root;
             over.demo = args.no_demo.then_some(false);

@@ -47,6 +47,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// Where `GET /metrics` is served (Prometheus text format); none: no metrics.
+    pub metrics_addr: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -150,6 +152,7 @@ impl FileConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub metrics_addr: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -176,6 +179,8 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `GET /metrics` is served; `None` (the default) records no metrics at all.
+    pub metrics_addr: Option<SocketAddr>,
     /// Absolute URL of this service as browsers see it, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
@@ -220,6 +225,15 @@ impl Settings {
         let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Listen {
             value: listen_text.clone(),
         })?;
+        let metrics_addr = match over.metrics_addr.or(file.metrics_addr) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Listen {
+                        value: text.clone(),
+                    })?,
+            ),
+        };
         let data_dir = over
             .data_dir
             .or(file.data_dir)
@@ -299,6 +313,7 @@ impl Settings {
         };
         Ok(Self {
             listen,
+            metrics_addr,
             public_url,
             data_dir,
             database_url,
