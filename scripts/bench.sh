@@ -9,6 +9,7 @@
 # Environment: BENCH_ROUNDS (5), BENCH_SECONDS per round (5), BENCH_CONNECTIONS (16),
 # BENCH_WAL_SECONDS for the sustained WAL run (60), BENCH_SOAK_MINUTES (10),
 # SERVER_BIN (a server binary to measure instead of building target/release/server),
+# BENCH_NO_BUILD=1 (use the binaries already built),
 # VESTIBULE_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test; empty skips it).
 # The load generator runs on the same machine as the server: read the figures as ratios.
 set -euo pipefail
@@ -22,20 +23,22 @@ conns="${BENCH_CONNECTIONS:-16}"
 wal_secs="${BENCH_WAL_SECONDS:-60}"
 soak_minutes="${BENCH_SOAK_MINUTES:-10}"
 pg_url="${VESTIBULE_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/test}"
+users=16
 password="bench password 1"
 lua="$PWD/scripts/bench/request.lua"
 
 scripts/bootstrap.sh bench
 
-if [ -z "${SERVER_BIN:-}" ]; then
-  cargo build --release --locked -p server >&2
-  SERVER_BIN="$PWD/target/release/server"
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  [ -n "${SERVER_BIN:-}" ] || cargo build --release --locked -p server >&2
+  cargo build --release --locked -p domain --example argon2_rate >&2
 fi
-cargo build --release --locked -p domain --example argon2_rate >&2
+SERVER_BIN="${SERVER_BIN:-$PWD/target/release/server}"
 argon2_rate="$PWD/target/release/examples/argon2_rate"
 
 work=$(mktemp -d /tmp/vestibule-bench.XXXXXX)
 server_pid=""
+starts=0
 schemas=()
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
@@ -61,7 +64,8 @@ mkdir -p "$work/site/pkg"
 # base, key, app_key, app_secret, data and server_pid.
 start_server() {
   local backend=$1
-  data="$work/$backend"
+  starts=$((starts + 1))
+  data="$work/$backend-$starts"
   mkdir -p "$data"
   local db_args=()
   if [ "$backend" = postgres ]; then
@@ -72,13 +76,18 @@ start_server() {
     db_args=(--database-url "${pg_url}${sep}options=-c%20search_path%3D${schema}")
   fi
   local cli=("$SERVER_BIN" --config "$work/bench.toml" --data-dir "$data" "${db_args[@]}")
-  printf '%s' "$password" | "${cli[@]}" user add --login-name bench --password-stdin --json >/dev/null
+  export RUST_LOG=warn
+  # Several users: attempts are reserved before a password is checked, so one user with more
+  # password checks in flight than the lockout limit (5) would be refused, as it should be.
+  for i in $(seq 0 $((users - 1))); do
+    printf '%s' "$password" | "${cli[@]}" user add --login-name "bench$i" --password-stdin --json >/dev/null
+  done
   key=$("${cli[@]}" apikey add --name bench --scope session --json | jq -r .key)
   local app
   app=$("${cli[@]}" app add --name Bench --redirect-uri http://localhost/cb --json)
   app_key=$(jq -r .app_key <<<"$app")
   app_secret=$(jq -r .app_secret <<<"$app")
-  RUST_LOG=warn "${cli[@]}" serve --listen 127.0.0.1:0 --no-demo --site-root "$work/site" \
+  "${cli[@]}" serve --listen 127.0.0.1:0 --no-demo --site-root "$work/site" \
     > "$data/stdout" 2> "$data/stderr" &
   server_pid=$!
   for _ in $(seq 1 100); do
@@ -108,7 +117,7 @@ wal_watch() {
 # one_run PATH SECONDS [BODY] [AUTH] [CONNECTIONS]: one wrk run; prints its RESULT fields.
 one_run() {
   local path=$1 seconds=$2 body=${3:-} auth=${4:-} c=${5:-$conns}
-  BENCH_BODY="$body" BENCH_AUTH="$auth" wrk -t2 -c"$c" -d"${seconds}s" --timeout 10s \
+  BENCH_BODY="$body" BENCH_AUTH="$auth" BENCH_USERS="$users" wrk -t2 -c"$c" -d"${seconds}s" --timeout 10s \
     -s "$lua" "$base$path" | sed -n 's/^RESULT //p'
 }
 
@@ -132,8 +141,9 @@ header() {
   printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 48))" "---------:" "-----------------" "-------:" "--------:" "---------:" "-------:"
 }
 
-user_check='{"checks":{"user":{"loginName":"bench"}}}'
-user_password="{\"checks\":{\"user\":{\"loginName\":\"bench\"},\"password\":{\"password\":\"$password\"}}}"
+# %USER% becomes bench0 … bench15, round robin (scripts/bench/request.lua).
+user_check='{"checks":{"user":{"loginName":"%USER%"}}}'
+user_password="{\"checks\":{\"user\":{\"loginName\":\"%USER%\"},\"password\":{\"password\":\"$password\"}}}"
 
 handoff_rows() {
   local generate="{\"app_key\":\"$app_key\",\"app_secret\":\"$app_secret\"}"

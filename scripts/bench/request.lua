@@ -1,6 +1,7 @@
 -- One request shape for wrk, from the environment: BENCH_BODY (JSON; POST when set, else GET),
 -- BENCH_AUTH (a bearer token), BENCH_COOKIE, BENCH_DELAY_MS (a pause before each request, for
--- the soak's reduced rate). At the end it prints one line the bench script reads:
+-- the soak's reduced rate), BENCH_USERS (a body's %USER% becomes bench0, bench1, … round
+-- robin, a different start per thread). At the end it prints one line the bench script reads:
 --   RESULT <req/s> <p50 ms> <p99 ms> <p99.9 ms> <errors> <requests>
 -- where errors are connection errors, timeouts and answers of 400 or more.
 local body = os.getenv("BENCH_BODY")
@@ -19,6 +20,19 @@ end
 if cookie and cookie ~= "" then
   wrk.headers["Cookie"] = cookie
 end
+local users = tonumber(os.getenv("BENCH_USERS") or "0")
+if body and users > 0 and string.find(body, "%%USER%%") then
+  local bodies = {}
+  for i = 0, users - 1 do
+    bodies[i + 1] = string.gsub(body, "%%USER%%", "bench" .. i)
+  end
+  local next_user = math.random(users)
+  function request()
+    next_user = next_user % users + 1
+    return wrk.format(nil, nil, nil, bodies[next_user])
+  end
+end
+
 if pause > 0 then
   function delay()
     return pause
