@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 const ROUNDS: usize = 5;
 /// Requests answered 2xx in a round before the kill (many more are in flight at that moment).
-const ACKED_BEFORE_KILL: usize = 100;
+const ACKED_BEFORE_KILL: usize = 60;
 const CLIENTS: usize = 8;
 /// Users of each kind (`pw<n>`: created with the password check; `late<n>`: checked later).
 const USERS: usize = 2;
@@ -125,14 +125,14 @@ async fn create(http: &Client, base: &str, key: &str, body: Value) -> Option<Val
     answer.json().await.ok()
 }
 
-/// One client: creates sessions (user check; every fourth with the password too) and adds a
+/// One client: creates sessions (user check; every eighth with the password too) and adds a
 /// password check to some user-only sessions, until the server is gone.
 async fn client(n: usize, base: String, key: String, acked: Arc<Acked>) {
     let http = Client::new();
     let mut i = 0usize;
     loop {
         i += 1;
-        let with_password = (i + n) % 4 == 0;
+        let with_password = (i + n).is_multiple_of(8);
         // Four clients per user, so that no user has more password checks in flight than the
         // lockout limit (attempts are reserved before they are checked).
         let body = if with_password {
@@ -155,7 +155,7 @@ async fn client(n: usize, base: String, key: String, acked: Arc<Acked>) {
         };
         acked.sessions.lock().unwrap().insert(id.clone(), factors);
         acked.count.fetch_add(1, Ordering::SeqCst);
-        if !with_password && i % 7 == 0 {
+        if !with_password && i.is_multiple_of(7) {
             let answer = http
                 .patch(format!("{base}/v2/sessions/{id}"))
                 .bearer_auth(&key)

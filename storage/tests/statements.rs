@@ -130,7 +130,7 @@ async fn statements_per_engine_operation_on_sqlite() {
     // Global: SQLite statements run (and are logged) on sqlx's worker threads. This file holds
     // one test, so nothing else in the process installs a subscriber.
     tracing::subscriber::set_global_default(Counter(stats.clone())).unwrap();
-    let mut measure = |label: &str| {
+    let measure = |label: &str| {
         let texts = std::mem::take(&mut *stats.texts.lock().unwrap());
         let n = stats.count.swap(0, Ordering::SeqCst);
         println!("{label}: {n} statements: {texts:?}");
