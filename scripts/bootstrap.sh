@@ -5,6 +5,7 @@
 #
 #   scripts/bootstrap.sh run    tools for `make run`  (wasm target, wasm-bindgen, npm deps with wasm-opt)
 #   scripts/bootstrap.sh test   the above, plus Chromium and a reachable PostgreSQL
+#   scripts/bootstrap.sh bench  wrk and jq for scripts/bench.sh (PostgreSQL as for test, if wanted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -17,6 +18,14 @@ apt_install() {
   [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"
 }
+
+# The HTTP benchmark (scripts/bench.sh) needs only its load generator and jq from Debian.
+if [ "$mode" = bench ]; then
+  command -v wrk >/dev/null || { say "installing wrk"; apt_install wrk; }
+  command -v jq >/dev/null || { say "installing jq"; apt_install jq; }
+  command -v curl >/dev/null || apt_install curl
+  exit 0
+fi
 
 # 1. The wasm target of the Rust toolchain.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

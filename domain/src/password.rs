@@ -21,6 +21,47 @@ pub struct PasswordHasher {
     dummy_hash: Arc<String>,
     /// Verifications against stored hashes (dummy ones not counted), for tests and metrics.
     verifications: Arc<AtomicU64>,
+    /// The queue in front of the permits, for metrics.
+    queue: Arc<QueueCounters>,
+    max_in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueCounters {
+    waiting: AtomicU64,
+    started: AtomicU64,
+    wait_nanos: AtomicU64,
+}
+
+/// Counts one waiter for as long as it lives, also when the waiting request is dropped.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The argon2 queue at one moment, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashQueue {
+    /// Computations waiting for a permit now.
+    pub waiting: u64,
+    /// Computations running now.
+    pub in_flight: u64,
+    /// The most that run at once.
+    pub max_in_flight: u64,
+    /// Computations started so far (hashes, verifications and dummy verifications).
+    pub started: u64,
+    /// Time all of those spent waiting for a permit, in total.
+    pub waited: std::time::Duration,
 }
 
 impl PasswordHasher {
@@ -47,6 +88,8 @@ impl PasswordHasher {
             memory: Arc::new(Mutex::new(Vec::with_capacity(n))),
             dummy_hash: Arc::new(dummy_hash),
             verifications: Arc::new(AtomicU64::new(0)),
+            queue: Arc::default(),
+            max_in_flight: n,
         })
     }
 
@@ -115,11 +158,14 @@ impl PasswordHasher {
         F: FnOnce(&mut Argon2Memory) -> Result<T, DomainError> + Send + 'static,
     {
         // SECURITY: bounded in flight, so many parallel logins cannot exhaust memory.
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| DomainError::internal("hash semaphore", &e))?;
+        let queued = std::time::Instant::now();
+        let in_queue = Waiting::enter(&self.queue.waiting);
+        let permit = self.permits.acquire().await;
+        drop(in_queue);
+        let _permit = permit.map_err(|e| DomainError::internal("hash semaphore", &e))?;
+        let waited = u64::try_from(queued.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.queue.wait_nanos.fetch_add(waited, Ordering::Relaxed);
+        self.queue.started.fetch_add(1, Ordering::Relaxed);
         let pool = self.memory.clone();
         tokio::task::spawn_blocking(move || {
             let mut memory = lock(&pool).pop().unwrap_or_default();
@@ -129,6 +175,19 @@ impl PasswordHasher {
         })
         .await
         .map_err(|e| DomainError::internal("hash task", &e))?
+    }
+
+    /// The queue for permits right now (for metrics).
+    pub fn queue(&self) -> HashQueue {
+        let max = self.max_in_flight;
+        HashQueue {
+            waiting: self.queue.waiting.load(Ordering::Relaxed),
+            in_flight: u64::try_from(max.saturating_sub(self.permits.available_permits()))
+                .unwrap_or(u64::MAX),
+            max_in_flight: u64::try_from(max).unwrap_or(u64::MAX),
+            started: self.queue.started.load(Ordering::Relaxed),
+            waited: std::time::Duration::from_nanos(self.queue.wait_nanos.load(Ordering::Relaxed)),
+        }
     }
 
     /// Buffers kept for reuse and their total size in bytes (for tests and metrics).

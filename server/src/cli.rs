@@ -75,6 +75,9 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Address to serve Prometheus metrics on, at GET /metrics [default: no metrics]
+    #[arg(long, env = "VESTIBULE_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
     /// URL browsers use to reach this server [default: http://localhost:<port> on loopback]
     #[arg(long, env = "VESTIBULE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -152,6 +155,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             over.listen = args.listen;
             over.tls_cert = args.tls_cert;
             over.tls_key = args.tls_key;
+            over.metrics_addr = args.metrics_addr;
             over.public_url = args.public_url;
             over.site_root = args.site_root;
             over.demo = args.no_demo.then_some(false);

@@ -51,6 +51,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Where `GET /metrics` is served (Prometheus text format); none: no metrics.
+    pub metrics_addr: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -158,6 +160,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub metrics_addr: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -186,6 +189,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Certificate and key files: TLS on the listener (ALPN h2 and http/1.1).
     pub tls: Option<TlsFiles>,
+    /// Where `GET /metrics` is served; `None` (the default) records no metrics at all.
+    pub metrics_addr: Option<SocketAddr>,
     /// Absolute URL of this service as browsers see it, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
@@ -239,6 +244,15 @@ impl Settings {
         let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Listen {
             value: listen_text.clone(),
         })?;
+        let metrics_addr = match over.metrics_addr.or(file.metrics_addr) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Listen {
+                        value: text.clone(),
+                    })?,
+            ),
+        };
         let data_dir = over
             .data_dir
             .or(file.data_dir)
@@ -343,6 +357,7 @@ impl Settings {
         Ok(Self {
             listen,
             tls,
+            metrics_addr,
             public_url,
             data_dir,
             database_url,

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let pkg_dir = state.settings.site_root.join("pkg");
     let options = state.leptos_options.clone();
+    let router_settings = state.settings.clone();
     let request_id = HeaderName::from_static("x-request-id");
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -100,7 +101,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
         .layer(axum::middleware::map_response(client_errors_are_400));
-    with_security_headers(router)
+    let metered = state_metrics_on(&router_settings);
+    let router = with_security_headers(router);
+    let router = if metered {
+        router.layer(axum::middleware::from_fn(crate::metrics::track))
+    } else {
+        router
+    };
+    router
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req
@@ -111,6 +119,11 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Whether requests are measured: only when metrics are served.
+fn state_metrics_on(settings: &Settings) -> bool {
+    settings.metrics_addr.is_some()
 }
 
 /// Headers every response carries. Rendered pages set their own CSP, with a nonce, first.
@@ -193,7 +206,13 @@ pub struct BoundServer {
     pub state: AppState,
     /// Set when this start created the demo data.
     pub demo: Option<crate::wiring::DemoCredentials>,
+    /// Where `GET /metrics` answers, when metrics are on.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     listener: tokio::net::TcpListener,
+    metrics: Option<(
+        tokio::net::TcpListener,
+        metrics_exporter_prometheus::PrometheusHandle,
+    )>,
 }
 
 impl BoundServer {
@@ -203,6 +222,15 @@ impl BoundServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), CliError> {
+        if let Some((listener, handle)) = self.metrics {
+            let app =
+                crate::metrics::router(handle, self.state.db.clone(), self.state.engine.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::warn!(error = %err, "the metrics listener stopped");
+                }
+            });
+        }
         let app = router(self.state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         match &self.state.settings.tls {
@@ -226,9 +254,32 @@ impl BoundServer {
     }
 }
 
+/// How often the WAL's size is looked at, and the size from which it is checkpointed.
+const WAL_CHECK_EVERY: Duration = Duration::from_millis(100);
+const WAL_CHECKPOINT_AT: u64 = 4 * 1024 * 1024;
+
+/// The WAL checkpoint mode: TRUNCATE unless `VESTIBULE_WAL_CHECKPOINT=passive` asks for the
+/// alternative (kept for measuring the two against each other, see BENCHMARKS.md).
+fn checkpoint_mode() -> storage::CheckpointMode {
+    match std::env::var("VESTIBULE_WAL_CHECKPOINT") {
+        Ok(text) => text.parse().unwrap_or_else(|err: String| {
+            tracing::warn!(error = %err, "ignoring VESTIBULE_WAL_CHECKPOINT");
+            storage::CheckpointMode::Truncate
+        }),
+        Err(_) => storage::CheckpointMode::Truncate,
+    }
+}
+
 /// Opens the database and binds the listener (port 0 picks a free port).
 pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
     let db = open_database(&settings).await?;
+    if let Database::Sqlite(sqlite) = &db {
+        tokio::spawn(sqlite.clone().keep_wal_small(
+            checkpoint_mode(),
+            WAL_CHECK_EVERY,
+            WAL_CHECKPOINT_AT,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| CliError::Bind {
@@ -236,6 +287,23 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(CliError::Serve)?;
+    let metrics = match settings.metrics_addr {
+        None => None,
+        Some(metrics_addr) => {
+            let handle = crate::metrics::install().map_err(CliError::Usage)?;
+            let listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .map_err(|source| CliError::Bind {
+                    addr: metrics_addr,
+                    source,
+                })?;
+            Some((listener, handle))
+        }
+    };
+    let metrics_addr = match &metrics {
+        Some((listener, _)) => Some(listener.local_addr().map_err(CliError::Serve)?),
+        None => None,
+    };
     let mut settings = settings;
     // Port 0 picks a free port: the default public URL must name the port actually bound.
     let tls = settings.tls.is_some();
@@ -264,7 +332,9 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
         addr,
         state,
         demo,
+        metrics_addr,
         listener,
+        metrics,
     })
 }
 
@@ -291,6 +361,9 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     }
     if delivery.sms.is_none() {
         tracing::warn!("no sms_url configured: SMS codes are only logged (development)");
+    }
+    if let Some(metrics) = server.metrics_addr {
+        println!("Metrics: http://{metrics}/metrics");
     }
     tracing::info!(addr = %server.addr, backend, "listening");
     server.run(shutdown_signal()).await

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod handoff;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod ratelimit;
 pub mod telemetry;

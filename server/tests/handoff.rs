@@ -982,9 +982,9 @@ async fn secrets_are_stored_only_as_hashes(backend: Backend) {
     let token = token(&answer);
     let sid = answer["session_id"].as_str().unwrap().to_owned();
     let rows: Vec<HashRow> = match &srv.db {
-        storage::Database::Sqlite(pool) => {
+        storage::Database::Sqlite(db) => {
             sqlx::query_as("SELECT link_hash, secret_hash, browser_hash FROM handoffs")
-                .fetch_all(pool)
+                .fetch_all(db.readers())
                 .await
                 .unwrap()
         }

@@ -209,8 +209,8 @@ impl Srv {
     /// Runs SQL on the server's database (test set-up only).
     async fn sql(&self, statement: &str) {
         match &self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query(statement).execute(pool).await.unwrap();
+            Database::Sqlite(db) => {
+                sqlx::query(statement).execute(db.writer()).await.unwrap();
             }
             Database::Postgres(pool) => {
                 sqlx::query(statement).execute(pool).await.unwrap();

@@ -284,10 +284,7 @@ async fn fresh_database(backend: Backend) -> (Database, String, Cleanup) {
 }
 
 async fn close(db: &Database) {
-    match db {
-        Database::Sqlite(pool) => pool.close().await,
-        Database::Postgres(pool) => pool.close().await,
-    }
+    db.close().await;
 }
 
 async fn remove(cleanup: Cleanup) {

@@ -14,8 +14,8 @@ impl Database {
         expires_at: i64,
     ) -> Result<i64, StorageError> {
         Ok(match self {
-            Self::Sqlite(pool) => {
-                sql::sqlite::hit_rate_counter(pool, key, window_start, expires_at).await?
+            Self::Sqlite(db) => {
+                sql::sqlite::hit_rate_counter(db.writer(), key, window_start, expires_at).await?
             }
             Self::Postgres(pool) => {
                 sql::postgres::hit_rate_counter(pool, key, window_start, expires_at).await?
@@ -26,7 +26,7 @@ impl Database {
     /// Deletes counters that expired at or before `now` (Unix seconds); returns how many.
     pub async fn purge_rate_counters(&self, now: i64) -> Result<u64, StorageError> {
         Ok(match self {
-            Self::Sqlite(pool) => sql::sqlite::purge_rate_counters(pool, now).await?,
+            Self::Sqlite(db) => sql::sqlite::purge_rate_counters(db.writer(), now).await?,
             Self::Postgres(pool) => sql::postgres::purge_rate_counters(pool, now).await?,
         })
     }

@@ -120,8 +120,8 @@ impl Harness {
     async fn finish(self) {
         match self.cleanup {
             Cleanup::Dir(dir) => {
-                if let Database::Sqlite(pool) = &self.db {
-                    pool.close().await;
+                if let Database::Sqlite(db) = &self.db {
+                    db.close().await;
                 }
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -1712,13 +1712,13 @@ async fn events_cannot_be_rewritten(db: &Database) {
         .await
         .unwrap();
     let pool_result = match db {
-        Database::Sqlite(pool) => (
+        Database::Sqlite(db) => (
             sqlx::query("UPDATE events SET kind = 'y'")
-                .execute(pool)
+                .execute(db.writer())
                 .await
                 .is_err(),
             sqlx::query("DELETE FROM events")
-                .execute(pool)
+                .execute(db.writer())
                 .await
                 .is_err(),
         ),

@@ -163,10 +163,7 @@ impl Replicas {
     async fn finish(self) {
         drop(self.engines);
         for pool in &self.pools {
-            match pool {
-                Database::Sqlite(p) => p.close().await,
-                Database::Postgres(p) => p.close().await,
-            }
+            pool.close().await;
         }
         match self.cleanup {
             Cleanup::Dir(dir) => {
