@@ -85,9 +85,7 @@ const LOGIN: &str = "stella";
 const PASSWORD: &str = "correct horse battery staple";
 
 fn caller() -> Caller {
-    Caller {
-        id: "statements".to_owned(),
-    }
+    domain::testing::key_caller("statements")
 }
 
 fn checks(user: bool, password: Option<&str>) -> SessionChange {
