@@ -50,7 +50,7 @@ for t in grpc grpc-web connect-binary connect-json; do
   line=$(cd scripts/connect-client && VESTIBULE_TRANSPORT=$t node bench.mjs)
   printf '%-42s %10.1f\n' "$t (@zitadel/client 1.3.1)" "$(echo "$line" | .tools/venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["perSecond"])')"
 done
-py=$(.tools/venv/bin/python - <<'PY'
+py=$(.tools/venv/bin/python -W ignore - <<'PY'
 import os, time
 import zitadel_client as zc
 from zitadel_client import models as m
