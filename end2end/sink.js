@@ -2,13 +2,14 @@
 // loopback) and the HTTP endpoint an SMS provider would be. Tests read what arrived over HTTP:
 //
 //   POST /sms            the SMS provider: {"to", "text"} as JSON (what server/src/notify.rs sends)
-//   GET  /inbox?to=ADDR  every message to ADDR so far, oldest first: [{"to", "text"}]
+//   GET  /inbox?to=ADDR  every message to ADDR so far, oldest first: [{"to", "subject", "text"}]
 //   GET  /ready          200 once both listeners are up
 //
 // Usage: node sink.js SMTP_PORT HTTP_PORT
 'use strict';
 const http = require('node:http');
 const { SMTPServer } = require('smtp-server');
+const { simpleParser } = require('mailparser');
 
 const [smtpPort, httpPort] = process.argv.slice(2).map(Number);
 if (!smtpPort || !httpPort) {
@@ -25,18 +26,15 @@ const smtp = new SMTPServer({
   disabledCommands: ['STARTTLS', 'AUTH'],
   logger: false,
   onData(stream, session, callback) {
-    const chunks = [];
-    stream.on('data', (c) => chunks.push(c));
-    stream.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      // The codes are plain ASCII text; unfold the headers from the body and keep the body.
-      const split = raw.indexOf('\r\n\r\n');
-      const body = split >= 0 ? raw.slice(split + 4) : raw;
-      for (const rcpt of session.envelope.rcptTo) {
-        messages.push({ to: rcpt.address.toLowerCase(), text: body, raw });
-      }
-      callback();
-    });
+    // mailparser decodes the transfer encoding (quoted-printable, base64) and the charset.
+    simpleParser(stream)
+      .then((mail) => {
+        for (const rcpt of session.envelope.rcptTo) {
+          messages.push({ to: rcpt.address.toLowerCase(), subject: mail.subject ?? '', text: mail.text ?? '' });
+        }
+        callback();
+      })
+      .catch((err) => callback(err));
   },
 });
 

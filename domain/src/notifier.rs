@@ -116,85 +116,103 @@ impl MethodNotice {
             .at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        let browser = match &self.from {
-            ChangedFrom::Browser(Some(ua)) => ua.clone(),
-            ChangedFrom::Browser(None) => match lang {
-                NoticeLang::De => "unbekannter Browser".into(),
-                NoticeLang::Fr => "navigateur inconnu".into(),
-                NoticeLang::Es => "navegador desconocido".into(),
-                NoticeLang::En => "unknown browser".into(),
-            },
-            ChangedFrom::Administrator => match lang {
-                NoticeLang::De => "ein Administrator".into(),
-                NoticeLang::Fr => "un administrateur".into(),
-                NoticeLang::Es => "un administrador".into(),
-                NoticeLang::En => "an administrator".into(),
-            },
+        let t = lang.texts();
+        let from = match &self.from {
+            ChangedFrom::Browser(Some(ua)) => ua.as_str(),
+            ChangedFrom::Browser(None) => t.unknown_browser,
+            ChangedFrom::Administrator => t.administrator,
         };
-        let added = self.change == MethodChange::Added;
-        let (subject, lines) = match lang {
-            NoticeLang::De => (
-                if added { "Neue Anmeldemethode" } else { "Anmeldemethode entfernt" },
-                [
-                    format!("Hallo {},", self.display_name),
-                    format!(
-                        "für Ihr Konto {} wurde {}: {methods}.",
-                        self.login_name,
-                        if added { "hinzugefügt" } else { "entfernt" }
-                    ),
-                    format!("Wann: {at}"),
-                    format!("Von: {browser}"),
-                    "Waren Sie das nicht, ändern Sie Ihr Passwort und prüfen Sie Ihre Anmeldemethoden."
-                        .into(),
-                ],
-            ),
-            NoticeLang::Fr => (
-                if added { "Nouvelle méthode de connexion" } else { "Méthode de connexion supprimée" },
-                [
-                    format!("Bonjour {},", self.display_name),
-                    format!(
-                        "sur votre compte {}, {} : {methods}.",
-                        self.login_name,
-                        if added { "ajouté" } else { "supprimé" }
-                    ),
-                    format!("Quand : {at}"),
-                    format!("Depuis : {browser}"),
-                    "Si ce n'était pas vous, changez votre mot de passe et vérifiez vos méthodes de connexion."
-                        .into(),
-                ],
-            ),
-            NoticeLang::Es => (
-                if added { "Nuevo método de inicio de sesión" } else { "Método de inicio de sesión eliminado" },
-                [
-                    format!("Hola {},", self.display_name),
-                    format!(
-                        "en su cuenta {} se ha {}: {methods}.",
-                        self.login_name,
-                        if added { "añadido" } else { "eliminado" }
-                    ),
-                    format!("Cuándo: {at}"),
-                    format!("Desde: {browser}"),
-                    "Si no fue usted, cambie su contraseña y revise sus métodos de inicio de sesión."
-                        .into(),
-                ],
-            ),
-            NoticeLang::En => (
-                if added { "New sign-in method" } else { "Sign-in method removed" },
-                [
-                    format!("Hello {},", self.display_name),
-                    format!(
-                        "on your account {}, this sign-in method was {}: {methods}.",
-                        self.login_name,
-                        if added { "added" } else { "removed" }
-                    ),
-                    format!("When: {at}"),
-                    format!("From: {browser}"),
-                    "If this was not you, change your password and review your sign-in methods."
-                        .into(),
-                ],
-            ),
+        let (subject, done) = match self.change {
+            MethodChange::Added => (t.added_subject, t.added),
+            MethodChange::Removed => (t.removed_subject, t.removed),
         };
-        (subject.to_owned(), lines.join("\n\n"))
+        let body = [
+            format!("{} {},", t.hello, self.display_name),
+            t.what
+                .replace("{account}", &self.login_name)
+                .replace("{done}", done)
+                .replace("{methods}", &methods),
+            format!("{} {at}", t.when),
+            format!("{} {from}", t.from),
+            t.advice.to_owned(),
+        ]
+        .join("\n\n");
+        (subject.to_owned(), body)
+    }
+}
+
+/// The words of a notice in one language.
+struct NoticeTexts {
+    added_subject: &'static str,
+    removed_subject: &'static str,
+    hello: &'static str,
+    /// With `{account}`, `{done}` (added / removed) and `{methods}`.
+    what: &'static str,
+    added: &'static str,
+    removed: &'static str,
+    when: &'static str,
+    from: &'static str,
+    unknown_browser: &'static str,
+    administrator: &'static str,
+    advice: &'static str,
+}
+
+impl NoticeLang {
+    fn texts(self) -> NoticeTexts {
+        match self {
+            Self::En => NoticeTexts {
+                added_subject: "New sign-in method",
+                removed_subject: "Sign-in method removed",
+                hello: "Hello",
+                what: "on your account {account}, this sign-in method was {done}: {methods}.",
+                added: "added",
+                removed: "removed",
+                when: "When:",
+                from: "From:",
+                unknown_browser: "unknown browser",
+                administrator: "an administrator",
+                advice: "If this was not you, change your password and review your sign-in methods.",
+            },
+            Self::De => NoticeTexts {
+                added_subject: "Neue Anmeldemethode",
+                removed_subject: "Anmeldemethode entfernt",
+                hello: "Hallo",
+                what: "für Ihr Konto {account} wurde {done}: {methods}.",
+                added: "hinzugefügt",
+                removed: "entfernt",
+                when: "Wann:",
+                from: "Von:",
+                unknown_browser: "unbekannter Browser",
+                administrator: "ein Administrator",
+                advice: "Waren Sie das nicht, ändern Sie Ihr Passwort und prüfen Sie Ihre Anmeldemethoden.",
+            },
+            Self::Fr => NoticeTexts {
+                added_subject: "Nouvelle méthode de connexion",
+                removed_subject: "Méthode de connexion supprimée",
+                hello: "Bonjour",
+                what: "sur votre compte {account}, {done} : {methods}.",
+                added: "ajouté",
+                removed: "supprimé",
+                when: "Quand :",
+                from: "Depuis :",
+                unknown_browser: "navigateur inconnu",
+                administrator: "un administrateur",
+                advice: "Si ce n'était pas vous, changez votre mot de passe et vérifiez vos méthodes de connexion.",
+            },
+            Self::Es => NoticeTexts {
+                added_subject: "Nuevo método de inicio de sesión",
+                removed_subject: "Método de inicio de sesión eliminado",
+                hello: "Hola",
+                what: "en su cuenta {account} se ha {done}: {methods}.",
+                added: "añadido",
+                removed: "eliminado",
+                when: "Cuándo:",
+                from: "Desde:",
+                unknown_browser: "navegador desconocido",
+                administrator: "un administrador",
+                advice: "Si no fue usted, cambie su contraseña y revise sus métodos de inicio de sesión.",
+            },
+        }
     }
 }
 

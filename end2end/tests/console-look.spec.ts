@@ -135,6 +135,7 @@ test('the recovery code and TOTP code steps', async ({ page, request }) => {
 });
 
 test('German, and the pages for links that do not work', async ({ page, browser, request }) => {
+  test.setTimeout(90_000); // many axe runs: about 25 s on a quiet 2-core machine
   const link = await generate(request, addApp(), { ui_locales: 'de' });
   await page.goto(link.path);
   await hydrated(page);
@@ -166,6 +167,7 @@ test('German, and the pages for links that do not work', async ({ page, browser,
 });
 
 test('passkey steps: offer, passkey first, required by a passwordless app, no WebAuthn', async ({ page, browser, request }) => {
+  test.setTimeout(90_000); // many axe runs: about 25 s on a quiet 2-core machine
   await authenticator(page);
   // No autofill here, so each step stays on screen to be looked at.
   await withoutAutofill(page);

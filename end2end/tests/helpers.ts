@@ -120,20 +120,33 @@ export async function enableTotp(request: APIRequestContext, user: User): Promis
 
 const sink = () => `http://127.0.0.1:${process.env.E2E_SINK_PORT}`;
 
-/// Waits for message number `nth` (from 1) to `to` at the sink (SMTP or SMS) and returns the
-/// code in it.
+const CODE = /\b(\d{6})\b/;
+/// Code messages say so ("Your sign-in code is …", "… is your sign-in code."); notices do not.
+const isCode = (text: string) => /sign-in code/.test(text);
+
+async function inbox(request: APIRequestContext, to: string): Promise<{ to: string; text: string }[]> {
+  return (await request.get(`${sink()}/inbox?to=${encodeURIComponent(to)}`)).json();
+}
+
+/// Waits for code message number `nth` (from 1) to `to` at the sink (SMTP or SMS) and returns
+/// the code in it. Other mail to the address (sign-in method notices) is not counted.
 export async function receivedCode(request: APIRequestContext, to: string, nth = 1): Promise<string> {
   let text = '';
   await expect
     .poll(async () => {
-      const inbox = await (await request.get(`${sink()}/inbox?to=${encodeURIComponent(to)}`)).json();
-      text = inbox[nth - 1]?.text ?? '';
-      return inbox.length;
-    }, { message: `message ${nth} to ${to}`, timeout: 15_000 })
+      const codes = (await inbox(request, to)).filter((m) => isCode(m.text));
+      text = codes[nth - 1]?.text ?? '';
+      return codes.length;
+    }, { message: `code message ${nth} to ${to}`, timeout: 15_000 })
     .toBeGreaterThanOrEqual(nth);
-  const m = text.match(/\b(\d{6})\b/);
+  const m = text.match(CODE);
   expect(m, text).not.toBeNull();
   return m![1];
+}
+
+/// The sign-in method notices sent to `to` so far (mail without a code), oldest first.
+export async function notices(request: APIRequestContext, to: string): Promise<string[]> {
+  return (await inbox(request, to)).filter((m) => !isCode(m.text)).map((m) => m.text);
 }
 
 // --- WebAuthn: Chromium's virtual authenticator (CDP WebAuthn domain) ---

@@ -3,8 +3,8 @@
 // validate by API.
 import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
 import {
-  PASSWORD, addApp, addUser, admin, authenticator, cli, credentials, generate, hydrated, notNow,
-  validate, withoutAutofill, type App,
+  PASSWORD, addApp, addContactUser, addUser, admin, authenticator, cli, credentials, enableTotp,
+  freshStep, generate, hydrated, notNow, notices, totpNow, validate, withoutAutofill, type App,
 } from './helpers';
 
 async function passwordLogin(page: Page, login: string) {
@@ -211,6 +211,42 @@ test('cancelling, an unknown passkey and a browser without WebAuthn read clearly
   await expect(plain.getByRole('button', { name: 'Not now' })).toHaveCount(0);
   expect((await validate(request, link.session_id)).status).toBe('pending');
   await context.close();
+});
+
+test('a password alone adds no passkey next to TOTP; after the TOTP code it may, and the person is told', async ({ page, request }) => {
+  await withoutAutofill(page);
+  const a = await authenticator(page);
+  const user = addContactUser();
+  const secret = await enableTotp(request, user);
+  await expect.poll(async () => (await notices(request, user.email)).length).toBe(1);
+  expect((await notices(request, user.email))[0]).toContain('authenticator app (TOTP)');
+
+  // App A takes a password alone: signed in, and no passkey is offered to a stolen password.
+  let link = await generate(request, addApp());
+  await page.goto(link.path);
+  await hydrated(page);
+  await passwordLogin(page, user.login);
+  await signedIn(page);
+  await expect(page.getByRole('heading', { name: 'Sign in faster with a passkey' })).toHaveCount(0);
+  expect((await validate(request, link.session_id)).factors).toEqual(['password']);
+  expect(await credentials(a)).toHaveLength(0);
+
+  // With the TOTP code in the same login, the offer comes, and the new passkey is announced.
+  link = await generate(request, addApp({ secondFactor: true }));
+  await page.goto(link.path);
+  await hydrated(page);
+  await passwordLogin(page, user.login);
+  await freshStep();
+  await page.getByLabel('6-digit code').fill(totpNow(secret));
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in faster with a passkey' })).toBeVisible();
+  await page.getByRole('button', { name: 'Create a passkey' }).click();
+  await expect(page.getByText('Your passkey is saved. Next time, sign in with it.')).toBeVisible();
+  expect(await credentials(a)).toHaveLength(1);
+  await expect.poll(async () => (await notices(request, user.email)).length).toBe(2);
+  const notice = (await notices(request, user.email))[1];
+  expect(notice).toContain('passkey');
+  expect(notice).toContain('Chrome');
 });
 
 test('a passwordless app: a passkey is required after the password, then used', async ({ page, request }) => {

@@ -721,7 +721,7 @@ async fn passwordless_app_wants_a_passkey_then_takes_it(r: &Replicas) {
         },
         ..SessionChange::default()
     };
-    set(r.a(), &session, password).await.unwrap();
+    set(r.a(), &session, password.clone()).await.unwrap();
     assert_eq!(
         policy_state(r.b(), &session, &passwordless).await,
         PolicyState::NeedsPasskeyEnrollment
@@ -742,14 +742,7 @@ async fn passwordless_app_wants_a_passkey_then_takes_it(r: &Replicas) {
     // ... the next login starts with the password again and then takes it.
     r.clock.advance(Duration::seconds(1));
     let session = session_for(r.a(), &alice).await;
-    let password = SessionChange {
-        checks: Checks {
-            password: Some(Password::parse(pw.into()).unwrap()),
-            ..Checks::default()
-        },
-        ..SessionChange::default()
-    };
-    set(r.a(), &session, password).await.unwrap();
+    set(r.a(), &session, password.clone()).await.unwrap();
     // Now the passkey is the only way in; the password already given does not count.
     assert_eq!(
         policy_state(r.a(), &session, &passwordless).await,
