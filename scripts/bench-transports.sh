@@ -6,14 +6,23 @@
 # off. One run; prints a table for BENCHMARKS.md.
 #
 #   scripts/bench-transports.sh [calls per transport, default 3000] [concurrency, default 16]
+#   BENCH_PROFILE=debug scripts/bench-transports.sh   (the debug build, when a release build
+#                                                     cannot be afforded; slower figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 calls="${1:-3000}"
 concurrency="${2:-16}"
 
-scripts/bootstrap.sh test >/dev/null
-cargo build --locked --release -p server
+profile="${BENCH_PROFILE:-release}"
+if [ ! -d scripts/connect-client/node_modules/@zitadel/client ] || ! .tools/venv/bin/python -c 'import zitadel_client' 2>/dev/null; then
+  scripts/bootstrap.sh test
+fi
+if [ "$profile" = release ]; then
+  cargo build --locked --release -p server
+else
+  cargo build --locked -p server
+fi
 
 dir=$(mktemp -d)
 port=$(.tools/venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -22,7 +31,7 @@ cat > "$dir/config.toml" <<TOML
 session_api_per_key = { limit = 0, window_secs = 60 }
 session_api_per_address = { limit = 0, window_secs = 60 }
 TOML
-server=target/release/server
+server=target/$profile/server
 "$server" --config "$dir/config.toml" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" \
   --site-root "$dir" > "$dir/server.log" 2>&1 &
 pid=$!
@@ -35,13 +44,13 @@ login=$(sed -n 's/.*login name: \([^ ]*\).*/\1/p' "$dir/server.log" | head -1)
 export VESTIBULE_URL="http://localhost:$port" VESTIBULE_API_KEY="$key" VESTIBULE_LOGIN="$login"
 export VESTIBULE_CALLS="$calls" VESTIBULE_CONCURRENCY="$concurrency"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$calls calls per transport after a warm-up, $concurrency in flight (Python: 1), SQLite, release build"
+echo "$calls calls per transport after a warm-up, $concurrency in flight (Python: 1), SQLite, $profile build"
 printf '%-42s %10s\n' "transport (client)" "calls/s"
 for t in grpc grpc-web connect-binary connect-json; do
   line=$(cd scripts/connect-client && VESTIBULE_TRANSPORT=$t node bench.mjs)
   printf '%-42s %10.1f\n' "$t (@zitadel/client 1.3.1)" "$(echo "$line" | .tools/venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["perSecond"])')"
 done
-py=$(.tools/venv/bin/python - <<'PY'
+py=$(.tools/venv/bin/python -W ignore - <<'PY'
 import os, time
 import zitadel_client as zc
 from zitadel_client import models as m
