@@ -123,7 +123,7 @@ impl Engine {
     ) -> Result<WebAuthnCredentialView, DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
-        let user_id = self.enrollable_for_passkey(&session, &app).await?;
+        let (user_id, login_complete) = self.enrollable_for_passkey(&session, &app).await?;
         let view = self
             .finish_webauthn_registration_from(
                 &user_id,
@@ -133,10 +133,7 @@ impl Engine {
                 from_session(&session),
             )
             .await?;
-        if !matches!(
-            self.evaluate_policy(&session, &app).await?,
-            PolicyState::Satisfied(_)
-        ) {
+        if !login_complete {
             // A fresh session that knows only who is signing in: the page asks for the passkey.
             self.restart_login(&handoff, &app, &session.id).await?;
             let id = Id::parse(user_id).map_err(|_| DomainError::UserNotFound)?;
@@ -160,16 +157,18 @@ impl Engine {
     ) -> Result<String, DomainError> {
         let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
         let session = self.handoff_session(&mut handoff, None).await?;
-        self.enrollable_for_passkey(&session, &app).await
+        Ok(self.enrollable_for_passkey(&session, &app).await?.0)
     }
 
     /// The session's user, when a passkey may be added to it now (see
-    /// [`Engine::handoff_start_passkey_registration`]).
+    /// [`Engine::handoff_start_passkey_registration`]), and whether the app's policy is already
+    /// satisfied (a registration never changes that: the new passkey does not count in this
+    /// session).
     async fn enrollable_for_passkey(
         &self,
         session: &Session,
         app: &App,
-    ) -> Result<String, DomainError> {
+    ) -> Result<(String, bool), DomainError> {
         if !app.policy.allowed_factors.contains(&FactorKind::Passkey) {
             return Err(DomainError::WebAuthnNotReady);
         }
@@ -178,13 +177,15 @@ impl Engine {
             .map(str::to_owned)
             .ok_or(DomainError::WebAuthnNotReady)?;
         match self.evaluate_policy(session, app).await? {
-            PolicyState::Satisfied(_)
+            state @ (PolicyState::Satisfied(_)
             | PolicyState::NeedsPasskeyEnrollment
-            | PolicyState::NeedsSecondFactor { .. } => {
+            | PolicyState::NeedsSecondFactor { .. }) => {
                 // SECURITY: whatever this app's policy asked, a user who holds a second factor
                 // must have used one in this session (the rule of every enrollment).
                 match self.may_enroll(session).await? {
-                    Some(user) if user.id == user_id => Ok(user_id),
+                    Some(user) if user.id == user_id => {
+                        Ok((user_id, matches!(state, PolicyState::Satisfied(_))))
+                    }
                     _ => Err(DomainError::WebAuthnNotReady),
                 }
             }
