@@ -181,6 +181,27 @@ pub struct SessionWrite {
     /// At least one event; the session's new sequence is the last one's position in the log.
     pub events: Vec<NewEvent>,
     pub user_effects: Vec<UserEffect>,
+    /// A new session that belongs to the hosted login of this handoff: it is recorded on the
+    /// handoff in the same transaction, only while the handoff is claimed and has no session;
+    /// otherwise the whole write fails with [`StoreError::Conflict`] and nothing is written.
+    pub attach_to_handoff: Option<String>,
+}
+
+/// A hosted login as one read: the handoff a link names, its app and its session (once made).
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub handoff: Handoff,
+    pub app: App,
+    pub session: Option<Session>,
+}
+
+/// A user with what deciding about their sign-in methods needs: how many recovery codes are
+/// still unused and the registered WebAuthn credentials.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub recovery_codes_left: usize,
+    pub webauthn: Vec<WebAuthnCredential>,
 }
 
 /// Comparison for date queries (the contract's `TimestampQueryMethod`).
@@ -303,6 +324,24 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction. Returns the session's new sequence.
     async fn write_session(&self, write: &SessionWrite) -> Result<i64, StoreError>;
     async fn find_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// The user with their recovery-code count and WebAuthn credentials, in one call.
+    async fn find_user_record(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(user) = self.find_user(user_id).await? else {
+            return Ok(None);
+        };
+        let recovery_codes_left = self
+            .list_recovery_codes(user_id)
+            .await?
+            .iter()
+            .filter(|c| c.used_at.is_none())
+            .count();
+        let webauthn = self.list_webauthn_credentials(user_id).await?;
+        Ok(Some(UserRecord {
+            user,
+            recovery_codes_left,
+            webauthn,
+        }))
+    }
     /// Live sessions only: a terminated session never matches.
     async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError>;
     /// Appends events that change no session (for example a failed check on a new session).
@@ -321,6 +360,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         secret_hash: &[u8; 32],
     ) -> Result<Option<Handoff>, StoreError>;
+    /// The handoff of a link with its app and session, in one call (the hosted page's load).
+    /// `None` when no handoff has that link or its app is gone.
+    async fn find_login(&self, link_hash: &[u8; 32]) -> Result<Option<LoginRecord>, StoreError> {
+        let Some(handoff) = self.find_handoff_by_link(link_hash).await? else {
+            return Ok(None);
+        };
+        let Some(app) = self.find_app(&handoff.app_id).await? else {
+            return Ok(None);
+        };
+        let session = match &handoff.session_id {
+            Some(id) => self.find_session(id).await?,
+            None => None,
+        };
+        Ok(Some(LoginRecord {
+            handoff,
+            app,
+            session,
+        }))
+    }
     /// Binds the handoff to a browser, atomically: only when it is unclaimed and its link has not
     /// expired at `now`. False when another browser won or the link expired (nothing written).
     async fn claim_handoff(

@@ -440,6 +440,14 @@ impl Store for MemoryStore {
         }
         let mut session = write.session.clone();
         session.sequence = sequence;
+        if let Some(handoff_id) = &write.attach_to_handoff {
+            match next.handoffs.get_mut(handoff_id) {
+                Some(h) if h.claimed_at.is_some() && h.session_id.is_none() => {
+                    h.session_id = Some(session.id.clone());
+                }
+                _ => return Err(StoreError::Conflict),
+            }
+        }
         next.sessions.insert(session.id.clone(), session);
         *guard = next;
         Ok(sequence)

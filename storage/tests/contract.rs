@@ -305,6 +305,7 @@ async fn create(db: &Database, session: &Session) -> i64 {
         expected_sequence: None,
         events: vec![event("session.created", Some(&session.id), None, 0)],
         user_effects: vec![],
+        attach_to_handoff: None,
     })
     .await
     .unwrap()
@@ -319,6 +320,7 @@ fn update(session: &Session, expected: i64, effects: Vec<UserEffect>) -> Session
             event("session.changed", Some(&session.id), None, 1),
         ],
         user_effects: effects,
+        attach_to_handoff: None,
     }
 }
 
@@ -917,6 +919,7 @@ async fn duplicate_session_id_conflicts(db: &Database) {
             expected_sequence: None,
             events: vec![event("session.created", Some("s1"), None, 5)],
             user_effects: vec![],
+            attach_to_handoff: None,
         })
         .await,
         Err(StoreError::Conflict)
@@ -938,6 +941,7 @@ async fn session_write_needs_an_event(db: &Database) {
             expected_sequence: None,
             events: vec![],
             user_effects: vec![],
+            attach_to_handoff: None,
         })
         .await;
     assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
@@ -1303,6 +1307,7 @@ async fn apps_crud_and_duplicates(db: &Database) {
             expected_sequence: None,
             events: vec![event("session.created", Some("s2"), None, 0)],
             user_effects: vec![],
+            attach_to_handoff: None,
         })
         .await,
         Err(StoreError::NotFound)

@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use super::enroll::setup_factors;
 use super::Engine;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, Channel, DomainError};
@@ -503,47 +504,15 @@ impl Engine {
 
     /// The factors the user has set up.
     pub async fn list_factors(&self, id: &str) -> Result<UserFactors, DomainError> {
-        let user = self.get_user(id).await?;
-        let left = self
+        let record = self
             .store
-            .list_recovery_codes(&user.id)
+            .find_user_record(id)
             .await
-            .map_err(|e| store_err("list recovery codes", e))?
-            .iter()
-            .filter(|c| c.used_at.is_none())
-            .count();
-        let mut factors = Vec::new();
-        if user.password_hash.is_some() {
-            factors.push(FactorKind::Password);
-        }
-        if user.totp.as_ref().is_some_and(|t| t.confirmed) {
-            factors.push(FactorKind::Totp);
-        }
-        if user.otp_sms_enabled {
-            factors.push(FactorKind::OtpSms);
-        }
-        if user.otp_email_enabled {
-            factors.push(FactorKind::OtpEmail);
-        }
-        if left > 0 {
-            factors.push(FactorKind::RecoveryCode);
-        }
-        let webauthn = self
-            .store
-            .list_webauthn_credentials(&user.id)
-            .await
-            .map_err(|e| store_err("list webauthn credentials", e))?;
-        for (kind, factor) in [
-            (WebAuthnKind::Passkey, FactorKind::Passkey),
-            (WebAuthnKind::SecurityKey, FactorKind::SecurityKey),
-        ] {
-            if webauthn.iter().any(|c| c.kind == kind) {
-                factors.push(factor);
-            }
-        }
+            .map_err(|e| store_err("find user", e))?
+            .ok_or(DomainError::UserNotFound)?;
         Ok(UserFactors {
-            factors,
-            recovery_codes_left: left,
+            factors: setup_factors(&record),
+            recovery_codes_left: record.recovery_codes_left,
         })
     }
 

@@ -2,8 +2,8 @@
 //! method to its user's account, and the notice the person gets for every change.
 
 use super::Engine;
-use crate::error::DomainError;
-use crate::model::{FactorKind, Session, User, UserState};
+use crate::model::{FactorKind, Session, User, UserState, WebAuthnKind};
+use crate::store::UserRecord;
 use crate::notifier::{ChangedFrom, MethodChange, MethodNotice};
 
 /// Methods that are more than a password: someone who holds one of these has to use one before
@@ -32,31 +32,58 @@ fn passed_any_factor(session: &Session) -> bool {
     session.factors.password.is_some() || passed_second_factor(session)
 }
 
-impl Engine {
-    /// SECURITY: the rule for every path where a session adds a sign-in method (a passkey, a
-    /// security key, TOTP, new recovery codes) to its own user. The session must have proven
-    /// the person; a user who holds any second factor must have passed a second factor in this
-    /// very session, so a stolen password never buys a method that satisfies a second-factor
-    /// policy. A user with a password alone may add one (trust on first use) and is told by
-    /// email ([`Engine::notify_methods`]). Returns the user when allowed.
-    pub(crate) async fn may_enroll(&self, session: &Session) -> Result<Option<User>, DomainError> {
-        let Some(user_id) = session.user_id() else {
-            return Ok(None);
-        };
-        let Some(user) = self.find_user(user_id).await? else {
-            return Ok(None);
-        };
-        if user.state != UserState::Active || session.terminated || !passed_any_factor(session) {
-            return Ok(None);
-        }
-        let held = self.list_factors(&user.id).await?.factors;
-        let has_second = held.iter().any(|k| SECOND_FACTORS.contains(k));
-        if has_second && !passed_second_factor(session) {
-            return Ok(None);
-        }
-        Ok(Some(user))
+/// The sign-in methods a user has set up, from their record.
+pub(crate) fn setup_factors(record: &UserRecord) -> Vec<FactorKind> {
+    let user = &record.user;
+    let mut factors = Vec::new();
+    if user.password_hash.is_some() {
+        factors.push(FactorKind::Password);
     }
+    if user.totp.as_ref().is_some_and(|t| t.confirmed) {
+        factors.push(FactorKind::Totp);
+    }
+    if user.otp_sms_enabled {
+        factors.push(FactorKind::OtpSms);
+    }
+    if user.otp_email_enabled {
+        factors.push(FactorKind::OtpEmail);
+    }
+    if record.recovery_codes_left > 0 {
+        factors.push(FactorKind::RecoveryCode);
+    }
+    for (kind, factor) in [
+        (WebAuthnKind::Passkey, FactorKind::Passkey),
+        (WebAuthnKind::SecurityKey, FactorKind::SecurityKey),
+    ] {
+        if record.webauthn.iter().any(|c| c.kind == kind) {
+            factors.push(factor);
+        }
+    }
+    factors
+}
 
+/// SECURITY: the rule for every path where a session adds a sign-in method (a passkey, a
+/// security key, TOTP, new recovery codes) to its own user. The session must have proven
+/// the person; a user who holds any second factor must have passed a second factor in this
+/// very session, so a stolen password never buys a method that satisfies a second-factor
+/// policy. A user with a password alone may add one (trust on first use) and is told by
+/// email ([`Engine::notify_methods`]).
+pub(crate) fn may_enroll_with(session: &Session, record: &UserRecord) -> bool {
+    let user = &record.user;
+    if session.user_id() != Some(user.id.as_str())
+        || user.state != UserState::Active
+        || session.terminated
+        || !passed_any_factor(session)
+    {
+        return false;
+    }
+    let has_second = setup_factors(record)
+        .iter()
+        .any(|k| SECOND_FACTORS.contains(k));
+    !has_second || passed_second_factor(session)
+}
+
+impl Engine {
     /// Tells the person, at their verified email address and in their language, that `methods`
     /// were added to or removed from their account: what, when and from where. A user without
     /// a verified address gets nothing; a failed delivery is logged and does not undo the change.

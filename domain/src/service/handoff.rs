@@ -17,18 +17,21 @@
 use time::OffsetDateTime;
 
 use super::policy::PolicyState;
-use super::session::{Caller, ChallengeResponse, CreateSessionRequest, SessionChange};
-use super::{Engine, SetSessionRequest};
+use super::session::Caller;
+use super::Engine;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, DomainError};
 use crate::input::Lifetime;
-use crate::model::{App, Branding, FactorKind, Handoff, Session, UserAgent};
-use crate::store::StoreError;
+use crate::model::{App, FactorKind, Handoff, Session};
 
 mod hosted;
+mod login;
 mod passkey;
-pub use hosted::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts};
-pub use passkey::HandoffPasskeys;
+pub use hosted::{mask_email, mask_phone};
+pub use login::{
+    Browser, Ceremony, CodeCheck, HandoffContacts, HostedLogin, HostedStep, LoginAction, LoginEnd,
+    Next,
+};
 
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
@@ -79,42 +82,6 @@ pub enum HandoffCompletion {
     Redirect(String),
     /// No redirect URI: show a page saying the person can return to the app.
     SignedIn,
-}
-
-/// Where a claimed login stands.
-#[derive(Debug, Clone)]
-pub struct HandoffProgress {
-    /// The app's policy against the session: which step the page shows next.
-    pub policy: PolicyState,
-    /// Set once the policy is satisfied.
-    pub completion: Option<HandoffCompletion>,
-    /// Codes returned by a request that asked for them (never for the hosted page's own sends).
-    pub challenges: ChallengeResponse,
-    /// This server runs WebAuthn ceremonies (its public URL has a host name).
-    pub webauthn: bool,
-    /// The page may offer passkeys: WebAuthn runs and the app allows them.
-    pub passkeys: bool,
-}
-
-/// What the hosted page needs to draw a claimed login.
-#[derive(Debug, Clone)]
-pub struct HandoffView {
-    pub handoff_id: String,
-    pub app_name: String,
-    pub branding: Branding,
-    pub login_hint: Option<String>,
-    pub ui_locales: Option<String>,
-    /// Where the browser goes once signed in (the page's CSP must allow forms to lead there).
-    pub redirect_uri: Option<String>,
-    pub progress: HandoffProgress,
-}
-
-/// The answer to a claim: the view, and the browser secret when this request made the claim
-/// (the server puts it in the claim cookie; a reload presents it again).
-#[derive(Debug)]
-pub struct ClaimedHandoff {
-    pub view: HandoffView,
-    pub new_browser_secret: Option<Secret<String>>,
 }
 
 /// A handoff the app backend may read: found by its `session_id` and, where the app's policy
@@ -193,7 +160,7 @@ pub fn handoff_cookie_name(link_token: &str) -> String {
     format!("vestibule_claim_{}", crypto::to_hex(&digest[..8]))
 }
 
-fn secret_hash(value: &str) -> Option<[u8; 32]> {
+pub(super) fn secret_hash(value: &str) -> Option<[u8; 32]> {
     let ok = !value.is_empty()
         && value.len() <= MAX_SECRET_CHARS
         && value
@@ -259,7 +226,7 @@ fn factor_time(session: &Session, kind: FactorKind) -> Option<OffsetDateTime> {
 }
 
 /// Appends `state` to the redirect URI as a query parameter, keeping what the URI already has.
-fn redirect_target(uri: &str, state: Option<&str>) -> Result<String, DomainError> {
+pub(super) fn redirect_target(uri: &str, state: Option<&str>) -> Result<String, DomainError> {
     let mut url =
         url::Url::parse(uri).map_err(|e| DomainError::internal("stored redirect uri", &e))?;
     if let Some(state) = state {
@@ -356,121 +323,6 @@ impl Engine {
             session_id,
             expires_at: handoff.link_expires_at,
         })
-    }
-
-    /// Opening the link: the first browser claims it and gets a browser secret; the same browser
-    /// (presenting that secret) may come back; anyone else gets `HANDOFF-Lnk03`, and an unclaimed
-    /// link past its expiry `HANDOFF-Lnk02`.
-    #[tracing::instrument(skip_all)]
-    pub async fn claim_handoff(
-        &self,
-        link_token: &str,
-        browser_secret: Option<&str>,
-        user_agent: Option<UserAgent>,
-    ) -> Result<ClaimedHandoff, DomainError> {
-        let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
-        let mut handoff = self.find_by_link(&link_hash).await?;
-        let mut new_secret = None;
-        if handoff.claimed_at.is_some() {
-            if !browser_matches(&handoff, browser_secret) {
-                return Err(DomainError::HandoffLinkUsed);
-            }
-        } else {
-            let now = self.now();
-            if handoff.link_expires_at <= now {
-                return Err(DomainError::HandoffLinkExpired);
-            }
-            let secret = crypto::random_token(self.rng.as_ref());
-            let hash = crypto::token_hash(secret.expose());
-            // SECURITY: the claim is a conditional update, so of two browsers racing exactly one
-            // wins, on any number of replicas.
-            let won = self
-                .store
-                .claim_handoff(&handoff.id, &hash, now)
-                .await
-                .map_err(|e| store_err("claim handoff", e))?;
-            if !won {
-                let again = self.find_by_link(&link_hash).await?;
-                return Err(if again.claimed_at.is_some() {
-                    DomainError::HandoffLinkUsed
-                } else {
-                    DomainError::HandoffLinkExpired
-                });
-            }
-            handoff.claimed_at = Some(now);
-            handoff.browser_hash = Some(hash);
-            new_secret = Some(secret);
-        }
-        let app = self.get_app(&handoff.app_id).await?;
-        let session = self.handoff_session(&mut handoff, user_agent).await?;
-        let progress = self
-            .handoff_progress(&handoff, &app, &session, ChallengeResponse::default())
-            .await?;
-        Ok(ClaimedHandoff {
-            view: view_of(&handoff, &app, progress),
-            new_browser_secret: new_secret,
-        })
-    }
-
-    /// The claimed login as the hosted page draws it (for the browser that claimed it).
-    pub async fn handoff_view(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<HandoffView, DomainError> {
-        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let session = self.handoff_session(&mut handoff, None).await?;
-        let progress = self
-            .handoff_progress(&handoff, &app, &session, ChallengeResponse::default())
-            .await?;
-        Ok(view_of(&handoff, &app, progress))
-    }
-
-    /// Runs checks and challenges on the claimed login's session, for the browser that claimed
-    /// it, through the same pipeline as `SetSession` (hosted-page rules: unknown users and wrong
-    /// passwords look alike). The new session token stays inside the engine.
-    #[tracing::instrument(skip_all)]
-    pub async fn handoff_set_session(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-        change: SessionChange,
-    ) -> Result<HandoffProgress, DomainError> {
-        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let session = self.handoff_session(&mut handoff, None).await?;
-        match self.evaluate_policy(&session, &app).await? {
-            PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
-                return Err(DomainError::HandoffEnded)
-            }
-            _ => {}
-        }
-        let caller = Caller::app(&app.id);
-        let request = SetSessionRequest {
-            change,
-            session_token: None,
-            conceal_unknown_user: true,
-        };
-        let changed = self.set_session(&session.id, request, &caller).await?;
-        if changed.session_token.is_some() {
-            self.notify_handoff(&handoff.id);
-        }
-        let session = self.load_session(&session.id).await?;
-        self.handoff_progress(&handoff, &app, &session, changed.challenges)
-            .await
-    }
-
-    /// The person gave up: terminates the session, and validate answers `failed`.
-    pub async fn handoff_cancel(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<(), DomainError> {
-        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let session = self.handoff_session(&mut handoff, None).await?;
-        self.delete_session(&session.id, None, &Caller::app(&app.id))
-            .await?;
-        self.notify_handoff(&handoff.id);
-        Ok(())
     }
 
     /// The engine session behind a handoff, read by the app backend's `session_id` secret (so
@@ -632,134 +484,19 @@ impl Engine {
             .map_err(|e| store_err("purge handoffs", e))
     }
 
-    fn notify_handoff(&self, handoff_id: &str) {
+    pub(super) fn notify_handoff(&self, handoff_id: &str) {
         // No receiver is fine: nobody is waiting.
         let _ = self.handoff_changes.send(handoff_id.to_owned());
     }
 
-    async fn find_by_link(&self, link_hash: &[u8; 32]) -> Result<Handoff, DomainError> {
-        self.store
-            .find_handoff_by_link(link_hash)
-            .await
-            .map_err(|e| store_err("find handoff", e))?
-            .ok_or(DomainError::HandoffLinkNotFound)
-    }
-
-    /// The handoff and its app, when `browser_secret` is the claiming browser's.
-    async fn claimed_handoff(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<(Handoff, App), DomainError> {
-        let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
-        let handoff = self.find_by_link(&link_hash).await?;
-        if handoff.claimed_at.is_none() {
-            // Nobody opened the link yet: the page must claim it first.
-            return Err(DomainError::HandoffLinkNotFound);
-        }
-        if !browser_matches(&handoff, Some(browser_secret)) {
-            return Err(DomainError::HandoffLinkUsed);
-        }
-        let app = self.get_app(&handoff.app_id).await?;
-        Ok((handoff, app))
-    }
-
-    /// The claimed handoff's session, created on first use.
-    async fn handoff_session(
-        &self,
-        handoff: &mut Handoff,
-        user_agent: Option<UserAgent>,
-    ) -> Result<Session, DomainError> {
-        if let Some(id) = &handoff.session_id {
-            return self.load_session(id).await;
-        }
-        let request = CreateSessionRequest {
-            change: SessionChange {
-                lifetime: Some(Lifetime::parse(handoff.lifetime)?),
-                ..SessionChange::default()
-            },
-            user_agent,
-            app_id: Some(handoff.app_id.clone()),
-            conceal_unknown_user: true,
-        };
-        let caller = Caller::app(&handoff.app_id);
-        // The session token in the answer is dropped: the browser acts through this module.
-        let created = self.create_session(request, &caller).await?;
-        let attached = self
-            .store
-            .attach_handoff_session(&handoff.id, &created.session_id)
-            .await
-            .map_err(|e| store_err("attach handoff session", e))?;
-        if !attached {
-            // A concurrent request of the same browser attached its session first: use that one.
-            let again = self
-                .store
-                .find_handoff_by_link(&handoff.link_hash)
-                .await
-                .map_err(|e| store_err("find handoff", e))?
-                .ok_or(DomainError::HandoffLinkNotFound)?;
-            let Some(id) = again.session_id.clone() else {
-                return Err(DomainError::internal(
-                    "attach handoff session",
-                    &StoreError::NotFound,
-                ));
-            };
-            *handoff = again;
-            return self.load_session(&id).await;
-        }
-        handoff.session_id = Some(created.session_id.clone());
-        self.notify_handoff(&handoff.id);
-        self.load_session(&created.session_id).await
-    }
-
-    async fn handoff_progress(
-        &self,
-        handoff: &Handoff,
-        app: &App,
-        session: &Session,
-        challenges: ChallengeResponse,
-    ) -> Result<HandoffProgress, DomainError> {
-        let policy = self.evaluate_policy(session, app).await?;
-        let completion = match (&policy, &handoff.redirect_uri) {
-            (PolicyState::Satisfied(_), Some(uri)) => Some(HandoffCompletion::Redirect(
-                redirect_target(uri, handoff.state.as_deref())?,
-            )),
-            (PolicyState::Satisfied(_), None) => Some(HandoffCompletion::SignedIn),
-            _ => None,
-        };
-        Ok(HandoffProgress {
-            policy,
-            completion,
-            challenges,
-            webauthn: self.webauthn_enabled(),
-            passkeys: self.webauthn_enabled()
-                && app.policy.allowed_factors.contains(&FactorKind::Passkey),
-        })
-    }
 }
 
-fn browser_matches(handoff: &Handoff, presented: Option<&str>) -> bool {
+pub(super) fn browser_matches(handoff: &Handoff, presented: Option<&str>) -> bool {
     let (Some(stored), Some(presented)) = (&handoff.browser_hash, presented) else {
         return false;
     };
     // SECURITY: constant-time comparison of hashes.
     secret_hash(presented).is_some_and(|hash| crypto::constant_time_eq(&hash, stored))
-}
-
-fn view_of(handoff: &Handoff, app: &App, progress: HandoffProgress) -> HandoffView {
-    HandoffView {
-        handoff_id: handoff.id.clone(),
-        app_name: app
-            .branding
-            .display_name
-            .clone()
-            .unwrap_or_else(|| app.name.clone()),
-        branding: app.branding.clone(),
-        login_hint: handoff.login_hint.clone(),
-        ui_locales: handoff.ui_locales.clone(),
-        redirect_uri: handoff.redirect_uri.clone(),
-        progress,
-    }
 }
 
 #[cfg(test)]

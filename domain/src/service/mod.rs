@@ -23,11 +23,13 @@ use crate::store::{LockoutRule, Store};
 
 pub use admin::{AppChanges, AuthenticatedKey, NewApp, NewUser, ProfileChanges, UserFactors};
 pub use handoff::{
-    handoff_cookie_name, AuthenticatedApp, ClaimedHandoff, GenerateHandoff, GeneratedHandoff,
-    HandoffCompletion, HandoffProgress, HandoffState, HandoffStatus, HandoffUser, HandoffView,
-    ValidateHandoff, MAX_STATE_BYTES,
+    handoff_cookie_name, AuthenticatedApp, GenerateHandoff, GeneratedHandoff, HandoffCompletion,
+    HandoffState, HandoffStatus, HandoffUser, ValidateHandoff, MAX_STATE_BYTES,
 };
-pub use handoff::{mask_email, mask_phone, FinishedEnrollment, HandoffContacts, HandoffPasskeys};
+pub use handoff::{
+    mask_email, mask_phone, Browser, Ceremony, CodeCheck, HandoffContacts, HostedLogin,
+    HostedStep, LoginAction, LoginEnd, Next,
+};
 pub use policy::{PolicyState, VerifiedSession};
 pub use session::{
     Caller, ChallengeRequests, ChallengeResponse, Checks, CreateSessionRequest, Details,

@@ -2,9 +2,11 @@
 
 use time::OffsetDateTime;
 
+use super::enroll::setup_factors;
 use super::Engine;
-use crate::error::DomainError;
+use crate::error::{store_err, DomainError};
 use crate::model::{App, FactorKind, Session, UserState};
+use crate::store::UserRecord;
 
 /// Proof that a session satisfied an app's policy when evaluated. Only the engine can make one,
 /// so code that takes it as an argument cannot run for an unchecked session.
@@ -109,64 +111,84 @@ impl Engine {
         session: &Session,
         app: &App,
     ) -> Result<PolicyState, DomainError> {
-        let now = self.now();
-        if session.terminated {
-            return Ok(PolicyState::Terminated);
-        }
-        if session.expires_at.is_some_and(|e| e <= now) {
-            return Ok(PolicyState::Expired);
-        }
-        let Some(user_id) = session.user_id() else {
-            return Ok(PolicyState::NeedsUser);
+        let record = match session.user_id() {
+            Some(id) if !session.terminated => self
+                .store
+                .find_user_record(id)
+                .await
+                .map_err(|e| store_err("find user", e))?,
+            _ => None,
         };
-        let user = match self.find_user(user_id).await? {
-            Some(u) if u.state == UserState::Active => u,
-            _ => return Ok(PolicyState::UserNotActive),
-        };
-        let policy = &app.policy;
-        let allowed = |k: &FactorKind| policy.allowed_factors.contains(k);
-        let counted: Vec<FactorKind> = proven(session).into_iter().filter(allowed).collect();
-        let passkey = counted.contains(&FactorKind::Passkey);
-        let first = passkey || counted.contains(&FactorKind::Password);
-        let setup = self.list_factors(&user.id).await?.factors;
-        let passwordless = policy.passwordless && allowed(&FactorKind::Passkey);
-        // A passwordless app takes nothing but a passkey from a user who has one.
-        if passwordless && !passkey && setup.contains(&FactorKind::Passkey) {
-            return Ok(PolicyState::NeedsFirstFactor {
-                options: vec![FactorKind::Passkey],
-            });
-        }
-        if !first {
-            let mut options: Vec<FactorKind> = setup
-                .iter()
-                .copied()
-                .filter(|k| *k == FactorKind::Password && allowed(k))
-                .collect();
-            if allowed(&FactorKind::Passkey) {
-                // Offered even without a registered passkey: a discoverable one may name the user.
-                options.push(FactorKind::Passkey);
-            }
-            return Ok(PolicyState::NeedsFirstFactor { options });
-        }
-        let second = passkey || counted.iter().any(|k| SECOND.contains(k));
-        if policy.require_second_factor && !second {
-            // Only what the user has set up; a passkey also proves the second factor.
-            let options: Vec<FactorKind> = setup
-                .iter()
-                .copied()
-                .filter(|k| (SECOND.contains(k) || *k == FactorKind::Passkey) && allowed(k))
-                .collect();
-            return Ok(PolicyState::NeedsSecondFactor { options });
-        }
-        if passwordless && !passkey {
-            return Ok(PolicyState::NeedsPasskeyEnrollment);
-        }
-        Ok(PolicyState::Satisfied(VerifiedSession {
-            session_id: session.id.clone(),
-            user_id: user.id,
-            app_id: app.id.clone(),
-            factors: counted,
-            verified_at: now,
-        }))
+        Ok(policy_state(session, app, record.as_ref(), self.now()))
     }
+}
+
+/// [`Engine::evaluate_policy`] on what was read already: `record` is the session's user (with
+/// their factors), `None` when the session has none or the user is gone.
+pub(crate) fn policy_state(
+    session: &Session,
+    app: &App,
+    record: Option<&UserRecord>,
+    now: OffsetDateTime,
+) -> PolicyState {
+    if session.terminated {
+        return PolicyState::Terminated;
+    }
+    if session.expires_at.is_some_and(|e| e <= now) {
+        return PolicyState::Expired;
+    }
+    if session.user_id().is_none() {
+        return PolicyState::NeedsUser;
+    }
+    let Some(record) = record.filter(|r| {
+        Some(r.user.id.as_str()) == session.user_id() && r.user.state == UserState::Active
+    }) else {
+        return PolicyState::UserNotActive;
+    };
+    let user = &record.user;
+    let policy = &app.policy;
+    let allowed = |k: &FactorKind| policy.allowed_factors.contains(k);
+    let counted: Vec<FactorKind> = proven(session).into_iter().filter(allowed).collect();
+    let passkey = counted.contains(&FactorKind::Passkey);
+    let first = passkey || counted.contains(&FactorKind::Password);
+    let setup = setup_factors(record);
+    let passwordless = policy.passwordless && allowed(&FactorKind::Passkey);
+    // A passwordless app takes nothing but a passkey from a user who has one.
+    if passwordless && !passkey && setup.contains(&FactorKind::Passkey) {
+        return PolicyState::NeedsFirstFactor {
+            options: vec![FactorKind::Passkey],
+        };
+    }
+    if !first {
+        let mut options: Vec<FactorKind> = setup
+            .iter()
+            .copied()
+            .filter(|k| *k == FactorKind::Password && allowed(k))
+            .collect();
+        if allowed(&FactorKind::Passkey) {
+            // Offered even without a registered passkey: a discoverable one may name the user.
+            options.push(FactorKind::Passkey);
+        }
+        return PolicyState::NeedsFirstFactor { options };
+    }
+    let second = passkey || counted.iter().any(|k| SECOND.contains(k));
+    if policy.require_second_factor && !second {
+        // Only what the user has set up; a passkey also proves the second factor.
+        let options: Vec<FactorKind> = setup
+            .iter()
+            .copied()
+            .filter(|k| (SECOND.contains(k) || *k == FactorKind::Passkey) && allowed(k))
+            .collect();
+        return PolicyState::NeedsSecondFactor { options };
+    }
+    if passwordless && !passkey {
+        return PolicyState::NeedsPasskeyEnrollment;
+    }
+    PolicyState::Satisfied(VerifiedSession {
+        session_id: session.id.clone(),
+        user_id: user.id.clone(),
+        app_id: app.id.clone(),
+        factors: counted,
+        verified_at: now,
+    })
 }

@@ -224,6 +224,15 @@ pub struct SessionChanged {
     pub challenges: ChallengeResponse,
 }
 
+/// The session a hosted login makes on its first change.
+#[derive(Debug, Clone)]
+pub(crate) struct FreshLoginSession {
+    pub app_id: String,
+    pub handoff_id: String,
+    pub user_agent: Option<UserAgent>,
+    pub lifetime: time::Duration,
+}
+
 /// `ListSessions`: filters (AND), page and order (newest first unless `ascending`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListSessionsQuery {
@@ -261,6 +270,8 @@ struct Draft {
     now: OffsetDateTime,
     /// Attempts reserved by checks that passed: given back if the request fails after all.
     passed: Vec<Attempt>,
+    /// A new hosted login's session: recorded on this handoff in the same write.
+    attach: Option<String>,
 }
 
 /// An attempt reserved on a failure counter for one check, before its guess is evaluated.
@@ -366,6 +377,7 @@ impl Engine {
             conceal: request.conceal_unknown_user,
             now,
             passed: Vec::new(),
+            attach: None,
         };
         self.run_change(draft, &request.change).await
     }
@@ -405,8 +417,103 @@ impl Engine {
             conceal: request.conceal_unknown_user,
             now,
             passed: Vec::new(),
+            attach: None,
         };
         self.run_change(draft, &request.change).await
+    }
+
+    /// The hosted login's change, on what the login read at the start of the request: its
+    /// session (`None`: a new one is created for `fresh` and recorded on its handoff in the same
+    /// write) and the session's user. Hosted-page rules apply (unknown names and wrong
+    /// passwords look alike). Returns the answer and the session as written.
+    pub(crate) async fn change_login_session(
+        &self,
+        existing: Option<Session>,
+        fresh: FreshLoginSession,
+        user: Option<User>,
+        change: &SessionChange,
+    ) -> Result<(SessionChanged, Session), DomainError> {
+        let now = self.now();
+        let (draft, _guard) = match existing {
+            Some(session) => {
+                let guard = self.claim(&session.id)?;
+                if session.terminated {
+                    return Err(DomainError::SessionTerminated);
+                }
+                if session.expires_at.is_some_and(|e| e <= now) {
+                    return Err(DomainError::SessionExpired);
+                }
+                let user = user.filter(|u| session.user_id() == Some(u.id.as_str()));
+                let draft = Draft {
+                    expected: Some(session.sequence),
+                    session,
+                    user,
+                    events: Vec::new(),
+                    effects: Vec::new(),
+                    changed: false,
+                    deliveries: Vec::new(),
+                    response: ChallengeResponse::default(),
+                    conceal: true,
+                    now,
+                    passed: Vec::new(),
+                    attach: None,
+                };
+                (draft, Some(guard))
+            }
+            None => {
+                if let Some(ua) = &fresh.user_agent {
+                    validate_user_agent(ua)?;
+                }
+                let session = Session {
+                    id: self.new_id(),
+                    token_hash: [0; 32],
+                    factors: Default::default(),
+                    metadata: BTreeMap::new(),
+                    user_agent: fresh.user_agent,
+                    challenges: Default::default(),
+                    lifetime: Some(fresh.lifetime),
+                    expires_at: Some(now + fresh.lifetime),
+                    creator: fresh.app_id.clone(),
+                    app_id: Some(fresh.app_id),
+                    sequence: 0,
+                    created_at: now,
+                    changed_at: now,
+                    terminated: false,
+                };
+                let draft = Draft {
+                    session,
+                    expected: None,
+                    user: None,
+                    events: Vec::new(),
+                    effects: Vec::new(),
+                    changed: true,
+                    deliveries: Vec::new(),
+                    response: ChallengeResponse::default(),
+                    conceal: true,
+                    now,
+                    passed: Vec::new(),
+                    attach: Some(fresh.handoff_id),
+                };
+                (draft, None)
+            }
+        };
+        let mut draft = draft;
+        let applied = self.apply_change(&mut draft, change).await;
+        let result = match applied {
+            Ok(()) => self.commit(&mut draft).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(changed) => {
+                let mut session = draft.session;
+                session.sequence = changed.details.sequence;
+                Ok((changed, session))
+            }
+            Err(e) => {
+                self.release(&std::mem::take(&mut draft.passed)).await;
+                Err(e)
+            }
+        }
     }
 
     /// `GetSession`: an expired session is returned (the caller compares the expiry); a
@@ -502,6 +609,7 @@ impl Engine {
                 expected_sequence: Some(expected),
                 events: vec![event],
                 user_effects: Vec::new(),
+                attach_to_handoff: None,
             })
             .await
             .map_err(|e| match e {
@@ -898,6 +1006,7 @@ impl Engine {
             expected_sequence: draft.expected,
             events: std::mem::take(&mut draft.events),
             user_effects: std::mem::take(&mut draft.effects),
+            attach_to_handoff: draft.attach.clone(),
         };
         let sequence = match self.store.write_session(&write).await {
             Ok(sequence) => sequence,

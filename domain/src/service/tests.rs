@@ -1661,6 +1661,7 @@ async fn stale_sequence_is_a_conflict() {
         expected_sequence: Some(s.sequence),
         events: vec![event.clone()],
         user_effects: vec![],
+        attach_to_handoff: None,
     };
     t.store.write_session(&first).await.unwrap();
     let e = t.store.write_session(&first).await.unwrap_err();

@@ -783,6 +783,22 @@ pub(crate) async fn write_session(pool: &Pool, write: &SessionWrite) -> Result<i
     for effect in &write.user_effects {
         apply_effect(&mut tx, effect).await?;
     }
+    if let Some(handoff_id) = &write.attach_to_handoff {
+        // The session is the hosted login's only while the handoff has none: of two first
+        // requests of one browser, the second one's write is rolled back whole.
+        let done = sqlx::query(
+            "UPDATE handoffs SET session_id = $2 \
+             WHERE id = $1 AND claimed_at IS NOT NULL AND session_id IS NULL",
+        )
+        .bind(handoff_id)
+        .bind(&session.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_error(e, &[], "handoff"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+    }
     tx.commit().await.map_err(backend)?;
     Ok(sequence)
 }

@@ -1,33 +1,18 @@
-//! What only the hosted page needs on top of the handoff: the masked addresses codes go to, and
-//! TOTP enrollment when the app requires a second factor the user does not have yet.
-//!
-//! Every method acts for the browser that claimed the link, like the rest of the handoff.
+//! The hosted login's actions beyond checks: TOTP enrollment when the app requires a second
+//! factor the user does not have yet, "start again", and giving up; and the masks of the
+//! addresses codes go to.
 
 use super::super::policy::PolicyState;
-use super::super::session::{Caller, Checks, SessionChange};
-use super::HandoffProgress;
+use super::super::session::{Caller, Checks};
+use super::login::HostedLogin;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, CheckKind, DomainError};
 use crate::input::TotpCode;
-use crate::model::{App, FactorKind, Handoff, Session, TotpRecord, User};
+use crate::model::{FactorKind, TotpRecord, User};
 use crate::notifier::MethodChange;
-use crate::service::enroll::from_session;
+use crate::service::enroll::{from_session, may_enroll_with};
 use crate::totp::{self, TotpEnrollment};
 use crate::Engine;
-
-/// Where SMS and email codes of the signed-in user go, masked for display.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HandoffContacts {
-    pub email: Option<String>,
-    pub phone: Option<String>,
-}
-
-/// The end of enrollment: where the login stands now, and the new recovery codes (shown once).
-#[derive(Debug)]
-pub struct FinishedEnrollment {
-    pub progress: HandoffProgress,
-    pub recovery_codes: Vec<Secret<String>>,
-}
 
 /// `a•••@example.com`: the first character of the local part and the domain.
 pub fn mask_email(email: &str) -> String {
@@ -48,39 +33,15 @@ pub fn mask_phone(phone: &str) -> String {
 }
 
 impl Engine {
-    /// The masked email and phone of the login's user, for the factors they can receive codes on.
-    pub async fn handoff_contacts(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<HandoffContacts, DomainError> {
-        let Some(user) = self.handoff_user(link_token, browser_secret).await? else {
-            return Ok(HandoffContacts::default());
-        };
-        Ok(HandoffContacts {
-            email: user
-                .email
-                .as_deref()
-                .filter(|_| user.otp_email_enabled && user.email_verified)
-                .map(mask_email),
-            phone: user
-                .phone
-                .as_deref()
-                .filter(|_| user.otp_sms_enabled && user.phone_verified)
-                .map(mask_phone),
-        })
-    }
-
     /// TOTP enrollment on the hosted page: only after the first factor passed, when the app
     /// requires a second factor, allows TOTP, and the user has no second factor at all. A
     /// pending (unconfirmed) enrollment is shown again rather than replaced, so a reload keeps the
     /// secret the person may already have scanned.
-    pub async fn handoff_totp_enrollment(
+    pub(super) async fn login_totp_enrollment(
         &self,
-        link_token: &str,
-        browser_secret: &str,
+        login: &mut HostedLogin,
     ) -> Result<TotpEnrollment, DomainError> {
-        let (mut user, _) = self.enrollable_user(link_token, browser_secret).await?;
+        let mut user = self.enrollable_user(login)?;
         if let Some(record) = user.totp.as_ref().filter(|t| !t.confirmed) {
             let secret = crypto::decrypt(&self.key, &record.encrypted_secret, user.id.as_bytes())
                 .map_err(|e| DomainError::internal("decrypt totp secret", &e))?;
@@ -105,18 +66,18 @@ impl Engine {
             .update_user(&user)
             .await
             .map_err(|e| store_err("save totp enrollment", e))?;
+        self.reload_login_user(login).await?;
         Ok(enrollment)
     }
 
     /// Confirms the pending enrollment with a first code, then runs that code as the session's
     /// TOTP check (which uses its time step up), and issues fresh recovery codes.
-    pub async fn handoff_finish_totp_enrollment(
+    pub(super) async fn login_finish_totp_enrollment(
         &self,
-        link_token: &str,
-        browser_secret: &str,
+        login: &mut HostedLogin,
         code: TotpCode,
-    ) -> Result<FinishedEnrollment, DomainError> {
-        let (mut user, session) = self.enrollable_user(link_token, browser_secret).await?;
+    ) -> Result<Vec<Secret<String>>, DomainError> {
+        let mut user = self.enrollable_user(login)?;
         let Some(record) = user.totp.as_mut().filter(|t| !t.confirmed) else {
             return Err(DomainError::TotpNotReady);
         };
@@ -138,17 +99,16 @@ impl Engine {
             .update_user(&user)
             .await
             .map_err(|e| store_err("confirm totp enrollment", e))?;
-        let change = SessionChange {
-            checks: Checks {
-                totp: Some(code),
-                ..Checks::default()
-            },
-            ..SessionChange::default()
+        self.reload_login_user(login).await?;
+        let from = match Self::login_parts(login).2 {
+            Some(session) => from_session(session),
+            None => return Err(DomainError::TotpNotReady),
         };
-        let progress = self
-            .handoff_set_session(link_token, browser_secret, change)
-            .await?;
-        let from = from_session(&session);
+        let checks = Checks {
+            totp: Some(code),
+            ..Checks::default()
+        };
+        self.change_login(login, checks.into()).await?;
         self.notify_methods(
             &user,
             MethodChange::Added,
@@ -156,27 +116,16 @@ impl Engine {
             from.clone(),
         )
         .await;
-        let recovery_codes = self.issue_recovery_codes(&user.id, from).await?;
-        Ok(FinishedEnrollment {
-            progress,
-            recovery_codes,
-        })
+        let codes = self.issue_recovery_codes(&user.id, from).await?;
+        self.reload_login_user(login).await?;
+        Ok(codes)
     }
 
-    /// "Not you? Start again": ends the login's current session and lets the next request start
-    /// a fresh one, for the same link and browser. Nothing to do while no user is known; a login
-    /// that already satisfied the app's policy (or ended) cannot be restarted.
-    pub async fn handoff_restart(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<(), DomainError> {
-        let (handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let Some(session_id) = handoff.session_id.clone() else {
-            return Ok(());
-        };
-        let session = self.load_session(&session_id).await?;
-        match self.evaluate_policy(&session, &app).await? {
+    /// "Not you? Start again": ends the login's current session so that the next action starts
+    /// a fresh one, for the same link and browser. Nothing to do while no user is known; a
+    /// login that already satisfied the app's policy (or ended) cannot be restarted.
+    pub(super) async fn login_restart(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
+        match self.login_policy(login) {
             PolicyState::NeedsUser => return Ok(()),
             PolicyState::Satisfied(_) | PolicyState::Expired | PolicyState::Terminated => {
                 return Err(DomainError::HandoffEnded)
@@ -186,74 +135,75 @@ impl Engine {
             | PolicyState::NeedsPasskeyEnrollment
             | PolicyState::UserNotActive => {}
         }
-        self.restart_login(&handoff, &app, &session_id).await
+        self.restart_login(login).await
     }
 
-    /// Ends the login's session `session_id` and lets the next request of the same link and
-    /// browser start a fresh one.
-    pub(super) async fn restart_login(
-        &self,
-        handoff: &Handoff,
-        app: &App,
-        session_id: &str,
-    ) -> Result<(), DomainError> {
+    /// Ends the login's session and detaches it: the next change of the same link and browser
+    /// starts a fresh one.
+    pub(super) async fn restart_login(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
+        let (handoff, app, session) = Self::login_parts(login);
+        let Some(session) = session else {
+            return Ok(());
+        };
+        let (handoff_id, app_id, session_id) =
+            (handoff.id.clone(), app.id.clone(), session.id.clone());
         let detached = self
             .store
-            .detach_handoff_session(&handoff.id, session_id)
+            .detach_handoff_session(&handoff_id, &session_id)
             .await
             .map_err(|e| store_err("detach handoff session", e))?;
         if !detached {
             return Err(DomainError::ConcurrentChange);
         }
-        self.delete_session(session_id, None, &Caller::app(&app.id))
+        self.delete_session(&session_id, None, &Caller::app(&app_id))
             .await?;
-        self.notify_handoff(&handoff.id);
+        Self::login_detached(login);
+        self.notify_handoff(&handoff_id);
         Ok(())
     }
 
-    /// The user on the claimed login's session, if the session has one yet.
-    async fn handoff_user(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<Option<User>, DomainError> {
-        let (mut handoff, _app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let session = self.handoff_session(&mut handoff, None).await?;
-        match session.user_id() {
-            Some(id) => self.find_user(id).await,
-            None => Ok(None),
+    /// The person gave up: the session ends (one is made for a login that had none yet, so
+    /// that validate can answer `failed`).
+    pub(super) async fn login_cancel(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
+        if Self::login_parts(login).2.is_none() {
+            self.change_login(login, Default::default()).await?;
         }
+        let (handoff, app, session) = Self::login_parts(login);
+        let (Some(session), handoff_id) = (session, handoff.id.clone()) else {
+            return Err(DomainError::HandoffEnded);
+        };
+        self.delete_session(&session.id.clone(), None, &Caller::app(&app.id.clone()))
+            .await?;
+        self.notify_handoff(&handoff_id);
+        Ok(())
     }
 
-    /// The user and the session, when the login is at a second-factor step that only
-    /// enrollment can satisfy and the enrollment rule ([`Engine::may_enroll`]) allows it.
-    async fn enrollable_user(
-        &self,
-        link_token: &str,
-        browser_secret: &str,
-    ) -> Result<(User, Session), DomainError> {
-        let (mut handoff, app) = self.claimed_handoff(link_token, browser_secret).await?;
-        let session = self.handoff_session(&mut handoff, None).await?;
-        match self.evaluate_policy(&session, &app).await? {
+    /// The user, when the login is at a second-factor step that only enrollment can satisfy
+    /// and the enrollment rule (`may_enroll_with`) allows it.
+    fn enrollable_user(&self, login: &HostedLogin) -> Result<User, DomainError> {
+        match self.login_policy(login) {
             PolicyState::NeedsSecondFactor { .. } => {}
             PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
                 return Err(DomainError::HandoffEnded)
             }
             _ => return Err(DomainError::TotpNotReady),
         }
+        let (_, app, session) = Self::login_parts(login);
         if !app.policy.allowed_factors.contains(&FactorKind::Totp) {
             return Err(DomainError::TotpNotReady);
         }
         // SECURITY: at a second-factor step nothing stronger than a password has passed, so
         // this admits only users with a password alone (trust on first use, with a notice).
-        let user = self
-            .may_enroll(&session)
-            .await?
-            .ok_or(DomainError::TotpNotReady)?;
-        if user.totp.as_ref().is_some_and(|t| t.confirmed) {
+        let (Some(session), Some(record)) = (session, Self::login_user(login)) else {
+            return Err(DomainError::TotpNotReady);
+        };
+        if !may_enroll_with(session, record) {
             return Err(DomainError::TotpNotReady);
         }
-        Ok((user, session))
+        if record.user.totp.as_ref().is_some_and(|t| t.confirmed) {
+            return Err(DomainError::TotpNotReady);
+        }
+        Ok(record.user.clone())
     }
 }
 

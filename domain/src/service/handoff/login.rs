@@ -1,0 +1,584 @@
+//! The hosted login as one value: [`Engine::open_login`] reads the link's handoff, app, session
+//! and user once per request (claiming the link for a browser that opens it first), and
+//! [`Engine::login_step`] runs one action of the person on it and answers with the whole
+//! [`HostedStep`] the page draws. The page never asks the engine a second question.
+
+use super::super::policy::{policy_state, PolicyState};
+use super::super::session::{
+    ChallengeRequests, ChallengeResponse, Checks, EmailCodeDelivery, FreshLoginSession,
+    SessionChange, SmsCodeDelivery,
+};
+use super::{browser_matches, redirect_target, secret_hash, HandoffCompletion};
+use crate::crypto::{self, Secret};
+use crate::error::{store_err, DomainError};
+use crate::input::{LoginName, OtpCode, Password, RecoveryCodeInput, TotpCode, UserRef};
+use crate::model::{App, Branding, FactorKind, Handoff, Session, UserAgent, WebAuthnKind};
+use crate::service::enroll::may_enroll_with;
+use crate::store::{LoginRecord, UserRecord};
+use crate::totp::TotpEnrollment;
+use crate::Engine;
+
+/// The browser that opens a login link: the claim cookie's value, if it has one.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    pub secret: Option<String>,
+    pub user_agent: Option<UserAgent>,
+}
+
+/// One claimed login, as read at the start of a request. Only [`Engine::open_login`] makes one.
+#[derive(Debug)]
+pub struct HostedLogin {
+    handoff: Handoff,
+    app: App,
+    session: Option<Session>,
+    user: Option<UserRecord>,
+    user_agent: Option<UserAgent>,
+    new_secret: Option<Secret<String>>,
+}
+
+impl HostedLogin {
+    /// The browser secret when this request claimed the link (the page sets it as the claim
+    /// cookie); `None` afterwards.
+    pub fn take_new_browser_secret(&mut self) -> Option<Secret<String>> {
+        self.new_secret.take()
+    }
+    /// The handoff's id (changes of it are broadcast under this id).
+    pub fn handoff_id(&self) -> &str {
+        &self.handoff.id
+    }
+    /// The name the page shows: the app's display name, else its name.
+    pub fn app_name(&self) -> &str {
+        self.app
+            .branding
+            .display_name
+            .as_deref()
+            .unwrap_or(&self.app.name)
+    }
+    pub fn branding(&self) -> &Branding {
+        &self.app.branding
+    }
+    /// The login name the app suggested.
+    pub fn login_hint(&self) -> Option<&str> {
+        self.handoff.login_hint.as_deref()
+    }
+    /// The app's preferred languages (space-separated tags).
+    pub fn ui_locales(&self) -> Option<&str> {
+        self.handoff.ui_locales.as_deref()
+    }
+    /// Where the browser goes once signed in (the page's CSP must let forms lead there).
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.handoff.redirect_uri.as_deref()
+    }
+}
+
+/// Why a login cannot go on from the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginEnd {
+    LinkNotFound,
+    /// Claimed by another browser.
+    LinkUsed,
+    LinkExpired,
+    /// Cancelled, expired, or the user is gone or deactivated.
+    Ended,
+    /// The app requires a way of signing in that cannot run here (passkeys on a server whose
+    /// public URL is an IP address, or a second factor the user has not set up and may not add).
+    Unavailable,
+}
+
+impl LoginEnd {
+    /// The end an error means, when it ends the login.
+    pub fn of(err: &DomainError) -> Option<LoginEnd> {
+        Some(match err {
+            DomainError::HandoffLinkNotFound => LoginEnd::LinkNotFound,
+            DomainError::HandoffLinkUsed => LoginEnd::LinkUsed,
+            DomainError::HandoffLinkExpired => LoginEnd::LinkExpired,
+            DomainError::HandoffEnded
+            | DomainError::SessionExpired
+            | DomainError::SessionTerminated
+            | DomainError::SessionNotFound => LoginEnd::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// What the page asks for next.
+#[derive(Debug, Clone)]
+pub enum Next {
+    /// Who is signing in: a login name (with the password, on the page), or a passkey.
+    User,
+    /// A user is known; a first factor is missing. `password`: the user has one and the app
+    /// takes it; `passkey`: a passkey may be used.
+    FirstFactor { password: bool, passkey: bool },
+    /// The first factor passed; the app requires one of `options` (set up, allowed, and
+    /// runnable here), never empty.
+    SecondFactor { options: Vec<FactorKind> },
+    /// A second factor is required and the user has none: TOTP is set up now.
+    EnrollTotp(TotpEnrollment),
+    /// A passwordless app and a user without a passkey: one must be registered.
+    PasskeyRequired,
+    /// The app's policy is satisfied.
+    Done(HandoffCompletion),
+    Ended(LoginEnd),
+}
+
+/// WebAuthn options the browser runs now: `registration_id` set for a registration
+/// (`navigator.credentials.create()`), else a sign-in (`get()`).
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    pub options: serde_json::Value,
+    pub registration_id: Option<String>,
+}
+
+/// Everything the page needs after one action.
+#[derive(Debug, Clone)]
+pub struct HostedStep {
+    pub next: Next,
+    /// Why the action was refused (attempts left and locks are in the error).
+    pub refused: Option<DomainError>,
+    /// "Signing in as …": the session's user, once known.
+    pub login_name: Option<String>,
+    /// Where SMS and email codes go, masked; only for factors the user can receive codes on.
+    pub contacts: HandoffContacts,
+    /// This server runs WebAuthn ceremonies (its public URL has a host name).
+    pub webauthn: bool,
+    /// The page may offer passkeys: WebAuthn runs and the app allows them.
+    pub passkeys: bool,
+    /// The user has a passkey registered.
+    pub has_passkey: bool,
+    /// The person may register a passkey now.
+    pub can_register_passkey: bool,
+    /// A code was just sent on this factor.
+    pub code_sent: Option<FactorKind>,
+    pub ceremony: Option<Ceremony>,
+    /// Fresh recovery codes, shown once (after a TOTP enrollment).
+    pub recovery_codes: Vec<Secret<String>>,
+}
+
+/// Where SMS and email codes of the signed-in user go, masked for display.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandoffContacts {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A typed code for one factor.
+#[derive(Debug, Clone)]
+pub enum CodeCheck {
+    Totp(TotpCode),
+    Sms(OtpCode),
+    Email(OtpCode),
+    Recovery(RecoveryCodeInput),
+}
+
+/// What the person did on the page.
+#[derive(Debug, Clone)]
+pub enum LoginAction {
+    /// Nothing: the step as it stands (a page view).
+    Show,
+    /// The password, with the login name unless the session knows the user.
+    Password {
+        login_name: Option<LoginName>,
+        password: Password,
+    },
+    Code(CodeCheck),
+    /// Send an SMS (`OtpSms`) or email (`OtpEmail`) code.
+    SendCode(FactorKind),
+    /// Start a WebAuthn sign-in: `passkey` asks for a passkey (discoverable before the login
+    /// name is known), otherwise a security key as the second factor.
+    WebAuthnStart { passkey: bool },
+    /// The browser's `PublicKeyCredential` for the pending challenge.
+    WebAuthnCheck(serde_json::Value),
+    /// The first code of a TOTP enrollment.
+    FinishEnrollment(TotpCode),
+    StartPasskeyRegistration,
+    FinishPasskeyRegistration {
+        registration_id: String,
+        credential: serde_json::Value,
+    },
+    /// "Not you? Start again".
+    Restart,
+    /// The person gave up: validate answers `failed`.
+    Cancel,
+}
+
+/// What an action leaves for the answer besides the state.
+#[derive(Default)]
+pub(super) struct Extras {
+    pub code_sent: Option<FactorKind>,
+    pub ceremony: Option<Ceremony>,
+    pub recovery_codes: Vec<Secret<String>>,
+}
+
+impl Engine {
+    /// Opens the login of `link_token` for `browser`: the first browser claims it (the answer
+    /// carries its new secret), the claiming browser may come back, anyone else gets
+    /// `HANDOFF-Lnk03`, and an unclaimed link past its expiry `HANDOFF-Lnk02`. Two store reads
+    /// (the login, then its user), plus the claim the first time.
+    #[tracing::instrument(skip_all)]
+    pub async fn open_login(
+        &self,
+        link_token: &str,
+        browser: Browser,
+    ) -> Result<HostedLogin, DomainError> {
+        let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
+        let LoginRecord {
+            mut handoff,
+            app,
+            session,
+        } = self
+            .store
+            .find_login(&link_hash)
+            .await
+            .map_err(|e| store_err("find login", e))?
+            .ok_or(DomainError::HandoffLinkNotFound)?;
+        let mut new_secret = None;
+        if handoff.claimed_at.is_some() {
+            if !browser_matches(&handoff, browser.secret.as_deref()) {
+                return Err(DomainError::HandoffLinkUsed);
+            }
+        } else {
+            let now = self.now();
+            if handoff.link_expires_at <= now {
+                return Err(DomainError::HandoffLinkExpired);
+            }
+            let secret = crypto::random_token(self.rng.as_ref());
+            let hash = crypto::token_hash(secret.expose());
+            // SECURITY: the claim is a conditional update, so of two browsers racing exactly one
+            // wins, on any number of replicas.
+            let won = self
+                .store
+                .claim_handoff(&handoff.id, &hash, now)
+                .await
+                .map_err(|e| store_err("claim handoff", e))?;
+            if !won {
+                let again = self
+                    .store
+                    .find_handoff_by_link(&link_hash)
+                    .await
+                    .map_err(|e| store_err("find handoff", e))?;
+                return Err(match again {
+                    Some(h) if h.claimed_at.is_some() => DomainError::HandoffLinkUsed,
+                    _ => DomainError::HandoffLinkExpired,
+                });
+            }
+            handoff.claimed_at = Some(now);
+            handoff.browser_hash = Some(hash);
+            new_secret = Some(secret);
+            self.notify_handoff(&handoff.id);
+        }
+        let user = match session.as_ref().and_then(Session::user_id) {
+            Some(id) => self
+                .store
+                .find_user_record(id)
+                .await
+                .map_err(|e| store_err("find user", e))?,
+            None => None,
+        };
+        Ok(HostedLogin {
+            handoff,
+            app,
+            session,
+            user,
+            user_agent: browser.user_agent,
+            new_secret,
+        })
+    }
+
+    /// Runs the person's `action` on the login and answers with the step that follows: the same
+    /// step with the refusal when the action was refused, or the end of the login.
+    #[tracing::instrument(skip_all)]
+    pub async fn login_step(&self, login: &mut HostedLogin, action: LoginAction) -> HostedStep {
+        let mut extras = Extras::default();
+        let refused = self.act(login, action, &mut extras).await.err();
+        if let Some(err) = &refused {
+            if let DomainError::Internal = err {
+                tracing::warn!("hosted login action failed");
+            }
+        }
+        self.step_of(login, refused, extras).await
+    }
+
+    async fn act(
+        &self,
+        login: &mut HostedLogin,
+        action: LoginAction,
+        extras: &mut Extras,
+    ) -> Result<(), DomainError> {
+        match action {
+            LoginAction::Show => Ok(()),
+            LoginAction::Password {
+                login_name,
+                password,
+            } => {
+                let checks = Checks {
+                    // The session's own user needs no name (a name that is not it is refused).
+                    user: login_name.map(UserRef::LoginName),
+                    password: Some(password),
+                    ..Checks::default()
+                };
+                self.change_login(login, checks.into()).await.map(drop)
+            }
+            LoginAction::Code(code) => {
+                let mut checks = Checks::default();
+                match code {
+                    CodeCheck::Totp(c) => checks.totp = Some(c),
+                    CodeCheck::Sms(c) => checks.otp_sms = Some(c),
+                    CodeCheck::Email(c) => checks.otp_email = Some(c),
+                    CodeCheck::Recovery(c) => checks.recovery_code = Some(c),
+                }
+                self.change_login(login, checks.into()).await.map(drop)
+            }
+            LoginAction::SendCode(factor) => {
+                let mut challenges = ChallengeRequests::default();
+                match factor {
+                    FactorKind::OtpSms => {
+                        challenges.otp_sms = Some(SmsCodeDelivery { return_code: false })
+                    }
+                    FactorKind::OtpEmail => {
+                        challenges.otp_email =
+                            Some(EmailCodeDelivery::Send { url_template: None })
+                    }
+                    _ => return Ok(()),
+                }
+                let change = SessionChange {
+                    challenges,
+                    ..SessionChange::default()
+                };
+                self.change_login(login, change).await?;
+                extras.code_sent = Some(factor);
+                Ok(())
+            }
+            LoginAction::WebAuthnStart { passkey } => {
+                self.login_webauthn_start(login, passkey, extras).await
+            }
+            LoginAction::WebAuthnCheck(assertion) => {
+                let checks = Checks {
+                    web_auth_n: Some(assertion),
+                    ..Checks::default()
+                };
+                self.change_login(login, checks.into()).await.map(drop)
+            }
+            LoginAction::FinishEnrollment(code) => {
+                extras.recovery_codes = self.login_finish_totp_enrollment(login, code).await?;
+                Ok(())
+            }
+            LoginAction::StartPasskeyRegistration => {
+                self.login_start_passkey_registration(login, extras).await
+            }
+            LoginAction::FinishPasskeyRegistration {
+                registration_id,
+                credential,
+            } => {
+                self.login_finish_passkey_registration(login, &registration_id, &credential)
+                    .await
+            }
+            LoginAction::Restart => self.login_restart(login).await,
+            LoginAction::Cancel => self.login_cancel(login).await,
+        }
+    }
+
+    /// Where the login stands against the app's policy, on what the request read.
+    pub(super) fn login_policy(&self, login: &HostedLogin) -> PolicyState {
+        match &login.session {
+            Some(session) => policy_state(session, &login.app, login.user.as_ref(), self.now()),
+            None => PolicyState::NeedsUser,
+        }
+    }
+
+    /// Runs a change on the login's session (creating it on the first change) through the
+    /// session pipeline, and keeps the login up to date: the session as written and its user
+    /// read again. A login that ended is refused first.
+    pub(super) async fn change_login(
+        &self,
+        login: &mut HostedLogin,
+        change: SessionChange,
+    ) -> Result<ChallengeResponse, DomainError> {
+        if let PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive =
+            self.login_policy(login)
+        {
+            return Err(DomainError::HandoffEnded);
+        }
+        let fresh = FreshLoginSession {
+            app_id: login.app.id.clone(),
+            handoff_id: login.handoff.id.clone(),
+            user_agent: login.user_agent.clone(),
+            lifetime: login.handoff.lifetime,
+        };
+        let user = login.user.as_ref().map(|r| r.user.clone());
+        let result = self
+            .change_login_session(login.session.clone(), fresh, user, &change)
+            .await;
+        let (changed, session) = match result {
+            Ok(done) => done,
+            // A concurrent first request of the same browser made the login's session.
+            Err(DomainError::ConcurrentChange) if login.session.is_none() => {
+                return Err(DomainError::ConcurrentChange)
+            }
+            Err(e) => return Err(e),
+        };
+        if login.session.is_none() {
+            login.handoff.session_id = Some(session.id.clone());
+        }
+        if changed.session_token.is_some() {
+            self.notify_handoff(&login.handoff.id);
+        }
+        login.user = match session.user_id() {
+            Some(id) => self
+                .store
+                .find_user_record(id)
+                .await
+                .map_err(|e| store_err("find user", e))?,
+            None => None,
+        };
+        login.session = Some(session);
+        Ok(changed.challenges)
+    }
+
+    /// The answer the page draws, from the login as it stands now.
+    async fn step_of(
+        &self,
+        login: &mut HostedLogin,
+        refused: Option<DomainError>,
+        extras: Extras,
+    ) -> HostedStep {
+        let webauthn = self.webauthn_enabled();
+        let passkeys = webauthn && login.app.policy.allowed_factors.contains(&FactorKind::Passkey);
+        let policy = self.login_policy(login);
+        let record = login.user.as_ref();
+        let has_passkey =
+            record.is_some_and(|r| r.webauthn.iter().any(|c| c.kind == WebAuthnKind::Passkey));
+        let can_register_passkey = passkeys
+            && matches!(
+                policy,
+                PolicyState::Satisfied(_)
+                    | PolicyState::NeedsPasskeyEnrollment
+                    | PolicyState::NeedsSecondFactor { .. }
+            )
+            && match (&login.session, record) {
+                (Some(session), Some(record)) => may_enroll_with(session, record),
+                _ => false,
+            };
+        let mut step = HostedStep {
+            next: Next::Ended(LoginEnd::Ended),
+            refused,
+            login_name: record.map(|r| r.user.login_name.clone()),
+            contacts: HandoffContacts::default(),
+            webauthn,
+            passkeys,
+            has_passkey,
+            can_register_passkey,
+            code_sent: extras.code_sent,
+            ceremony: extras.ceremony,
+            recovery_codes: extras.recovery_codes,
+        };
+        if let Some(end) = step.refused.as_ref().and_then(LoginEnd::of) {
+            step.next = Next::Ended(end);
+            return step;
+        }
+        step.next = match policy {
+            PolicyState::Satisfied(_) => match &login.handoff.redirect_uri {
+                Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
+                    Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
+                    Err(_) => Next::Ended(LoginEnd::Ended),
+                },
+                None => Next::Done(HandoffCompletion::SignedIn),
+            },
+            PolicyState::NeedsUser => Next::User,
+            PolicyState::NeedsFirstFactor { options } => {
+                let password = options.contains(&FactorKind::Password);
+                let passkey = passkeys && options.contains(&FactorKind::Passkey);
+                if password || passkey {
+                    Next::FirstFactor { password, passkey }
+                } else {
+                    Next::Ended(LoginEnd::Unavailable)
+                }
+            }
+            PolicyState::NeedsSecondFactor { options } => {
+                let options: Vec<FactorKind> = options
+                    .into_iter()
+                    .filter(|k| webauthn || !matches!(k, FactorKind::Passkey | FactorKind::SecurityKey))
+                    .collect();
+                if options.is_empty() {
+                    match self.login_totp_enrollment(login).await {
+                        Ok(enrollment) => Next::EnrollTotp(enrollment),
+                        Err(DomainError::TotpNotReady) => Next::Ended(LoginEnd::Unavailable),
+                        Err(err) => {
+                            step.refused.get_or_insert(err);
+                            Next::Ended(LoginEnd::Ended)
+                        }
+                    }
+                } else {
+                    if let Some(record) = login.user.as_ref() {
+                        step.contacts = contacts_of(record);
+                    }
+                    Next::SecondFactor { options }
+                }
+            }
+            PolicyState::NeedsPasskeyEnrollment if webauthn => Next::PasskeyRequired,
+            PolicyState::NeedsPasskeyEnrollment => Next::Ended(LoginEnd::Unavailable),
+            PolicyState::UserNotActive | PolicyState::Expired | PolicyState::Terminated => {
+                Next::Ended(LoginEnd::Ended)
+            }
+        };
+        step
+    }
+
+    /// The login's session, the app and the handoff, for the actions in the sibling modules.
+    pub(super) fn login_parts(login: &HostedLogin) -> (&Handoff, &App, Option<&Session>) {
+        (&login.handoff, &login.app, login.session.as_ref())
+    }
+
+    /// The login's user as read.
+    pub(super) fn login_user(login: &HostedLogin) -> Option<&UserRecord> {
+        login.user.as_ref()
+    }
+
+    /// The login after its session was ended and detached: the next change starts a new one.
+    pub(super) fn login_detached(login: &mut HostedLogin) {
+        login.session = None;
+        login.user = None;
+        login.handoff.session_id = None;
+    }
+
+    /// The user record read again (after a change outside the session pipeline).
+    pub(super) async fn reload_login_user(
+        &self,
+        login: &mut HostedLogin,
+    ) -> Result<(), DomainError> {
+        login.user = match login.session.as_ref().and_then(Session::user_id) {
+            Some(id) => self
+                .store
+                .find_user_record(id)
+                .await
+                .map_err(|e| store_err("find user", e))?,
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+impl From<Checks> for SessionChange {
+    fn from(checks: Checks) -> Self {
+        SessionChange {
+            checks,
+            ..SessionChange::default()
+        }
+    }
+}
+
+/// The masked email and phone of the user, for the factors they can receive codes on.
+fn contacts_of(record: &UserRecord) -> HandoffContacts {
+    let user = &record.user;
+    HandoffContacts {
+        email: user
+            .email
+            .as_deref()
+            .filter(|_| user.otp_email_enabled && user.email_verified)
+            .map(super::mask_email),
+        phone: user
+            .phone
+            .as_deref()
+            .filter(|_| user.otp_sms_enabled && user.phone_verified)
+            .map(super::mask_phone),
+    }
+}
