@@ -502,6 +502,8 @@ pub(super) fn browser_matches(handoff: &Handoff, presented: Option<&str>) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{UserAgent, WebAuthnKind};
+    use crate::service::{SessionChange, SetSessionRequest};
 
     #[test]
     fn state_is_appended_as_a_query_parameter() {
@@ -569,6 +571,56 @@ mod tests {
         (t, authed, secret.into_inner())
     }
 
+    /// Opens the login for `browser` (`None`: a browser without the claim cookie).
+    async fn open_as(
+        e: &Engine,
+        token: &str,
+        browser: Option<&str>,
+    ) -> Result<HostedLogin, DomainError> {
+        let browser = Browser {
+            secret: browser.map(str::to_owned),
+            user_agent: None,
+        };
+        e.open_login(token, browser).await
+    }
+
+    /// A browser opens the link first: the secret of its claim cookie.
+    async fn claim(e: &Engine, token: &str, user_agent: Option<UserAgent>) -> String {
+        let browser = Browser {
+            secret: None,
+            user_agent,
+        };
+        let mut login = e.open_login(token, browser).await.unwrap();
+        login.take_new_browser_secret().unwrap().into_inner()
+    }
+
+    /// One action in a request of its own; a refusal is `Err`.
+    async fn act(
+        e: &Engine,
+        token: &str,
+        browser: &str,
+        action: LoginAction,
+    ) -> Result<HostedStep, DomainError> {
+        let mut login = open_as(e, token, Some(browser)).await?;
+        let step = e.login_step(&mut login, action).await;
+        match step.refused.clone() {
+            Some(err) => Err(err),
+            None => Ok(step),
+        }
+    }
+
+    /// Any session change on the login, in a request of its own, and the step after it.
+    async fn change(
+        e: &Engine,
+        token: &str,
+        browser: &str,
+        change: SessionChange,
+    ) -> Result<HostedStep, DomainError> {
+        let mut login = open_as(e, token, Some(browser)).await?;
+        e.change_login(&mut login, change).await?;
+        Ok(e.login_step(&mut login, LoginAction::Show).await)
+    }
+
     fn login(pw: &str) -> SessionChange {
         SessionChange {
             checks: Checks {
@@ -601,11 +653,10 @@ mod tests {
                 .await
                 .unwrap();
             let token = gen.token.expose().as_str();
-            let claimed = e.claim_handoff(token, None, None).await.unwrap();
-            let browser = claimed.new_browser_secret.unwrap().into_inner();
+            let browser = claim(e, token, None).await;
             let mut answers = Vec::new();
             for _ in 0..5 {
-                match e.handoff_set_session(token, &browser, attempt(name)).await {
+                match change(e, token, &browser, attempt(name)).await {
                     Err(DomainError::LoginFailed {
                         attempts_left,
                         lock_seconds,
@@ -651,40 +702,31 @@ mod tests {
         );
 
         let token = gen.token.expose().as_str();
-        let claimed = e.claim_handoff(token, None, None).await.unwrap();
-        let browser = claimed.new_browser_secret.unwrap().into_inner();
-        assert!(matches!(
-            claimed.view.progress.policy,
-            PolicyState::NeedsUser
-        ));
+        let browser = claim(e, token, None).await;
+        let first = act(e, token, &browser, LoginAction::Show).await.unwrap();
+        assert!(matches!(first.next, Next::User), "{:?}", first.next);
         // The same browser may reload; another one may not, with or without a made-up secret.
-        let again = e.claim_handoff(token, Some(&browser), None).await.unwrap();
-        assert!(again.new_browser_secret.is_none());
+        let mut again = open_as(e, token, Some(&browser)).await.unwrap();
+        assert!(again.take_new_browser_secret().is_none());
         for other in [None, Some("forged-secret")] {
-            let err = e.claim_handoff(token, other, None).await.unwrap_err();
+            let err = open_as(e, token, other).await.unwrap_err();
             assert_eq!(err, DomainError::HandoffLinkUsed);
         }
-        let err = e
-            .handoff_set_session(token, "forged", login(PW))
-            .await
-            .unwrap_err();
+        let err = change(e, token, "forged", login(PW)).await.unwrap_err();
         assert_eq!(err, DomainError::HandoffLinkUsed);
 
         // A wrong password looks like an unknown user on the hosted page.
-        let err = e
-            .handoff_set_session(token, &browser, login("nope"))
-            .await
-            .unwrap_err();
+        let err = change(e, token, &browser, login("nope")).await.unwrap_err();
         assert!(matches!(err, DomainError::LoginFailed { .. }), "{err:?}");
-        let progress = e
-            .handoff_set_session(token, &browser, login(PW))
-            .await
-            .unwrap();
-        assert_eq!(
-            progress.completion,
-            Some(HandoffCompletion::Redirect(
-                "https://shop.example/other?state=xyz+1".into()
-            ))
+        let done = change(e, token, &browser, login(PW)).await.unwrap();
+        assert!(
+            matches!(
+                &done.next,
+                Next::Done(HandoffCompletion::Redirect(to))
+                    if to == "https://shop.example/other?state=xyz+1"
+            ),
+            "{:?}",
+            done.next
         );
         let status = e.handoff_status(&found).await.unwrap();
         assert_eq!(status.state, HandoffState::Verified);
@@ -780,18 +822,13 @@ mod tests {
             .generate_handoff(&app, GenerateHandoff::default())
             .await
             .unwrap();
-        e.claim_handoff(used.token.expose(), None, None)
-            .await
-            .unwrap();
+        claim(e, used.token.expose(), None).await;
         t.clock.advance(Duration::minutes(10));
         let fresh = e
             .generate_handoff(&app, GenerateHandoff::default())
             .await
             .unwrap();
-        let err = e
-            .claim_handoff(old.token.expose(), None, None)
-            .await
-            .unwrap_err();
+        let err = open_as(e, old.token.expose(), None).await.unwrap_err();
         assert_eq!(err, DomainError::HandoffLinkExpired);
         let found = e
             .find_handoff_for_validate(old.session_id.expose(), None, None)
@@ -876,15 +913,10 @@ mod tests {
             .unwrap();
         let mut changes = e.subscribe_handoff_changes();
         let token = gen.token.expose().as_str();
-        let browser = e
-            .claim_handoff(token, None, None)
-            .await
-            .unwrap()
-            .new_browser_secret
-            .unwrap()
-            .into_inner();
+        let browser = claim(e, token, None).await;
         assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
-        e.handoff_cancel(token, &browser).await.unwrap();
+        let ended = act(e, token, &browser, LoginAction::Cancel).await.unwrap();
+        assert!(matches!(ended.next, Next::Ended(LoginEnd::Ended)), "{:?}", ended.next);
         assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
         let found = e
             .find_handoff_for_validate(gen.session_id.expose(), None, None)
@@ -894,10 +926,7 @@ mod tests {
             e.handoff_status(&found).await.unwrap().state,
             HandoffState::Failed
         );
-        let err = e
-            .handoff_set_session(token, &browser, login(PW))
-            .await
-            .unwrap_err();
+        let err = change(e, token, &browser, login(PW)).await.unwrap_err();
         assert_eq!(err, DomainError::HandoffEnded);
     }
 
@@ -913,7 +942,7 @@ mod tests {
     /// login name, whether the user has a passkey, and whether one may be added now.
     #[tokio::test]
     async fn the_page_learns_where_passkeys_stand() {
-        use crate::model::{WebAuthnCredential, WebAuthnKind};
+        use crate::model::WebAuthnCredential;
         use crate::store::Store;
         use crate::testing::test_engine_with;
         let engine = test_engine_with(crate::Config {
@@ -934,27 +963,15 @@ mod tests {
             .await
             .unwrap();
         let token = gen.token.expose().as_str();
-        let claimed = e.claim_handoff(token, None, None).await.unwrap();
-        assert!(claimed.view.progress.webauthn && claimed.view.progress.passkeys);
-        let browser = claimed.new_browser_secret.unwrap().into_inner();
-        assert_eq!(
-            e.handoff_passkeys(token, &browser).await.unwrap(),
-            HandoffPasskeys::default()
-        );
-        e.handoff_set_session(token, &browser, login(PW))
-            .await
-            .unwrap();
-        assert_eq!(
-            e.handoff_passkeys(token, &browser).await.unwrap(),
-            HandoffPasskeys {
-                login_name: Some("alice".into()),
-                has_passkey: false,
-                can_register: true,
-            }
-        );
+        let browser = claim(e, token, None).await;
+        let stands = act(e, token, &browser, LoginAction::Show).await.unwrap();
+        assert!(stands.webauthn && stands.passkeys);
+        let passkeys = |s: &HostedStep| (s.login_name.clone(), s.has_passkey, s.can_register_passkey);
+        assert_eq!(passkeys(&stands), (None, false, false));
+        let stands = change(e, token, &browser, login(PW)).await.unwrap();
+        assert_eq!(passkeys(&stands), (Some("alice".into()), false, true));
         // Another browser learns nothing.
-        let err = e
-            .handoff_passkeys(token, "not the browser")
+        let err = act(e, token, "not the browser", LoginAction::Show)
             .await
             .unwrap_err();
         assert_eq!(err, DomainError::HandoffLinkUsed);
@@ -977,7 +994,7 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            e.handoff_passkeys(token, &browser)
+            act(e, token, &browser, LoginAction::Show)
                 .await
                 .unwrap()
                 .has_passkey
@@ -1070,8 +1087,21 @@ mod tests {
                 description: Some("Firefox 140 on Linux".into()),
                 ..UserAgent::default()
             };
-            let claimed = e.claim_handoff(&token, None, Some(browser)).await.unwrap();
-            (token, claimed.new_browser_secret.unwrap().into_inner())
+            let secret = claim(e, &token, Some(browser)).await;
+            (token, secret)
+        }
+        async fn finish(
+            e: &Engine,
+            token: &str,
+            browser: &str,
+            registration_id: String,
+            credential: serde_json::Value,
+        ) -> Result<HostedStep, DomainError> {
+            let action = LoginAction::FinishPasskeyRegistration {
+                registration_id,
+                credential,
+            };
+            act(e, token, browser, action).await
         }
         async fn register(
             e: &Engine,
@@ -1079,27 +1109,24 @@ mod tests {
             browser: &str,
             key: &mut SoftPasskey,
         ) -> Result<(String, serde_json::Value), DomainError> {
-            let started = e.handoff_start_passkey_registration(token, browser).await?;
+            let step = act(e, token, browser, LoginAction::StartPasskeyRegistration).await?;
+            let started = step.ceremony.unwrap();
             let options: CreationChallengeResponse =
                 serde_json::from_value(started.options).unwrap();
             let origin = Url::parse("https://login.example").unwrap();
             let credential = key.do_registration(origin, options).unwrap();
             Ok((
-                started.registration_id,
+                started.registration_id.unwrap(),
                 serde_json::to_value(&credential).unwrap(),
             ))
         }
 
         // 1. Tess on app A with her password alone: app A is satisfied, but no passkey.
         let (token, browser) = open(e, &app_a).await;
-        let progress = e
-            .handoff_set_session(&token, &browser, sign_in("tess"))
-            .await
-            .unwrap();
-        assert!(matches!(progress.policy, PolicyState::Satisfied(_)));
-        let stands = e.handoff_passkeys(&token, &browser).await.unwrap();
+        let stands = change(e, &token, &browser, sign_in("tess")).await.unwrap();
+        assert!(matches!(stands.next, Next::Done(_)));
         assert!(
-            !stands.can_register,
+            !stands.can_register_passkey,
             "a password alone may not add a passkey"
         );
         let mut key = SoftPasskey::new(true);
@@ -1115,32 +1142,21 @@ mod tests {
             },
             ..Default::default()
         };
-        e.handoff_set_session(&token, &browser, totp).await.unwrap();
-        assert!(
-            e.handoff_passkeys(&token, &browser)
-                .await
-                .unwrap()
-                .can_register
-        );
+        let stands = change(e, &token, &browser, totp).await.unwrap();
+        assert!(stands.can_register_passkey);
         let (id, credential) = register(e, &token, &browser, &mut key).await.unwrap();
-        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
-            .await
-            .unwrap();
+        finish(e, &token, &browser, id, credential).await.unwrap();
         assert_eq!(t.notifier.notices().len(), notices + 1);
 
         // 2. Pia has a password alone: she may add a passkey (trust on first use) and is told,
         // in her language, what was added, when and from which browser.
         e.create_user(person("pia", "de-CH")).await.unwrap();
         let (token, browser) = open(e, &app_a).await;
-        e.handoff_set_session(&token, &browser, sign_in("pia"))
-            .await
-            .unwrap();
+        change(e, &token, &browser, sign_in("pia")).await.unwrap();
         t.clock.advance(Duration::seconds(1));
         let mut pia_key = SoftPasskey::new(true);
         let (id, credential) = register(e, &token, &browser, &mut pia_key).await.unwrap();
-        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
-            .await
-            .unwrap();
+        finish(e, &token, &browser, id, credential).await.unwrap();
         let (to, notice) = t.notifier.notices().pop().unwrap();
         assert_eq!(to, "pia@example.com");
         assert_eq!(notice.methods, vec![FactorKind::Passkey]);
@@ -1156,18 +1172,16 @@ mod tests {
             "{body}"
         );
         // The passkey made in this login does not count for it ...
-        let assert_with = |key: &mut SoftPasskey, challenges: ChallengeResponse| {
+        let assert_with = |key: &mut SoftPasskey, step: HostedStep| {
             let options: RequestChallengeResponse =
-                serde_json::from_value(challenges.web_auth_n.unwrap()).unwrap();
+                serde_json::from_value(step.ceremony.unwrap().options).unwrap();
             serde_json::to_value(key.do_authentication(origin.clone(), options).unwrap()).unwrap()
         };
-        let progress = e
-            .handoff_webauthn_challenge(&token, &browser, true)
+        let started = act(e, &token, &browser, LoginAction::WebAuthnStart { passkey: true })
             .await
             .unwrap();
-        let assertion = assert_with(&mut pia_key, progress.challenges);
-        let refused = e
-            .handoff_webauthn_check(&token, &browser, assertion)
+        let assertion = assert_with(&mut pia_key, started);
+        let refused = act(e, &token, &browser, LoginAction::WebAuthnCheck(assertion))
             .await
             .unwrap_err();
         assert_eq!(refused, DomainError::WebAuthnCredentialNew);
@@ -1175,14 +1189,8 @@ mod tests {
         // 3. ... and on app B, which needs a second factor, the login starts again once she
         // made it, so that the next sign-in is the passkey's: alone it satisfies app B.
         let (token, browser) = open(e, &app_b).await;
-        let progress = e
-            .handoff_set_session(&token, &browser, sign_in("pia"))
-            .await
-            .unwrap();
-        assert!(matches!(
-            progress.policy,
-            PolicyState::NeedsSecondFactor { .. }
-        ));
+        let stands = change(e, &token, &browser, sign_in("pia")).await.unwrap();
+        assert!(matches!(stands.next, Next::SecondFactor { .. }));
         let refused = register(e, &token, &browser, &mut SoftPasskey::new(true)).await;
         assert_eq!(
             refused.unwrap_err(),
@@ -1204,26 +1212,31 @@ mod tests {
         t.clock.advance(Duration::seconds(1));
         let mut pia_key = SoftPasskey::new(true);
         let (id, credential) = register(e, &token, &browser, &mut pia_key).await.unwrap();
-        e.handoff_finish_passkey_registration(&token, &browser, &id, &credential, None)
-            .await
-            .unwrap();
+        finish(e, &token, &browser, id, credential).await.unwrap();
         // The login started again, knowing only who signs in: the password counts no more.
-        let stands = e.handoff_passkeys(&token, &browser).await.unwrap();
+        let stands = act(e, &token, &browser, LoginAction::Show).await.unwrap();
         assert_eq!(stands.login_name.as_deref(), Some("pia"));
         assert!(stands.has_passkey);
         t.clock.advance(Duration::seconds(1));
-        let progress = e
-            .handoff_webauthn_challenge(&token, &browser, true)
+        let started = act(e, &token, &browser, LoginAction::WebAuthnStart { passkey: true })
             .await
             .unwrap();
-        let assertion = assert_with(&mut pia_key, progress.challenges);
-        let progress = e
-            .handoff_webauthn_check(&token, &browser, assertion)
+        let assertion = assert_with(&mut pia_key, started);
+        let done = act(e, &token, &browser, LoginAction::WebAuthnCheck(assertion))
             .await
             .unwrap();
-        let PolicyState::Satisfied(proof) = progress.policy else {
-            panic!("the passkey signs in: {:?}", progress.policy)
-        };
-        assert_eq!(proof.factors(), &[FactorKind::Passkey]);
+        assert!(matches!(done.next, Next::Done(_)), "the passkey signs in: {:?}", done.next);
+        let sid = Engine::login_parts(&open_as(e, &token, Some(&browser)).await.unwrap())
+            .2
+            .map(|s| s.id.clone())
+            .unwrap();
+        let session = e
+            .get_session(&sid, None, &crate::testing::all_sessions_caller("x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            session.factors.web_auth_n.and_then(|w| w.kind),
+            Some(WebAuthnKind::Passkey)
+        );
     }
 }

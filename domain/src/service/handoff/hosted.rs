@@ -174,6 +174,7 @@ impl Engine {
         };
         self.delete_session(&session.id.clone(), None, &Caller::app(&app.id.clone()))
             .await?;
+        Self::login_terminated(login);
         self.notify_handoff(&handoff_id);
         Ok(())
     }

@@ -264,7 +264,6 @@ impl Engine {
             handoff.claimed_at = Some(now);
             handoff.browser_hash = Some(hash);
             new_secret = Some(secret);
-            self.notify_handoff(&handoff.id);
         }
         let user = match session.as_ref().and_then(Session::user_id) {
             Some(id) => self
@@ -274,14 +273,20 @@ impl Engine {
                 .map_err(|e| store_err("find user", e))?,
             None => None,
         };
-        Ok(HostedLogin {
+        let mut login = HostedLogin {
             handoff,
             app,
             session,
             user,
             user_agent: browser.user_agent,
             new_secret,
-        })
+        };
+        if login.new_secret.is_some() {
+            // The session is made at the claim, with the browser that claimed the link.
+            self.change_login(&mut login, SessionChange::default())
+                .await?;
+        }
+        Ok(login)
     }
 
     /// Runs the person's `action` on the login and answers with the step that follows: the same
@@ -398,6 +403,20 @@ impl Engine {
         {
             return Err(DomainError::HandoffEnded);
         }
+        if login.session.is_none() && !is_empty(&change) {
+            // Every check runs on a session that exists, so that its failures are counted on
+            // it (the concealed attempts-left count of the hosted page reads them).
+            self.change_login_now(login, SessionChange::default())
+                .await?;
+        }
+        self.change_login_now(login, change).await
+    }
+
+    async fn change_login_now(
+        &self,
+        login: &mut HostedLogin,
+        change: SessionChange,
+    ) -> Result<ChallengeResponse, DomainError> {
         let fresh = FreshLoginSession {
             app_id: login.app.id.clone(),
             handoff_id: login.handoff.id.clone(),
@@ -540,6 +559,13 @@ impl Engine {
         login.handoff.session_id = None;
     }
 
+    /// The login after its session was ended.
+    pub(super) fn login_terminated(login: &mut HostedLogin) {
+        if let Some(session) = login.session.as_mut() {
+            session.terminated = true;
+        }
+    }
+
     /// The user record read again (after a change outside the session pipeline).
     pub(super) async fn reload_login_user(
         &self,
@@ -564,6 +590,24 @@ impl From<Checks> for SessionChange {
             ..SessionChange::default()
         }
     }
+}
+
+/// A change that asks for nothing (it only makes a new login's session).
+fn is_empty(change: &SessionChange) -> bool {
+    let c = &change.checks;
+    let ch = &change.challenges;
+    c.user.is_none()
+        && c.password.is_none()
+        && c.web_auth_n.is_none()
+        && c.totp.is_none()
+        && c.otp_sms.is_none()
+        && c.otp_email.is_none()
+        && c.recovery_code.is_none()
+        && ch.web_auth_n.is_none()
+        && ch.otp_sms.is_none()
+        && ch.otp_email.is_none()
+        && change.metadata.0.is_empty()
+        && change.lifetime.is_none()
 }
 
 /// The masked email and phone of the user, for the factors they can receive codes on.
