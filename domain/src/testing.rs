@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+mod counting;
+pub use counting::{Access, CountingStore};
+
 use crate::clock::ManualClock;
 use crate::crypto::{Argon2Params, SeededRng, ServerKey};
 use crate::model::{
@@ -706,6 +709,35 @@ pub fn test_engine_with(mut config: Config) -> Result<TestEngine, crate::DomainE
         clock,
         notifier,
     })
+}
+
+/// A [`TestEngine`] whose engine goes through a [`CountingStore`] over its memory store: the
+/// counter sees every store call the engine makes.
+pub fn counted_engine_with(
+    mut config: Config,
+) -> Result<(TestEngine, Arc<CountingStore<MemoryStore>>), crate::DomainError> {
+    config.argon2 = cheap_argon2();
+    let store = Arc::new(MemoryStore::new());
+    let counting = Arc::new(CountingStore::new(store.clone()));
+    let clock = Arc::new(ManualClock::new(test_epoch()));
+    let notifier = Arc::new(RecordingNotifier::new());
+    let rng = Arc::new(SeededRng::new(42));
+    let key = ServerKey::generate(rng.as_ref());
+    let engine = Engine::new(
+        counting.clone(),
+        clock.clone(),
+        rng,
+        notifier.clone(),
+        key,
+        config,
+    )?;
+    let t = TestEngine {
+        engine,
+        store,
+        clock,
+        notifier,
+    };
+    Ok((t, counting))
 }
 
 /// Builds a [`TestEngine`] with the default configuration.

@@ -3,8 +3,8 @@
 
 use super::Engine;
 use crate::model::{FactorKind, Session, User, UserState, WebAuthnKind};
-use crate::store::UserRecord;
 use crate::notifier::{ChangedFrom, MethodChange, MethodNotice};
+use crate::store::UserRecord;
 
 /// Methods that are more than a password: someone who holds one of these has to use one before
 /// adding another, because a method added by a password alone could stand in for it.

@@ -488,7 +488,6 @@ impl Engine {
         // No receiver is fine: nobody is waiting.
         let _ = self.handoff_changes.send(handoff_id.to_owned());
     }
-
 }
 
 pub(super) fn browser_matches(handoff: &Handoff, presented: Option<&str>) -> bool {
@@ -916,7 +915,11 @@ mod tests {
         let browser = claim(e, token, None).await;
         assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
         let ended = act(e, token, &browser, LoginAction::Cancel).await.unwrap();
-        assert!(matches!(ended.next, Next::Ended(LoginEnd::Ended)), "{:?}", ended.next);
+        assert!(
+            matches!(ended.next, Next::Ended(LoginEnd::Ended)),
+            "{:?}",
+            ended.next
+        );
         assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
         let found = e
             .find_handoff_for_validate(gen.session_id.expose(), None, None)
@@ -966,7 +969,8 @@ mod tests {
         let browser = claim(e, token, None).await;
         let stands = act(e, token, &browser, LoginAction::Show).await.unwrap();
         assert!(stands.webauthn && stands.passkeys);
-        let passkeys = |s: &HostedStep| (s.login_name.clone(), s.has_passkey, s.can_register_passkey);
+        let passkeys =
+            |s: &HostedStep| (s.login_name.clone(), s.has_passkey, s.can_register_passkey);
         assert_eq!(passkeys(&stands), (None, false, false));
         let stands = change(e, token, &browser, login(PW)).await.unwrap();
         assert_eq!(passkeys(&stands), (Some("alice".into()), false, true));
@@ -1177,9 +1181,14 @@ mod tests {
                 serde_json::from_value(step.ceremony.unwrap().options).unwrap();
             serde_json::to_value(key.do_authentication(origin.clone(), options).unwrap()).unwrap()
         };
-        let started = act(e, &token, &browser, LoginAction::WebAuthnStart { passkey: true })
-            .await
-            .unwrap();
+        let started = act(
+            e,
+            &token,
+            &browser,
+            LoginAction::WebAuthnStart { passkey: true },
+        )
+        .await
+        .unwrap();
         let assertion = assert_with(&mut pia_key, started);
         let refused = act(e, &token, &browser, LoginAction::WebAuthnCheck(assertion))
             .await
@@ -1218,14 +1227,23 @@ mod tests {
         assert_eq!(stands.login_name.as_deref(), Some("pia"));
         assert!(stands.has_passkey);
         t.clock.advance(Duration::seconds(1));
-        let started = act(e, &token, &browser, LoginAction::WebAuthnStart { passkey: true })
-            .await
-            .unwrap();
+        let started = act(
+            e,
+            &token,
+            &browser,
+            LoginAction::WebAuthnStart { passkey: true },
+        )
+        .await
+        .unwrap();
         let assertion = assert_with(&mut pia_key, started);
         let done = act(e, &token, &browser, LoginAction::WebAuthnCheck(assertion))
             .await
             .unwrap();
-        assert!(matches!(done.next, Next::Done(_)), "the passkey signs in: {:?}", done.next);
+        assert!(
+            matches!(done.next, Next::Done(_)),
+            "the passkey signs in: {:?}",
+            done.next
+        );
         let sid = Engine::login_parts(&open_as(e, &token, Some(&browser)).await.unwrap())
             .2
             .map(|s| s.id.clone())
@@ -1238,5 +1256,85 @@ mod tests {
             session.factors.web_auth_n.and_then(|w| w.kind),
             Some(WebAuthnKind::Passkey)
         );
+    }
+
+    /// Measured, not estimated: the store calls of one request of the hosted page (one
+    /// `open_login` and one `login_step`, all the page's server function does) for a page view,
+    /// a password post and a code check stay within 5 reads and 2 writes.
+    #[tokio::test]
+    async fn a_hosted_step_costs_at_most_five_reads_and_two_writes() {
+        use crate::input::TotpCode;
+        use crate::testing::{counted_engine_with, Access};
+        let (t, counter) = counted_engine_with(crate::Config::default()).unwrap();
+        let policy = LoginPolicy {
+            require_second_factor: true,
+            ..LoginPolicy::default()
+        };
+        let (t, app, _) = setup_with(t, policy).await;
+        let e = &t.engine;
+        let alice = e
+            .find_user_by_login_name(&LoginName::parse("alice").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let started = e.start_totp_enrollment(&alice.id).await.unwrap();
+        let secret = totp_rs::Secret::Encoded(started.secret_base32.expose().clone())
+            .to_bytes()
+            .unwrap();
+        let code = |at| TotpCode::parse(crate::totp::code_at(&secret, at)).unwrap();
+        e.finish_totp_enrollment(&alice.id, code(e.now()))
+            .await
+            .unwrap();
+        t.clock.advance(Duration::seconds(31));
+        let gen = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let token = gen.token.expose().as_str();
+        let browser = claim(e, token, None).await;
+        counter.take();
+
+        let mut measured = Vec::new();
+        let mut request = |name: &'static str, action: LoginAction| {
+            let browser = browser.clone();
+            let counter = counter.clone();
+            async move {
+                let mut login = open_as(e, token, Some(&browser)).await.unwrap();
+                let step = e.login_step(&mut login, action).await;
+                let calls = counter.take();
+                let reads = calls.iter().filter(|c| c.1 == Access::Read).count();
+                let writes = calls.len() - reads;
+                println!("{name}: {reads} reads, {writes} writes: {calls:?}");
+                (name, reads, writes, step)
+            }
+        };
+        let view = request("page view", LoginAction::Show).await;
+        assert!(matches!(view.3.next, Next::User), "{:?}", view.3.next);
+        measured.push(view);
+        let password = LoginAction::Password {
+            login_name: Some(LoginName::parse("alice").unwrap()),
+            password: Password::parse(PW.into()).unwrap(),
+        };
+        let after_password = request("password post", password).await;
+        assert!(
+            matches!(after_password.3.next, Next::SecondFactor { .. }),
+            "{:?}",
+            after_password.3.next
+        );
+        measured.push(after_password);
+        let check = LoginAction::Code(CodeCheck::Totp(code(e.now())));
+        let after_code = request("code check", check).await;
+        assert!(
+            matches!(after_code.3.next, Next::Done(_)),
+            "{:?}",
+            after_code.3.next
+        );
+        measured.push(after_code);
+        for (name, reads, writes, _) in &measured {
+            assert!(
+                *reads <= 5 && *writes <= 2,
+                "{name}: {reads} reads, {writes} writes"
+            );
+        }
     }
 }

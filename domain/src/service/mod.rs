@@ -27,8 +27,8 @@ pub use handoff::{
     HandoffState, HandoffStatus, HandoffUser, ValidateHandoff, MAX_STATE_BYTES,
 };
 pub use handoff::{
-    mask_email, mask_phone, Browser, Ceremony, CodeCheck, HandoffContacts, HostedLogin,
-    HostedStep, LoginAction, LoginEnd, Next,
+    mask_email, mask_phone, Browser, Ceremony, CodeCheck, HandoffContacts, HostedLogin, HostedStep,
+    LoginAction, LoginEnd, Next,
 };
 pub use policy::{PolicyState, VerifiedSession};
 pub use session::{

@@ -108,10 +108,15 @@ pub enum Next {
     User,
     /// A user is known; a first factor is missing. `password`: the user has one and the app
     /// takes it; `passkey`: a passkey may be used.
-    FirstFactor { password: bool, passkey: bool },
+    FirstFactor {
+        password: bool,
+        passkey: bool,
+    },
     /// The first factor passed; the app requires one of `options` (set up, allowed, and
     /// runnable here), never empty.
-    SecondFactor { options: Vec<FactorKind> },
+    SecondFactor {
+        options: Vec<FactorKind>,
+    },
     /// A second factor is required and the user has none: TOTP is set up now.
     EnrollTotp(TotpEnrollment),
     /// A passwordless app and a user without a passkey: one must be registered.
@@ -185,7 +190,9 @@ pub enum LoginAction {
     SendCode(FactorKind),
     /// Start a WebAuthn sign-in: `passkey` asks for a passkey (discoverable before the login
     /// name is known), otherwise a security key as the second factor.
-    WebAuthnStart { passkey: bool },
+    WebAuthnStart {
+        passkey: bool,
+    },
     /// The browser's `PublicKeyCredential` for the pending challenge.
     WebAuthnCheck(serde_json::Value),
     /// The first code of a TOTP enrollment.
@@ -340,8 +347,7 @@ impl Engine {
                         challenges.otp_sms = Some(SmsCodeDelivery { return_code: false })
                     }
                     FactorKind::OtpEmail => {
-                        challenges.otp_email =
-                            Some(EmailCodeDelivery::Send { url_template: None })
+                        challenges.otp_email = Some(EmailCodeDelivery::Send { url_template: None })
                     }
                     _ => return Ok(()),
                 }
@@ -461,7 +467,12 @@ impl Engine {
         extras: Extras,
     ) -> HostedStep {
         let webauthn = self.webauthn_enabled();
-        let passkeys = webauthn && login.app.policy.allowed_factors.contains(&FactorKind::Passkey);
+        let passkeys = webauthn
+            && login
+                .app
+                .policy
+                .allowed_factors
+                .contains(&FactorKind::Passkey);
         let policy = self.login_policy(login);
         let record = login.user.as_ref();
         let has_passkey =
@@ -515,7 +526,9 @@ impl Engine {
             PolicyState::NeedsSecondFactor { options } => {
                 let options: Vec<FactorKind> = options
                     .into_iter()
-                    .filter(|k| webauthn || !matches!(k, FactorKind::Passkey | FactorKind::SecurityKey))
+                    .filter(|k| {
+                        webauthn || !matches!(k, FactorKind::Passkey | FactorKind::SecurityKey)
+                    })
                     .collect();
                 if options.is_empty() {
                     match self.login_totp_enrollment(login).await {
