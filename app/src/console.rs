@@ -10,6 +10,8 @@ pub mod webauthn;
 pub mod wire;
 
 #[cfg(feature = "ssr")]
+pub mod gate;
+#[cfg(feature = "ssr")]
 pub mod glue;
 
 use leptos::prelude::*;
@@ -812,16 +814,14 @@ mod endpoint {
     #![allow(clippy::too_many_arguments)]
     use super::*;
 
-    /// One step of the login: `op` names the form (`login-name`, `password`, `choose`, `code`,
-    /// `resend`, `restart`, `enroll`, `finish`, `back`; with JavaScript also `webauthn-start`,
-    /// `webauthn`, `passkey-register`, `passkey-registered`, `passkey-skip`, `use-password`), the
-    /// other fields are that form's. The answer is the next step; without JavaScript, a redirect
-    /// back to the page that shows it.
+    /// One step of the login: `op` names the form (see [`Op`]), the other fields are that
+    /// form's. The answer is the next step; without JavaScript, a redirect back to the page that
+    /// shows it. The origin of the post was checked by the server's console gate.
     #[server(prefix = "/console/api", endpoint = "step")]
     pub async fn console_step(
         token: String,
         lang: Option<String>,
-        op: String,
+        op: wire::Op,
         login_name: Option<String>,
         password: Option<String>,
         factor: Option<String>,
@@ -829,35 +829,14 @@ mod endpoint {
         credential: Option<String>,
         registration_id: Option<String>,
     ) -> Result<StepView, ServerFnError> {
-        glue::guard().await?;
-        let factor = factor.unwrap_or_default();
-        let answer = match op.as_str() {
-            // The login name is kept for the password step (checked together with it, so an
-            // unknown name and a wrong password look the same).
-            "login-name" => glue::login_name(&token, login_name.unwrap_or_default()).await,
-            "password" => glue::password(&token, login_name, password.unwrap_or_default()).await,
-            "choose" => glue::choose(&token, &factor).await,
-            "code" => glue::code(&token, &factor, code.unwrap_or_default()).await,
-            "resend" => glue::resend(&token, &factor).await,
-            "restart" => glue::restart(&token).await,
-            "enroll" => glue::enroll(&token, code.unwrap_or_default()).await,
-            "webauthn-start" => glue::webauthn_start(&token, &factor).await,
-            "webauthn" => glue::webauthn_check(&token, &factor, credential).await,
-            "passkey-register" => glue::passkey_register(&token).await,
-            "passkey-registered" => {
-                glue::passkey_registered(&token, registration_id, credential).await
-            }
-            "use-password" => glue::use_password(&token).await,
-            "passkey-skip" => glue::passkey_skip(&token).await,
-            // "Choose another way", after the recovery codes, anything else: the step as it stands.
-            _ => glue::current(&token, None, None).await,
+        let fields = glue::Fields {
+            login_name,
+            password,
+            factor,
+            code,
+            credential,
+            registration_id,
         };
-        // A sign-in that just finished may be followed by the offer of a passkey (a WebAuthn
-        // sign-in decides in `glue::webauthn_check`, with the passkeys it has already read).
-        let answer = match (op.as_str(), answer) {
-            ("password" | "code" | "finish", Ok(view)) => glue::offer_passkey(&token, view).await,
-            (_, answer) => answer,
-        };
-        glue::answer(&token, lang.as_deref(), answer).await
+        glue::run_step(token, lang, op, fields).await
     }
 }

@@ -295,6 +295,25 @@ impl HttpUrl {
     }
 }
 
+/// The logo of an app's branding: an `https:` URL (the hosted page's CSP allows no other
+/// remote image), otherwise as [`HttpUrl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoUrl(String);
+
+impl LogoUrl {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, DomainError> {
+        let url = HttpUrl::parse(field, text)?;
+        if !url.as_str().starts_with("https://") {
+            return Err(DomainError::field(field, "must be an https URL"));
+        }
+        Ok(Self(url.0))
+    }
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A colour `#rrggbb`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Color(String);

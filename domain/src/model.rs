@@ -134,13 +134,37 @@ impl Default for LoginPolicy {
     }
 }
 
-/// How the hosted page looks for an app. Colours are `#rrggbb`, checked on the way in.
+/// How the hosted page looks for an app. Colours are `#rrggbb` and the logo an `https:` URL,
+/// checked on the way in (the admin API, the CLI) and again where the page uses them, by the
+/// same functions, so that a row stored under older rules never reaches the page.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Branding {
     pub display_name: Option<String>,
     pub logo_url: Option<String>,
     pub primary_color: Option<String>,
     pub background_color: Option<String>,
+}
+
+impl Branding {
+    /// The logo the page may show: an `https:` URL (its CSP allows no other remote image).
+    pub fn page_logo(&self) -> Option<&str> {
+        self.logo_url
+            .as_deref()
+            .filter(|u| crate::input::LogoUrl::parse("branding.logo_url", u).is_ok())
+    }
+    /// The primary colour, when it is `#rrggbb`.
+    pub fn page_primary(&self) -> Option<&str> {
+        valid_colour(&self.primary_color)
+    }
+    /// The background colour, when it is `#rrggbb`.
+    pub fn page_background(&self) -> Option<&str> {
+        valid_colour(&self.background_color)
+    }
+}
+
+fn valid_colour(c: &Option<String>) -> Option<&str> {
+    c.as_deref()
+        .filter(|c| crate::input::Color::parse("branding", c).is_ok())
 }
 
 /// An application that sends people to sign in.

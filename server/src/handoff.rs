@@ -30,14 +30,15 @@ use domain::{
     input::Lifetime,
     model::UserAgent,
     service::{
-        handoff_cookie_name, GenerateHandoff, HandoffCompletion, HandoffState, HandoffStatus,
-        ValidateHandoff,
+        Browser, GenerateHandoff, HandoffCompletion, HandoffState, HandoffStatus,
+        Next as LoginNext, ValidateHandoff,
     },
     DomainError, ErrorKind,
 };
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
+use app::console::glue::ConsoleCookies;
 use app::i18n::{gate::GatePage, Lang};
 
 use crate::{
@@ -56,6 +57,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 const PURGE_EVERY_SECS: i64 = 60;
 /// The hosted page's path prefix.
 const CONSOLE_PREFIX: &str = "/console/session/";
+/// Where the hosted page's server function is.
+const CONSOLE_API_PREFIX: &str = "/console/api/";
 
 /// What the handoff handlers share besides the app state.
 #[derive(Debug, Clone)]
@@ -475,39 +478,28 @@ fn status_json(session_id: &str, status: &HandoffStatus) -> Value {
     body
 }
 
-// ----- the console: claiming a link -----
+// ----- the console: the gate in front of the hosted page -----
 
-/// The value of the cookie `name`, if the request carries it.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// The claim cookie: HttpOnly (scripts never see it), SameSite=Lax (not sent on cross-site
-/// subrequests), `Secure` when the public URL is https, and only for `/console`.
-fn claim_cookie(name: &str, secret: &str, secure: bool) -> Option<HeaderValue> {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={secret}; Path=/console; HttpOnly; SameSite=Lax{secure}"
-    ))
-    .ok()
-}
-
-/// Middleware in front of the hosted page: a `GET /console/session/<token>` claims the link for
-/// this browser (setting the claim cookie), lets the same browser back in, and answers other
-/// browsers, expired and unknown links with a page of their own. A finished login is sent on to
-/// the app's redirect URI (or a signed-in page).
+/// Middleware in front of the hosted page and its server function.
+///
+/// - A post to `/console/api/*` must come from our own origin (checked once here, for every
+///   operation, before any of them runs).
+/// - A `GET /console/session/<token>` opens the login once: the first browser claims it (the
+///   claim cookie is set), the same browser comes back in, and other browsers, expired and
+///   unknown links get a page of their own. A finished login is sent on to the app's redirect
+///   URI (or a signed-in page). Otherwise the opened login goes on to the page, which renders
+///   it without opening it again.
 pub async fn console_gate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if request.method() == Method::POST && request.uri().path().starts_with(CONSOLE_API_PREFIX) {
+        return match origin_refusal(&state, request.headers()) {
+            Some(refused) => refused,
+            None => next.run(request).await,
+        };
+    }
     if request.method() != Method::GET {
         return next.run(request).await;
     }
@@ -520,77 +512,79 @@ pub async fn console_gate(
     else {
         return next.run(request).await;
     };
-    let cookie_name = handoff_cookie_name(&token);
-    let presented = cookie_value(request.headers(), &cookie_name);
-    let agent = UserAgent {
-        ip: client_ip(&request),
-        description: request
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect()),
-        ..UserAgent::default()
+    let secure = state.settings.public_url.starts_with("https://");
+    let mut cookies = ConsoleCookies::read(request.headers(), &token, secure);
+    let browser = Browser {
+        secret: cookies.claim().map(str::to_owned),
+        user_agent: Some(UserAgent {
+            ip: client_ip(&request),
+            description: request
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(200).collect()),
+            ..UserAgent::default()
+        }),
     };
-    let claimed = match state
-        .engine
-        .claim_handoff(&token, presented.as_deref(), Some(agent))
-        .await
-    {
-        Ok(claimed) => claimed,
+    let mut login = match state.engine.open_login(&token, browser).await {
+        Ok(login) => login,
         Err(err) => return link_problem_page(&err, gate_lang(&request, None)),
     };
-    let secure = state.settings.public_url.starts_with("https://");
-    let cookie = claimed
-        .new_browser_secret
-        .as_ref()
-        .and_then(|secret| claim_cookie(&cookie_name, secret.expose(), secure));
-    // Recovery codes a no-JavaScript enrollment just made are shown by the page once, even
-    // though the login is already complete.
-    let showing_codes = cookie_value(request.headers(), &format!("{cookie_name}_codes")).is_some();
-    use domain::service::PolicyState as P;
-    let lang = gate_lang(&request, claimed.view.ui_locales.as_deref());
+    if let Some(secret) = login.take_new_browser_secret() {
+        cookies.set_claim(secret.expose());
+    }
+    let lang = gate_lang(&request, login.ui_locales());
     // The page's <html lang> comes from here, decided once for the whole document.
     request.extensions_mut().insert(app::PageLang(lang));
-    let mut response = match (
-        &claimed.view.progress.completion,
-        &claimed.view.progress.policy,
-    ) {
-        (Some(_), _) if showing_codes => {
-            let page = next.run(request).await;
-            allow_forms_to_reach(page, claimed.view.redirect_uri.as_deref())
-        }
-        (Some(HandoffCompletion::Redirect(target)), _) => match HeaderValue::from_str(target) {
-            Ok(location) => {
-                let mut r = StatusCode::SEE_OTHER.into_response();
-                r.headers_mut().insert(header::LOCATION, location);
-                r
+    // Recovery codes a no-JavaScript enrollment just made are shown by the page once, even
+    // though the login is already complete.
+    let showing_codes = !cookies.recovery_codes().is_empty();
+    let redirect_uri = login.redirect_uri().map(str::to_owned);
+    let mut response = match state.engine.login_outcome(&login) {
+        Some(LoginNext::Done(HandoffCompletion::Redirect(target))) if !showing_codes => {
+            match HeaderValue::from_str(&target) {
+                Ok(location) => {
+                    let mut r = StatusCode::SEE_OTHER.into_response();
+                    r.headers_mut().insert(header::LOCATION, location);
+                    r
+                }
+                Err(_) => link_problem_page(&DomainError::Internal, lang),
             }
-            Err(_) => link_problem_page(&DomainError::Internal, lang),
-        },
-        (Some(HandoffCompletion::SignedIn), _) => page(
-            StatusCode::OK,
-            lang,
-            GatePage::SignedIn,
-            &claimed.view.app_name,
-        ),
-        (None, P::Expired | P::Terminated | P::UserNotActive) => {
-            link_problem_page(&DomainError::HandoffEnded, lang)
         }
-        (None, _) => {
-            // The page renders this login now; tell it the secret the cookie is only now set to.
-            if let Some(secret) = &claimed.new_browser_secret {
-                request
-                    .extensions_mut()
-                    .insert(app::console::glue::FreshClaim(secret.expose().clone()));
-            }
+        Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => {
+            page(StatusCode::OK, lang, GatePage::SignedIn, login.app_name())
+        }
+        Some(LoginNext::Ended(_)) => link_problem_page(&DomainError::HandoffEnded, lang),
+        _ => {
+            request
+                .extensions_mut()
+                .insert(app::console::glue::OpenedLogin::new(login));
             let page = next.run(request).await;
-            allow_forms_to_reach(page, claimed.view.redirect_uri.as_deref())
+            allow_forms_to_reach(page, redirect_uri.as_deref())
         }
     };
-    if let Some(cookie) = cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+    for cookie in cookies.take_set_cookies() {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     no_store(response)
+}
+
+/// SECURITY: state-changing requests from another origin (CSRF) are refused with 403 before
+/// any console operation runs; `None` lets the request through.
+fn origin_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let ours = app::console::glue::origin_of(&state.settings.public_url).unwrap_or_default();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if app::console::glue::same_origin(&ours, text("origin"), text("sec-fetch-site")) {
+        return None;
+    }
+    let refused = HandoffError::new(
+        StatusCode::FORBIDDEN,
+        "CONSOLE-Orig01",
+        "requests from another origin are refused",
+    );
+    Some(refused.into_response())
 }
 
 /// Browsers apply the page's `form-action` to every redirect that follows a form post, so the
@@ -650,33 +644,15 @@ fn link_problem_page(err: &DomainError, lang: Lang) -> Response {
     no_store(page(status, lang, which, ""))
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// A static page without script, styled like the console, in `lang`.
 fn page(status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{title}</title><link \
-         rel=\"stylesheet\" href=\"/pkg/{css}.css\"></head><body><main class=\"card\"><h1>{title}\
-         </h1><p>{text}</p></main></body></html>",
-        code = lang.code(),
-        title = escape(which.title(lang)),
-        text = escape(&which.text(lang, app)),
-        css = app::OUTPUT_NAME,
-    );
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_LANGUAGE, lang.code()),
         ],
-        html,
+        app::console::gate::gate_document(lang, which, app),
     )
         .into_response()
 }
@@ -686,40 +662,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_are_read_by_exact_name() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; vestibule_claim_x=secret; vestibule_claim_xy=other"),
-        );
-        assert_eq!(
-            cookie_value(&headers, "vestibule_claim_x").as_deref(),
-            Some("secret")
-        );
-        assert_eq!(cookie_value(&headers, "missing"), None);
-    }
-
-    #[test]
-    fn the_claim_cookie_is_http_only_lax_and_secure_on_https() {
-        let plain = claim_cookie("n", "v", false).unwrap();
-        assert_eq!(plain, "n=v; Path=/console; HttpOnly; SameSite=Lax");
-        let secure = claim_cookie("n", "v", true).unwrap();
-        assert!(secure.to_str().unwrap().ends_with("; Secure"));
-    }
-
-    #[test]
     fn wait_is_capped_and_checked() {
         assert_eq!(parse_wait("5").unwrap(), 5);
         assert_eq!(parse_wait("3600").unwrap(), MAX_WAIT_SECS);
         assert!(parse_wait("-1").is_err());
         assert!(parse_wait("soon").is_err());
-    }
-
-    #[test]
-    fn pages_escape_their_text() {
-        assert_eq!(
-            escape("<b>\"x\" & 'y'"),
-            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;"
-        );
     }
 }

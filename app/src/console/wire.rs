@@ -55,6 +55,30 @@ impl Factor {
     }
 }
 
+/// The form a post comes from: the `op` field of every console form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    LoginName,
+    Password,
+    Choose,
+    Code,
+    Resend,
+    Restart,
+    Enroll,
+    /// After the recovery codes.
+    Finish,
+    /// "Choose another way".
+    Back,
+    // With JavaScript only:
+    WebauthnStart,
+    Webauthn,
+    PasskeyRegister,
+    PasskeyRegistered,
+    PasskeySkip,
+    UsePassword,
+}
+
 /// A factor offered in the choice, with where its code would go (masked), when it is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FactorOption {

@@ -7,7 +7,8 @@ use super::Engine;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, Channel, DomainError};
 use crate::input::{
-    Color, DisplayName, Email, HttpUrl, Language, LoginName, Name, NewPassword, Phone, TotpCode,
+    Color, DisplayName, Email, HttpUrl, Language, LoginName, LogoUrl, Name, NewPassword, Phone,
+    TotpCode,
 };
 use crate::model::{
     ApiKey, App, Branding, FactorKind, LoginPolicy, RecoveryCode, Scope, TotpRecord, User,
@@ -144,7 +145,7 @@ fn validate_branding(branding: Branding) -> Result<Branding, DomainError> {
     }
     let logo_url = match &branding.logo_url {
         Some(url) => Some(
-            HttpUrl::parse("branding.logo_url", url)?
+            LogoUrl::parse("branding.logo_url", url)?
                 .as_str()
                 .to_owned(),
         ),

@@ -1,166 +1,178 @@
+use super::super::wire::Op;
 use super::super::MAX_CREDENTIAL_CHARS;
+use super::ops::parse_credential;
+use super::present::{brand_css, browser_options, notice_of, step_of, Seen};
 use super::*;
-use domain::service::ChallengeResponse;
+use domain::crypto::Secret;
+use domain::model::{Branding, FactorKind};
+use domain::service::{HandoffCompletion, HandoffContacts, HostedStep, LoginEnd, Next};
+use domain::totp::TotpEnrollment;
 
-fn progress(policy: PolicyState) -> HandoffProgress {
-    HandoffProgress {
-        policy,
-        completion: None,
-        challenges: ChallengeResponse::default(),
+/// An answer of the engine with `next`, on a server that runs WebAuthn for an app that takes
+/// passkeys.
+fn hosted(next: Next) -> HostedStep {
+    HostedStep {
+        next,
+        refused: None,
+        login_name: None,
+        contacts: HandoffContacts {
+            email: Some("a•••@example.com".into()),
+            phone: Some("•••• 42".into()),
+        },
         webauthn: true,
         passkeys: true,
+        has_passkey: false,
+        can_register_passkey: false,
+        code_sent: None,
+        ceremony: None,
+        recovery_codes: Vec::new(),
     }
 }
 
-/// The same state on a server without WebAuthn (its public URL is an IP address).
-fn without_webauthn(policy: PolicyState) -> HandoffProgress {
-    HandoffProgress {
+/// The same answer for an app (or server) without passkeys.
+fn no_passkeys(next: Next) -> HostedStep {
+    HostedStep {
         webauthn: false,
         passkeys: false,
-        ..progress(policy)
+        ..hosted(next)
     }
 }
 
-fn contacts() -> HandoffContacts {
-    HandoffContacts {
-        email: Some("a•••@example.com".into()),
-        phone: Some("•••• 42".into()),
-    }
-}
-
-/// `step_of` for a browser that does not remember a passkey for the name.
-fn step(
-    p: &HandoffProgress,
-    pending: Option<&str>,
-    hint: Option<&str>,
-    chosen: Option<Factor>,
-) -> Step {
-    step_of(p, pending, hint, chosen, &contacts(), false)
+/// The page's step for a browser that does not remember a passkey for the name.
+fn step(h: &HostedStep, pending: Option<&str>, hint: Option<&str>, chosen: Option<Factor>) -> Step {
+    step_of(
+        h,
+        &Seen {
+            pending,
+            hint,
+            chosen,
+            passkey_first: false,
+        },
+    )
 }
 
 #[test]
 fn steps_follow_the_engine_state() {
     assert_eq!(
-        step(&progress(PolicyState::NeedsUser), None, Some("alice"), None),
+        step(&hosted(Next::User), None, Some("alice"), None),
         Step::LoginName {
             value: "alice".into(),
             passkey: true,
         }
     );
     assert_eq!(
-        step(&without_webauthn(PolicyState::NeedsUser), None, None, None),
+        step(&no_passkeys(Next::User), None, None, None),
         Step::LoginName {
             value: String::new(),
             passkey: false,
         },
-        "no passkey button or autofill without WebAuthn"
+        "no passkey button or autofill without passkeys"
     );
     assert_eq!(
-        step(
-            &progress(PolicyState::NeedsUser),
-            Some("bob"),
-            Some("alice"),
-            None
-        ),
+        step(&hosted(Next::User), Some("bob"), Some("alice"), None),
         Step::Password {
             login_name: Some("bob".into()),
             passkey: true,
         }
     );
-    let first = PolicyState::NeedsFirstFactor {
-        options: vec![FactorKind::Password, FactorKind::Passkey],
+    let first = Next::FirstFactor {
+        password: true,
+        passkey: true,
     };
     assert_eq!(
-        step(&progress(first.clone()), None, None, None),
+        step(&hosted(first), None, None, None),
         Step::Password {
             login_name: None,
             passkey: true,
         }
     );
+    let only_password = Next::FirstFactor {
+        password: true,
+        passkey: false,
+    };
     assert_eq!(
-        step(&without_webauthn(first), None, None, None),
+        step(&no_passkeys(only_password), None, None, None),
         Step::Password {
             login_name: None,
             passkey: false,
         }
     );
-    // Only a passkey is left (a passwordless app, a user who has one).
-    let passkey_only = PolicyState::NeedsFirstFactor {
-        options: vec![FactorKind::Passkey],
+    let passkey_only = Next::FirstFactor {
+        password: false,
+        passkey: true,
     };
     assert_eq!(
-        step(&progress(passkey_only.clone()), None, None, None),
+        step(&hosted(passkey_only), None, None, None),
         Step::PasskeyOnly
     );
     assert_eq!(
-        step(&without_webauthn(passkey_only), None, None, None),
-        Step::End {
-            reason: EndReason::Unavailable
-        }
-    );
-    assert_eq!(
-        step(
-            &progress(PolicyState::NeedsPasskeyEnrollment),
-            None,
-            None,
-            None
-        ),
+        step(&hosted(Next::PasskeyRequired), None, None, None),
         Step::PasskeyRequired
     );
-    assert_eq!(
-        step(
-            &without_webauthn(PolicyState::NeedsPasskeyEnrollment),
-            None,
-            None,
-            None
-        ),
-        Step::End {
-            reason: EndReason::Unavailable
-        }
-    );
-    for ended in [
-        PolicyState::Expired,
-        PolicyState::Terminated,
-        PolicyState::UserNotActive,
+    for (end, reason) in [
+        (LoginEnd::Ended, EndReason::Ended),
+        (LoginEnd::Unavailable, EndReason::Unavailable),
+        (LoginEnd::LinkUsed, EndReason::LinkUsed),
+        (LoginEnd::LinkExpired, EndReason::LinkExpired),
+        (LoginEnd::LinkNotFound, EndReason::LinkNotFound),
     ] {
         assert_eq!(
-            step(&progress(ended), None, None, None),
-            Step::End {
-                reason: EndReason::Ended
-            }
+            step(&hosted(Next::Ended(end)), None, None, None),
+            Step::End { reason }
         );
     }
-    let mut done = progress(PolicyState::NeedsUser);
-    done.completion = Some(HandoffCompletion::Redirect(
+    let done = Next::Done(HandoffCompletion::Redirect(
         "https://a.example/cb?state=x".into(),
     ));
     assert_eq!(
-        step(&done, None, None, None),
+        step(&hosted(done), None, None, None),
         Step::Done {
             redirect: Some("https://a.example/cb?state=x".into())
         }
     );
-    done.completion = Some(HandoffCompletion::SignedIn);
-    assert_eq!(step(&done, None, None, None), Step::Done { redirect: None });
+    let signed_in = Next::Done(HandoffCompletion::SignedIn);
+    assert_eq!(
+        step(&hosted(signed_in), None, None, None),
+        Step::Done { redirect: None }
+    );
+    let enrollment = TotpEnrollment {
+        secret_base32: Secret::new("JBSWY3DPEHPK3PXP".into()),
+        uri: Secret::new("otpauth://totp/x".into()),
+        qr_svg: Secret::new("<svg/>".into()),
+    };
+    assert_eq!(
+        step(&hosted(Next::EnrollTotp(enrollment)), None, None, None),
+        Step::Enroll {
+            qr_data_url: "data:image/svg+xml,%3Csvg%2F%3E".into(),
+            secret: "JBSWY3DPEHPK3PXP".into(),
+        }
+    );
 }
 
 #[test]
 fn a_remembered_passkey_comes_first_only_where_passkeys_work() {
-    let needs_user = progress(PolicyState::NeedsUser);
-    let remembered =
-        |p: &HandoffProgress, pending| step_of(p, pending, None, None, &contacts(), true);
-    assert_eq!(remembered(&needs_user, Some("alice")), Step::PasskeyFirst);
-    // Without a typed name there is nothing to remember it by.
-    assert!(matches!(
-        remembered(&needs_user, None),
-        Step::LoginName { .. }
-    ));
-    let no_passkeys = HandoffProgress {
-        passkeys: false,
-        ..progress(PolicyState::NeedsUser)
+    let remembered = |h: &HostedStep, pending| {
+        step_of(
+            h,
+            &Seen {
+                pending,
+                hint: None,
+                chosen: None,
+                passkey_first: true,
+            },
+        )
     };
     assert_eq!(
-        remembered(&no_passkeys, Some("alice")),
+        remembered(&hosted(Next::User), Some("alice")),
+        Step::PasskeyFirst
+    );
+    // Without a typed name there is nothing to remember it by.
+    assert!(matches!(
+        remembered(&hosted(Next::User), None),
+        Step::LoginName { .. }
+    ));
+    assert_eq!(
+        remembered(&no_passkeys(Next::User), Some("alice")),
         Step::Password {
             login_name: Some("alice".into()),
             passkey: false,
@@ -179,9 +191,7 @@ fn second_factor_steps() {
         FactorKind::OtpEmail,
         FactorKind::RecoveryCode,
     ];
-    let all = progress(PolicyState::NeedsSecondFactor {
-        options: every.clone(),
-    });
+    let all = hosted(Next::SecondFactor { options: every });
     let Step::Choose { options } = step(&all, None, None, None) else {
         panic!("several factors: a choice")
     };
@@ -189,16 +199,6 @@ fn second_factor_steps() {
     assert_eq!(factors, Factor::ALL.to_vec());
     assert_eq!(options[3].to, "•••• 42");
     assert_eq!(options[4].to, "a•••@example.com");
-    // Without WebAuthn on the server, passkeys and security keys are not offered.
-    let Step::Choose { options } = step(
-        &without_webauthn(PolicyState::NeedsSecondFactor { options: every }),
-        None,
-        None,
-        None,
-    ) else {
-        panic!("a choice")
-    };
-    assert!(options.iter().all(|o| !o.factor.is_webauthn()));
     // A chosen factor opens its step; one that is not offered does not.
     assert_eq!(
         step(&all, None, None, Some(Factor::Sms)),
@@ -213,7 +213,23 @@ fn second_factor_steps() {
             factor: Factor::SecurityKey
         }
     );
-    let only_totp = progress(PolicyState::NeedsSecondFactor {
+    // A code just sent opens its step, with the notice that says where it went.
+    let sent = HostedStep {
+        code_sent: Some(FactorKind::OtpEmail),
+        ..all.clone()
+    };
+    let view = present::view_of(&sent, &Seen::default());
+    assert_eq!(
+        (view.step, view.notice),
+        (
+            Step::Code {
+                factor: Factor::Email,
+                to: "a•••@example.com".into()
+            },
+            Some(Notice::CodeSent)
+        )
+    );
+    let only_totp = hosted(Next::SecondFactor {
         options: vec![FactorKind::Totp],
     });
     assert_eq!(
@@ -224,7 +240,7 @@ fn second_factor_steps() {
         },
         "a single factor without sending goes straight to its code"
     );
-    let only_key = progress(PolicyState::NeedsSecondFactor {
+    let only_key = hosted(Next::SecondFactor {
         options: vec![FactorKind::SecurityKey],
     });
     assert_eq!(
@@ -234,22 +250,38 @@ fn second_factor_steps() {
         },
         "and so does a single security key"
     );
-    let only_email = progress(PolicyState::NeedsSecondFactor {
+    let only_email = hosted(Next::SecondFactor {
         options: vec![FactorKind::OtpEmail],
     });
     assert!(
         matches!(step(&only_email, None, None, None), Step::Choose { .. }),
         "a code that must be sent waits for the person to ask"
     );
-    let none = progress(PolicyState::NeedsSecondFactor { options: vec![] });
-    assert!(matches!(step(&none, None, None, None), Step::Enroll { .. }));
-    let key_without_webauthn = without_webauthn(PolicyState::NeedsSecondFactor {
-        options: vec![FactorKind::SecurityKey],
-    });
-    assert!(matches!(
-        step(&key_without_webauthn, None, None, None),
-        Step::Enroll { .. }
-    ));
+}
+
+#[test]
+fn every_form_names_an_operation_the_server_function_knows() {
+    for (code, op) in [
+        ("login-name", Op::LoginName),
+        ("password", Op::Password),
+        ("choose", Op::Choose),
+        ("code", Op::Code),
+        ("resend", Op::Resend),
+        ("restart", Op::Restart),
+        ("enroll", Op::Enroll),
+        ("finish", Op::Finish),
+        ("back", Op::Back),
+        ("webauthn-start", Op::WebauthnStart),
+        ("webauthn", Op::Webauthn),
+        ("passkey-register", Op::PasskeyRegister),
+        ("passkey-registered", Op::PasskeyRegistered),
+        ("passkey-skip", Op::PasskeySkip),
+        ("use-password", Op::UsePassword),
+    ] {
+        let parsed: Op = serde_json::from_value(serde_json::json!(code)).unwrap();
+        assert_eq!(parsed, op, "{code}");
+    }
+    assert!(serde_json::from_value::<Op>(serde_json::json!("delete-everything")).is_err());
 }
 
 #[test]
@@ -464,19 +496,21 @@ fn no_notice_shows_an_error_id() {
 }
 
 #[test]
-fn branding_accepts_only_hex_colours() {
+fn branding_takes_the_colours_the_engine_takes() {
     let b = |p: &str, bg: &str| Branding {
         primary_color: Some(p.into()),
         background_color: Some(bg.into()),
         ..Branding::default()
     };
-    let css = brand_css(&b("#112233", "#fff")).unwrap();
+    let css = brand_css(&b("#112233", "#ffffff")).unwrap();
     assert!(
         css.contains("--brand:#112233;--brand-contrast:#ffffff"),
         "{css}"
     );
-    assert!(css.contains("--bg:#fff"), "{css}");
+    assert!(css.contains("--bg:#ffffff"), "{css}");
+    // The engine's rule, which the admin API applies too: `#rrggbb` only.
     for bad in [
+        "#fff",
         "red",
         "#12345",
         "#1234567",

@@ -388,6 +388,24 @@ impl Engine {
         }
     }
 
+    /// Where the login ended up, when it is over: signed in ([`Next::Done`]) or ended
+    /// ([`Next::Ended`]); `None` while the person still has steps to take. Reads nothing.
+    pub fn login_outcome(&self, login: &HostedLogin) -> Option<Next> {
+        match self.login_policy(login) {
+            PolicyState::Satisfied(_) => Some(match &login.handoff.redirect_uri {
+                Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
+                    Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
+                    Err(_) => Next::Ended(LoginEnd::Ended),
+                },
+                None => Next::Done(HandoffCompletion::SignedIn),
+            }),
+            PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
+                Some(Next::Ended(LoginEnd::Ended))
+            }
+            _ => None,
+        }
+    }
+
     /// Where the login stands against the app's policy, on what the request read.
     pub(super) fn login_policy(&self, login: &HostedLogin) -> PolicyState {
         match &login.session {
@@ -506,13 +524,9 @@ impl Engine {
             return step;
         }
         step.next = match policy {
-            PolicyState::Satisfied(_) => match &login.handoff.redirect_uri {
-                Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
-                    Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
-                    Err(_) => Next::Ended(LoginEnd::Ended),
-                },
-                None => Next::Done(HandoffCompletion::SignedIn),
-            },
+            PolicyState::Satisfied(_) => self
+                .login_outcome(login)
+                .unwrap_or(Next::Ended(LoginEnd::Ended)),
             PolicyState::NeedsUser => Next::User,
             PolicyState::NeedsFirstFactor { options } => {
                 let password = options.contains(&FactorKind::Password);

@@ -1,0 +1,47 @@
+//! The pages the server's console gate answers with before the console renders: a link that is
+//! not valid, expired or used, a login that ended or failed, and the signed-in page. Static,
+//! without script, styled like the console, rendered (and escaped) by Leptos.
+
+use leptos::prelude::*;
+
+use crate::i18n::{gate::GatePage, Lang};
+
+/// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page).
+pub fn gate_document(lang: Lang, which: GatePage, app: &str) -> String {
+    let title = which.title(lang);
+    let text = which.text(lang, app);
+    let page = view! {
+        <html lang=lang.code()>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <title>{title}</title>
+                <link rel="stylesheet" href=format!("/pkg/{}.css", crate::OUTPUT_NAME) />
+            </head>
+            <body>
+                <main class="card">
+                    <h1>{title}</h1>
+                    <p>{text}</p>
+                </main>
+            </body>
+        </html>
+    };
+    format!("<!DOCTYPE html>{}", page.to_html())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_pages_escape_the_app_name_and_name_their_language() {
+        let html = gate_document(Lang::De, GatePage::SignedIn, "<b>\"Shop\" & 'Co'</b>");
+        assert!(
+            html.starts_with("<!DOCTYPE html><html lang=\"de\""),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;b&gt;"), "{html}");
+        assert!(html.contains("Sie sind angemeldet"), "{html}");
+    }
+}
