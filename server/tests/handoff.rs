@@ -13,9 +13,9 @@ use std::{
 
 use domain::{
     crypto::sha256,
-    input::{HttpUrl, LoginName, Name, NewPassword, Password, UserRef},
+    input::{HttpUrl, LoginName, Name, NewPassword, Password},
     model::LoginPolicy,
-    service::{Checks, NewApp, NewUser, SessionChange},
+    service::{Browser, HostedStep, LoginAction, NewApp, NewUser},
     Engine,
 };
 use reqwest::{header, redirect::Policy, Client, StatusCode};
@@ -185,18 +185,18 @@ impl TestServer {
 
     /// Completes the login for the browser holding `browser` (user and password checks).
     async fn sign_in(&self, token: &str, browser: &str) {
-        let change = SessionChange {
-            checks: Checks {
-                user: Some(UserRef::LoginName(LoginName::parse("alice").unwrap())),
-                password: Some(Password::parse(PASSWORD.into()).unwrap()),
-                ..Checks::default()
-            },
-            ..SessionChange::default()
+        let step = self.act(token, browser, password_action()).await;
+        assert!(step.refused.is_none(), "{:?}", step.refused);
+    }
+
+    /// One action on the login, as the hosted page runs it.
+    async fn act(&self, token: &str, browser: &str, action: LoginAction) -> HostedStep {
+        let browser = Browser {
+            secret: Some(browser.to_owned()),
+            user_agent: None,
         };
-        self.engine
-            .handoff_set_session(token, browser, change)
-            .await
-            .unwrap();
+        let mut login = self.engine.open_login(token, browser).await.unwrap();
+        self.engine.login_step(&mut login, action).await
     }
 
     async fn finish(mut self) {
@@ -212,6 +212,14 @@ impl TestServer {
                 .await;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Alice's login name and password, as the hosted page's password form sends them.
+fn password_action() -> LoginAction {
+    LoginAction::Password {
+        login_name: Some(LoginName::parse("alice").unwrap()),
+        password: Password::parse(PASSWORD.into()).unwrap(),
     }
 }
 
@@ -789,13 +797,8 @@ async fn expired_links_and_sessions(backend: Backend) {
     let (res, _) = open_link(&link_of(&short), Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::GONE);
     assert!(res.text().await.unwrap().contains("ended"));
-    let change = SessionChange::default();
-    let err = srv
-        .engine
-        .handoff_set_session(&token(&short), &cookie.1, change)
-        .await
-        .unwrap_err();
-    assert_eq!(err.id(), "HANDOFF-End01");
+    let step = srv.act(&token(&short), &cookie.1, password_action()).await;
+    assert_eq!(step.refused.map(|e| e.id()), Some("HANDOFF-End01"));
 
     // The purge removes the expired unclaimed link (and only it).
     assert_eq!(srv.engine.purge_handoffs().await.unwrap(), 1);
