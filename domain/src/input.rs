@@ -11,6 +11,17 @@ use std::collections::BTreeMap;
 use crate::crypto::Secret;
 use crate::error::DomainError;
 
+/// Longest login name, hint, id or other short text a request may carry, in characters (the
+/// contract's limit). The console's own copy, for its wasm, is held equal to it by a test.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// How login names and email addresses are compared: without letter case, by Unicode's
+/// lowercase mapping. Every store and every check folds with this one function (SQL's `lower`
+/// and `NOCASE` only know ASCII).
+pub fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// Most metadata keys a request may send, and a session may hold.
 pub const MAX_METADATA_ENTRIES: usize = 50;
 /// Longest metadata key, in characters.

@@ -12,6 +12,7 @@ pub use counting::{Access, CountingStore};
 
 use crate::clock::ManualClock;
 use crate::crypto::{Argon2Params, SeededRng, ServerKey};
+use crate::input::fold_case;
 use crate::model::{
     ApiKey, App, Event, Handoff, Instance, NewEvent, RecoveryCode, Session, User,
     WebAuthnCredential,
@@ -48,10 +49,10 @@ impl State {
         sequence
     }
     fn login_taken(&self, name: &str, except: &str) -> bool {
-        let lower = name.to_lowercase();
+        let lower = fold_case(name);
         self.users
             .values()
-            .any(|u| u.id != except && u.login_name.to_lowercase() == lower)
+            .any(|u| u.id != except && fold_case(&u.login_name) == lower)
     }
     fn apply(&mut self, effect: &UserEffect) -> Result<(), StoreError> {
         match effect {
@@ -206,22 +207,22 @@ impl Store for MemoryStore {
         Ok(self.state().users.get(id).cloned())
     }
     async fn find_user_by_login_name(&self, login_name: &str) -> Result<Option<User>, StoreError> {
-        let lower = login_name.to_lowercase();
+        let lower = fold_case(login_name);
         Ok(self
             .state()
             .users
             .values()
-            .find(|u| u.login_name.to_lowercase() == lower)
+            .find(|u| fold_case(&u.login_name) == lower)
             .cloned())
     }
     async fn find_users_by_verified_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
-        let lower = email.to_lowercase();
+        let lower = fold_case(email);
         Ok(self
             .state()
             .users
             .values()
             .filter(|u| {
-                u.email_verified && u.email.as_deref().map(str::to_lowercase) == Some(lower.clone())
+                u.email_verified && u.email.as_deref().map(fold_case) == Some(lower.clone())
             })
             .cloned()
             .collect())

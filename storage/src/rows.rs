@@ -52,11 +52,9 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// The key a case-insensitive value is unique or searched on. Done here rather than in SQL so that
-/// both backends fold case identically (SQLite's `lower` and `NOCASE` only know ASCII).
-pub(crate) fn fold_case(text: &str) -> String {
-    text.to_lowercase()
-}
+/// The key a case-insensitive value is unique or searched on: the engine's folding, done here
+/// rather than in SQL so that both backends fold case identically.
+pub(crate) use domain::input::fold_case;
 
 /// Column names of a failure counter and of the other one; fixed strings, never input.
 pub(crate) fn counter_columns(counter: FailureCounter) -> (&'static str, &'static str) {

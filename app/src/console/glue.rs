@@ -127,8 +127,8 @@ fn send_cookies(cookies: &mut ConsoleCookies) {
 
 /// The browser as the engine records it at a claim.
 fn user_agent(headers: &http::HeaderMap) -> Option<UserAgent> {
-    let description =
-        header(headers, http::header::USER_AGENT).map(|ua| ua.chars().take(200).collect());
+    let description = header(headers, http::header::USER_AGENT)
+        .map(|ua| ua.chars().take(domain::input::MAX_TEXT_CHARS).collect());
     Some(UserAgent {
         description,
         ..UserAgent::default()

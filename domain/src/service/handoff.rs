@@ -35,7 +35,7 @@ pub use login::{
 
 /// Longest `state` an app may pass, in bytes.
 pub const MAX_STATE_BYTES: usize = 512;
-const MAX_LOGIN_HINT_CHARS: usize = 200;
+const MAX_LOGIN_HINT_CHARS: usize = crate::input::MAX_TEXT_CHARS;
 const MAX_UI_LOCALES_CHARS: usize = 100;
 /// Link tokens and secrets are 43 characters; anything much longer is refused before hashing.
 const MAX_SECRET_CHARS: usize = 200;

@@ -110,7 +110,9 @@ fn check_event_kind(check: CheckKind) -> &'static str {
 
 fn validate_user_agent(ua: &UserAgent) -> Result<(), DomainError> {
     let short = |field: &'static str, v: &Option<String>| match v {
-        Some(text) if text.chars().count() > 200 => Err(DomainError::field(field, "too long")),
+        Some(text) if text.chars().count() > crate::input::MAX_TEXT_CHARS => {
+            Err(DomainError::field(field, "too long"))
+        }
         _ => Ok(()),
     };
     short("user_agent.fingerprint_id", &ua.fingerprint_id)?;

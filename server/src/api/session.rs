@@ -18,6 +18,7 @@ use axum::{
 };
 use domain::{
     error::TokenSide,
+    input::fold_case,
     model::Scope,
     model::Session,
     service::{Caller, CreateSessionRequest, Details, SessionChanged, SetSessionRequest},
@@ -98,7 +99,7 @@ async fn check_consistency(
         return Ok(());
     };
     if let Some(user) = state.engine.find_user(&c.user_id).await? {
-        if user.login_name.to_lowercase() != c.login_name.to_lowercase() {
+        if fold_case(&user.login_name) != fold_case(&c.login_name) {
             return Err(DomainError::UserNotFound.into());
         }
     }

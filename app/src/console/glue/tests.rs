@@ -578,3 +578,42 @@ fn only_our_origin_may_post() {
     assert!(!same_origin(ours, None, None));
     assert!(!same_origin("", Some(""), None));
 }
+
+#[test]
+fn the_page_and_the_engine_share_their_rules() {
+    // The console's limits (its wasm has no engine) are the engine's.
+    assert_eq!(
+        super::super::MAX_LOGIN_NAME_CHARS,
+        domain::input::MAX_TEXT_CHARS
+    );
+    assert_eq!(
+        super::super::MAX_SECRET_CHARS,
+        domain::input::MAX_TEXT_CHARS
+    );
+    // A colour the page shows is one the admin API stores, and the other way round.
+    for colour in [
+        "#a1b2c3", "#FFFFFF", "#fff", "red", "#12345g", "#1234567", "",
+    ] {
+        let page = brand_css(&Branding {
+            primary_color: Some(colour.into()),
+            ..Branding::default()
+        })
+        .is_some();
+        let engine = domain::input::Color::parse("branding.primary_color", colour).is_ok();
+        assert_eq!(page, engine, "{colour:?}");
+    }
+    // So is a logo.
+    for logo in [
+        "https://shop.example/logo.png",
+        "http://shop.example/logo.png",
+        "javascript:alert(1)",
+        "https://user:pw@shop.example/l.png",
+    ] {
+        let branding = Branding {
+            logo_url: Some(logo.into()),
+            ..Branding::default()
+        };
+        let engine = domain::input::LogoUrl::parse("branding.logo_url", logo).is_ok();
+        assert_eq!(branding.page_logo().is_some(), engine, "{logo}");
+    }
+}

@@ -114,10 +114,8 @@ impl Engine {
     pub async fn login_step(&self, login: &mut HostedLogin, action: LoginAction) -> HostedStep {
         let mut extras = Extras::default();
         let refused = self.act(login, action, &mut extras).await.err();
-        if let Some(err) = &refused {
-            if let DomainError::Internal = err {
-                tracing::warn!("hosted login action failed");
-            }
+        if let Some(DomainError::Internal) = &refused {
+            tracing::warn!("hosted login action failed");
         }
         self.step_of(login, refused, extras).await
     }
