@@ -832,3 +832,101 @@ async fn a_hosted_step_costs_at_most_five_reads_and_two_writes() {
         );
     }
 }
+
+/// No enumeration on the hosted page: a name that failed on another link (alice), a name nobody
+/// has, a deactivated user (carol) and a user locked from elsewhere (dave) give the same answers,
+/// attempt for attempt; and a link that used up its attempts takes no more, for any name.
+#[tokio::test]
+async fn known_unknown_deactivated_and_locked_names_read_the_same() {
+    let (t, app, _) = setup(LoginPolicy::default()).await;
+    let e = &t.engine;
+    let person = |name: &str| NewUser {
+        password: Some(NewPassword::parse(PW.into()).unwrap()),
+        ..NewUser::named(LoginName::parse(name).unwrap())
+    };
+    let carol = e.create_user(person("carol")).await.unwrap();
+    e.deactivate_user(&carol.id).await.unwrap();
+    e.create_user(person("dave")).await.unwrap();
+    let attempt = |name: &str, pw: &str| SessionChange {
+        checks: Checks {
+            user: Some(UserRef::LoginName(LoginName::parse(name).unwrap())),
+            password: Some(Password::parse(pw.into()).unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let fresh_link = || async {
+        let gen = e
+            .generate_handoff(&app, GenerateHandoff::default())
+            .await
+            .unwrap();
+        let token = gen.token.expose().clone();
+        let browser = claim(e, &token, None).await;
+        (token, browser)
+    };
+    // Dave is locked through other links; alice has one failure from another link.
+    for _ in 0..5 {
+        let (token, browser) = fresh_link().await;
+        let _ = change(e, &token, &browser, attempt("dave", "wrong password")).await;
+    }
+    let (token, browser) = fresh_link().await;
+    let _ = change(e, &token, &browser, attempt("alice", "wrong password")).await;
+    let dave = e
+        .find_user_by_login_name(&LoginName::parse("dave").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(dave.locked_until.is_some(), "dave is locked for real");
+
+    let mut seen = Vec::new();
+    for name in ["alice", "nobody", "carol", "dave"] {
+        let (token, browser) = fresh_link().await;
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            match change(e, &token, &browser, attempt(name, "wrong password")).await {
+                Err(DomainError::LoginFailed {
+                    attempts_left,
+                    lock_seconds,
+                }) => answers.push((attempts_left, lock_seconds.is_some())),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // The spent link refuses even the right password of a user who could sign in.
+        let right = change(e, &token, &browser, attempt("alice", PW)).await;
+        assert!(
+            matches!(
+                right,
+                Err(DomainError::LoginFailed {
+                    attempts_left: Some(0),
+                    ..
+                })
+            ),
+            "{name}: {right:?}"
+        );
+        seen.push((name, answers));
+    }
+    let expected: Vec<(Option<u32>, bool)> = vec![
+        (Some(4), false),
+        (Some(3), false),
+        (Some(2), false),
+        (Some(1), false),
+        (Some(0), true),
+        (Some(0), true),
+    ];
+    for (name, answers) in &seen {
+        assert_eq!(answers, &expected, "{name}");
+    }
+    // Dave's right password on a fresh link reads like a wrong one while he is locked.
+    let (token, browser) = fresh_link().await;
+    let refused = change(e, &token, &browser, attempt("dave", PW)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(DomainError::LoginFailed {
+                attempts_left: Some(4),
+                lock_seconds: None
+            })
+        ),
+        "{refused:?}"
+    );
+}

@@ -36,6 +36,9 @@ impl Engine {
             }
         }
         let checks = &change.checks;
+        if checks.password.is_some() {
+            self.refuse_spent_login(draft).await?;
+        }
         if let Some(user_ref) = &checks.user {
             self.check_user(draft, user_ref, checks.password.as_ref())
                 .await?;

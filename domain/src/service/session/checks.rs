@@ -50,6 +50,10 @@ impl Engine {
         }
         draft.user = Some(user.clone());
         if user.state != UserState::Active {
+            if let (true, Some(password)) = (draft.conceal, password) {
+                // SECURITY: a deactivated user reads like a wrong password on the hosted page.
+                return Err(self.conceal_refusal(draft, "check.user", password).await);
+            }
             return Err(self
                 .fail(draft, "check.user", DomainError::UserNotActive)
                 .await);
@@ -71,8 +75,15 @@ impl Engine {
         password: &Password,
     ) -> Result<(), DomainError> {
         let user = self.session_user(draft, CheckKind::Password).await?;
-        // SECURITY: a locked user is refused before any hashing.
+        // SECURITY: a locked user is refused before the real hash is checked; on the hosted
+        // page the refusal reads (and costs) like a wrong password for an unknown name, so a
+        // lock set from elsewhere tells nothing.
         if let Some(locked) = self.locked(&user, draft.now) {
+            if draft.conceal {
+                return Err(self
+                    .conceal_refusal(draft, "check.password", password)
+                    .await);
+            }
             return Err(self.fail(draft, "check.password", locked).await);
         }
         let Some(hash) = &user.password_hash else {
@@ -84,9 +95,18 @@ impl Engine {
                 .fail(draft, "check.password", DomainError::PasswordNotSet)
                 .await);
         };
-        let attempt = self
+        let attempt = match self
             .reserve(draft, &user, FailureCounter::Password, "check.password")
-            .await?;
+            .await
+        {
+            Ok(attempt) => attempt,
+            Err(DomainError::Locked { .. }) if draft.conceal => {
+                return Err(self
+                    .conceal_refusal(draft, "check.password", password)
+                    .await);
+            }
+            Err(e) => return Err(e),
+        };
         let result = match self.hasher.verify(&password.0, hash).await {
             Ok(result) => result,
             Err(e) => {

@@ -40,47 +40,82 @@ impl Engine {
         self.count_concealed(draft, error).await
     }
 
-    /// Fills in the attempts left of a concealed failure from this session's own history: the
-    /// limit minus the concealed failures recorded on it (this one included). A known user's
-    /// real counter wins when it is lower (it may hold failures from other sessions), and a real
-    /// lock is reported as one. An unknown name "locks" when the session count reaches the
-    /// limit. Only a user with failures from elsewhere can thus be told apart.
+    /// Fills in the attempts left of a concealed failure from what this login has seen, and
+    /// nothing else: the limit minus the concealed failures recorded on its session (this one
+    /// included). A user's own counter, which may hold failures from other links, is never
+    /// shown, so a name that failed elsewhere reads like a name that does not exist.
     pub(super) async fn count_concealed(&self, draft: &Draft, error: DomainError) -> DomainError {
-        let DomainError::LoginFailed {
-            attempts_left: real_left,
-            lock_seconds: real_lock,
-        } = error
-        else {
+        let DomainError::LoginFailed { .. } = error else {
             return error;
         };
         let limit = self.config.password_lockout.limit;
         if limit == 0 || draft.is_new() {
             return DomainError::LoginFailed {
                 attempts_left: None,
-                lock_seconds: real_lock,
+                lock_seconds: None,
             };
         }
+        let failures = match self.concealed_failures(draft).await {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let left = limit.saturating_sub(failures);
+        DomainError::LoginFailed {
+            attempts_left: Some(left),
+            lock_seconds: (left == 0)
+                .then(|| self.config.password_lockout.lock_for.whole_seconds()),
+        }
+    }
+
+    /// The concealed failures recorded on the draft's session.
+    pub(super) async fn concealed_failures(&self, draft: &Draft) -> Result<u32, DomainError> {
         let filter = EventFilter {
             session_id: Some(draft.session.id.clone()),
             user_id: None,
             after: 0,
             limit: 0,
         };
-        let failures = match self.store.list_events(&filter).await {
-            Ok(events) => events
-                .iter()
-                .filter(|e| e.event.error_id.as_deref() == Some("SESSION-Lgn01"))
-                .count(),
-            Err(e) => return store_err("count concealed failures", e),
-        };
-        let session_left = limit.saturating_sub(u32::try_from(failures).unwrap_or(u32::MAX));
-        let left = real_left.map_or(session_left, |real| real.min(session_left));
-        let lock_seconds = real_lock
-            .or_else(|| (left == 0).then(|| self.config.password_lockout.lock_for.whole_seconds()));
-        DomainError::LoginFailed {
-            attempts_left: Some(left),
-            lock_seconds,
+        let events = self
+            .store
+            .list_events(&filter)
+            .await
+            .map_err(|e| store_err("count concealed failures", e))?;
+        let failures = events
+            .iter()
+            .filter(|e| e.event.error_id.as_deref() == Some("SESSION-Lgn01"))
+            .count();
+        Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+    }
+
+    /// SECURITY: a hosted login whose session has used up the password limit takes no more
+    /// guesses, for any name: the answer is the lock, before any lookup or hash, so a link
+    /// tests at most `limit` passwords in all (whatever names they are tried with).
+    pub(super) async fn refuse_spent_login(&self, draft: &Draft) -> Result<(), DomainError> {
+        let limit = self.config.password_lockout.limit;
+        if !draft.conceal || limit == 0 || draft.is_new() {
+            return Ok(());
         }
+        if self.concealed_failures(draft).await? >= limit {
+            return Err(DomainError::LoginFailed {
+                attempts_left: Some(0),
+                lock_seconds: Some(self.config.password_lockout.lock_for.whole_seconds()),
+            });
+        }
+        Ok(())
+    }
+
+    /// A hosted-page refusal that must read like a wrong password (a deactivated or locked
+    /// user): one dummy argon2 verification, then the concealed failure.
+    pub(super) async fn conceal_refusal(
+        &self,
+        draft: &Draft,
+        kind: &str,
+        password: &Password,
+    ) -> DomainError {
+        if let Err(e) = self.hasher.verify_dummy(&password.0).await {
+            return e;
+        }
+        self.concealed_failure(draft, kind).await
     }
 
     /// Records a passed check: its event, and that the session changed.
