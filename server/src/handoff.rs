@@ -484,9 +484,9 @@ fn status_json(session_id: &str, status: &HandoffStatus) -> Value {
 ///
 /// - A post to `/console/api/*` must come from our own origin (checked once here, for every
 ///   operation, before any of them runs).
-/// - A `GET /console/session/<token>` opens the login once: the first browser claims it (the
-///   claim cookie is set), the same browser comes back in, and other browsers, expired and
-///   unknown links get a page of their own. A finished login is sent on to the app's redirect
+/// - A `GET /console/session/<token>` opens the login once, claiming nothing (the first step
+///   the person takes binds the link to their browser): the claiming browser comes back in,
+///   other browsers (once it is claimed), expired and unknown links get a page of their own. A finished login is sent on to the app's redirect
 ///   URI (or a signed-in page). Otherwise the opened login goes on to the page, which renders
 ///   it without opening it again.
 pub async fn console_gate(
@@ -495,12 +495,19 @@ pub async fn console_gate(
     next: Next,
 ) -> Response {
     if request.method() == Method::POST && request.uri().path().starts_with(CONSOLE_API_PREFIX) {
-        return match origin_refusal(&state, request.headers()) {
-            Some(refused) => refused,
-            None => next.run(request).await,
-        };
+        if let Some(refused) = origin_refusal(&state, request.headers()) {
+            return refused;
+        }
+        // The address the login's session records, should this post claim the link.
+        if let Some(ip) = client_ip(&request) {
+            request
+                .extensions_mut()
+                .insert(app::console::glue::ClientIp(ip));
+        }
+        return next.run(request).await;
     }
-    if request.method() != Method::GET {
+    let head = request.method() == Method::HEAD;
+    if request.method() != Method::GET && !head {
         return next.run(request).await;
     }
     let Some(token) = request
@@ -512,6 +519,16 @@ pub async fn console_gate(
     else {
         return next.run(request).await;
     };
+    if head {
+        // Link scanners and chat previews ask with HEAD: they get the headers of a page and
+        // nothing else, and the link stays unclaimed for the person.
+        let mut r = StatusCode::OK.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return no_store(r);
+    }
     let secure = state.settings.public_url.starts_with("https://");
     let mut cookies = ConsoleCookies::read(request.headers(), &token, secure);
     let browser = Browser {
@@ -526,13 +543,11 @@ pub async fn console_gate(
             ..UserAgent::default()
         }),
     };
-    let mut login = match state.engine.open_login(&token, browser).await {
+    // A page view claims nothing (a mail scanner's fetch must not use the link up).
+    let login = match state.engine.open_login(&token, browser).await {
         Ok(login) => login,
         Err(err) => return link_problem_page(&err, gate_lang(&request, None)),
     };
-    if let Some(secret) = login.take_new_browser_secret() {
-        cookies.set_claim(secret.expose());
-    }
     let lang = gate_lang(&request, login.ui_locales());
     // The page's <html lang> comes from here, decided once for the whole document.
     request.extensions_mut().insert(app::PageLang(lang));

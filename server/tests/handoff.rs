@@ -252,6 +252,42 @@ async fn open_link(
     (res, set)
 }
 
+/// Views the login page at `url` (which claims nothing), then takes the first step as the
+/// page's script does, which binds the link to this client: the page view's answer and the
+/// claim cookie (name, value, whole `Set-Cookie`).
+async fn claim_link(url: &str) -> (reqwest::Response, Option<(String, String, String)>) {
+    let (page, set) = open_link(url, None).await;
+    assert!(set.is_none(), "a page view claims nothing");
+    if page.status() != StatusCode::OK {
+        return (page, None);
+    }
+    let (origin, token) = url.split_once("/console/session/").unwrap();
+    let res = client()
+        .post(format!("{origin}/console/api/step"))
+        .header(header::ACCEPT, "application/json")
+        .header(header::ORIGIN, origin)
+        .form(&[("token", token), ("op", "begin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    (page, claim_of(&res))
+}
+
+/// The claim cookie a response sets: name, value and the whole header.
+fn claim_of(res: &reqwest::Response) -> Option<(String, String, String)> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("vestibule_claim_"))
+        .map(|full| {
+            let pair = full.split(';').next().unwrap();
+            let (n, v) = pair.split_once('=').unwrap();
+            (n.to_owned(), v.to_owned(), full.to_owned())
+        })
+}
+
 fn link(answer: &Value) -> String {
     format!(
         "{}{}",
@@ -536,8 +572,15 @@ async fn a_link_is_claimed_by_one_browser_and_returns_with_state(backend: Backen
         .await;
     let link = link(&answer);
 
-    // The first browser claims the link and gets the binding cookie.
-    let (res, cookie) = open_link(&link, None).await;
+    // A link scanner's HEAD gets a page's headers, no cookie, and claims nothing.
+    let res = client().head(&link).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(res.content_length().unwrap_or(0), 0);
+
+    // The first browser claims the link at its first step and gets the binding cookie.
+    let (res, cookie) = claim_link(&link).await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = cookie.expect("claim cookie");
     let full = cookie.2.clone();
@@ -603,7 +646,7 @@ async fn a_link_is_claimed_by_one_browser_and_returns_with_state(backend: Backen
     // Without a redirect URI the app's first one is used; without state none is added.
     let plain = srv.generate(json!({})).await;
     let plain_link = link_of(&plain);
-    let (_, cookie) = open_link(&plain_link, None).await;
+    let (_, cookie) = claim_link(&plain_link).await;
     let cookie = cookie.unwrap();
     srv.sign_in(&token(&plain), &cookie.1).await;
     let (res, _) = open_link(&plain_link, Some(&cookie)).await;
@@ -618,7 +661,7 @@ fn link_of(answer: &Value) -> String {
 async fn validate_accepts_every_encoding_and_reports_the_user(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let answer = srv.generate(json!({})).await;
-    let (_, cookie) = open_link(&link_of(&answer), None).await;
+    let (_, cookie) = claim_link(&link_of(&answer)).await;
     srv.sign_in(&token(&answer), &cookie.unwrap().1).await;
     let sid = answer["session_id"].as_str().unwrap();
     let (ctype, mp) = multipart(&[("session_id", sid)]);
@@ -770,7 +813,7 @@ async fn expired_links_and_sessions(backend: Backend) {
     let stale = srv.generate(json!({})).await;
     // A claimed link with a one-second session.
     let short = srv.generate(json!({"lifetime": 1})).await;
-    let (_, cookie) = open_link(&link_of(&short), None).await;
+    let (_, cookie) = claim_link(&link_of(&short)).await;
     let cookie = cookie.unwrap();
     tokio::time::sleep(Duration::from_millis(1300)).await;
 
@@ -812,7 +855,7 @@ async fn expired_links_and_sessions(backend: Backend) {
 async fn long_poll_wakes_up_on_a_login_and_times_out(backend: Backend) {
     let srv = Arc::new(TestServer::start(backend).await);
     let answer = srv.generate(json!({})).await;
-    let (_, cookie) = open_link(&link_of(&answer), None).await;
+    let (_, cookie) = claim_link(&link_of(&answer)).await;
     let browser = cookie.unwrap().1;
 
     // Times out: answers "pending" after the wait (from the query string), not much later.
@@ -980,7 +1023,7 @@ type HashRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 async fn secrets_are_stored_only_as_hashes(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let answer = srv.generate(json!({})).await;
-    let (_, cookie) = open_link(&link_of(&answer), None).await;
+    let (_, cookie) = claim_link(&link_of(&answer)).await;
     let browser = cookie.unwrap().1;
     let token = token(&answer);
     let sid = answer["session_id"].as_str().unwrap().to_owned();
@@ -1062,7 +1105,7 @@ async fn the_seed_python_example_runs_unchanged(backend: Backend) {
         "{link}"
     );
     // The browser opens the link and the person signs in.
-    let (res, cookie) = open_link(&link, None).await;
+    let (res, cookie) = claim_link(&link).await;
     assert_eq!(res.status(), StatusCode::OK);
     let token = link.rsplit('/').next().unwrap();
     srv.sign_in(token, &cookie.unwrap().1).await;

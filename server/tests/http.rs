@@ -74,6 +74,8 @@ impl TestServer {
     }
 
     /// Opens the link as a new browser would: the claim cookie it gets back.
+    /// Views the page (which claims nothing), then takes the first step as the page's script
+    /// does: that binds the link to this client. The claim cookie, as `name=value`.
     async fn claim(&self, token: &str) -> String {
         let res = client()
             .get(self.url(&format!("/console/session/{token}")))
@@ -81,15 +83,32 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        res.headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .find(|v| v.starts_with("vestibule_claim_"))
-            .and_then(|v| v.split(';').next())
-            .expect("the first visit sets the claim cookie")
-            .to_owned()
+        assert!(claim_cookie(&res).is_none(), "a page view claims nothing");
+        let res = client()
+            .post(self.url("/console/api/step"))
+            .header(header::ACCEPT, "application/json")
+            .header(header::ORIGIN, &self.public)
+            .form(&[("token", token), ("op", "begin")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookie = claim_cookie(&res).expect("the first step sets the claim cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_owned()
     }
+}
+
+/// The claim cookie a response sets, whole.
+fn claim_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("vestibule_claim_"))
 }
 
 impl Drop for TestServer {
@@ -130,23 +149,14 @@ async fn health_and_readiness_answer_json() {
 async fn console_page_has_a_nonce_csp_matching_its_script() {
     let srv = TestServer::start().await;
     let token = srv.link().await;
+    let cookie = srv.claim(&token).await;
     let res = client()
         .get(srv.url(&format!("/console/session/{token}")))
+        .header(header::COOKIE, &cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("vestibule_claim_"))
-        .unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
     let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()

@@ -63,6 +63,10 @@ impl OpenedLogin {
     }
 }
 
+/// The client's address, as the server's gate decided it, for the sessions the console makes.
+#[derive(Clone, Debug)]
+pub struct ClientIp(pub String);
+
 /// `scheme://authority` of an absolute URL, lowercased.
 pub fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -125,12 +129,15 @@ fn send_cookies(cookies: &mut ConsoleCookies) {
     }
 }
 
-/// The browser as the engine records it at a claim.
+/// The browser as the engine records it at a claim: its description and address.
 fn user_agent(headers: &http::HeaderMap) -> Option<UserAgent> {
     let description = header(headers, http::header::USER_AGENT)
         .map(|ua| ua.chars().take(domain::input::MAX_TEXT_CHARS).collect());
+    let ip = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<ClientIp>().map(|c| c.0.clone()));
     Some(UserAgent {
         description,
+        ip,
         ..UserAgent::default()
     })
 }
@@ -154,6 +161,7 @@ pub async fn run_step(
         engine: ctx.engine,
         token,
         plain,
+        user_agent: user_agent(&headers),
     };
     let view = call.run(op, fields).await;
     send_cookies(&mut call.cookies);
@@ -185,6 +193,7 @@ pub fn page_url(token: &str, lang: Option<Lang>, view: &StepView) -> String {
 }
 
 /// The page of a login link: the login the gate opened (or opened here), and the step to show.
+/// A page view claims nothing: the link is bound to the browser at its first step.
 pub async fn load_page(
     token: &str,
     lang_param: Option<&str>,
@@ -242,9 +251,6 @@ pub async fn load_page(
             return data;
         }
     };
-    if let Some(secret) = login.take_new_browser_secret() {
-        cookies.set_claim(secret.expose());
-    }
     if chosen_lang.is_none() {
         data.lang = Lang::negotiate(login.ui_locales(), accept_language.as_deref());
     }

@@ -59,6 +59,9 @@ impl Factor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Op {
+    /// The page's script runs: the link is bound to this browser (every other step binds it
+    /// too; a page view never does).
+    Begin,
     LoginName,
     Password,
     Choose,

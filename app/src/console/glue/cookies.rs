@@ -2,9 +2,11 @@
 //! `Cookie` header is parsed once ([`ConsoleCookies::read`]); changes are collected as
 //! `Set-Cookie` values for whoever answers (the gate or a server function).
 //!
-//! All of them are HttpOnly (no script reads them), `SameSite=Lax` (sent when the app links
-//! here, not on cross-site posts), limited to `/console`, and `Secure` unless the public URL is
-//! plain http.
+//! All of them are HttpOnly (no script reads them) and `SameSite=Lax` (sent when the app links
+//! here, not on cross-site posts). When the public URL is https they are `Secure` and named
+//! `__Host-…` with `Path=/`, so that the browser refuses them from any other origin or path
+//! (a sibling subdomain cannot plant or overwrite one); on plain http (development) they are
+//! limited to `/console`.
 
 use std::collections::HashMap;
 
@@ -54,8 +56,17 @@ impl ConsoleCookies {
         }
     }
 
+    /// The name a cookie has on the wire: `__Host-` in front on https.
+    fn wire_name(&self, name: &str) -> String {
+        if self.secure {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values.get(&self.wire_name(name)).map(String::as_str)
     }
 
     fn suffixed(&self, suffix: &str) -> String {
@@ -116,8 +127,10 @@ impl ConsoleCookies {
     }
 
     fn put(&mut self, name: String, value: &str, seconds: i64) {
+        let name = self.wire_name(&name);
+        let path = if self.secure { "/" } else { "/console" };
         let cookie = Cookie::build((name.clone(), value.to_owned()))
-            .path("/console")
+            .path(path)
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.secure)

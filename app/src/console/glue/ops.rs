@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use domain::input::{LoginName, OtpCode, Password, RecoveryCodeInput, TotpCode};
+use domain::model::UserAgent;
 use domain::service::{Browser, CodeCheck, HostedLogin, HostedStep, LoginAction, Next};
 use domain::Engine;
 
@@ -31,6 +32,8 @@ pub struct Call {
     pub cookies: ConsoleCookies,
     /// A plain form post (no JavaScript): the answer is a redirect back to the page.
     pub plain: bool,
+    /// The browser, as the login's session records it when this request claims the link.
+    pub user_agent: Option<UserAgent>,
 }
 
 impl Call {
@@ -49,17 +52,12 @@ impl Call {
         }
     }
 
-    /// Opens the login for this browser, or the end of the road (a browser that never claimed
-    /// the link, an unknown, used or expired link).
+    /// Opens the login for this browser, or the end of the road (an unknown or expired link, or
+    /// one another browser claimed).
     async fn open(&self) -> Result<HostedLogin, StepView> {
-        let Some(secret) = self.cookies.claim() else {
-            return Err(StepView::new(Step::End {
-                reason: EndReason::LinkUsed,
-            }));
-        };
         let browser = Browser {
-            secret: Some(secret.to_owned()),
-            user_agent: None,
+            secret: self.cookies.claim().map(str::to_owned),
+            user_agent: self.user_agent.clone(),
         };
         self.engine
             .open_login(&self.token, browser)
@@ -70,16 +68,25 @@ impl Call {
             })
     }
 
-    /// Opens the login and runs `action` on it.
-    async fn step(&self, action: LoginAction) -> Result<HostedStep, StepView> {
+    /// Opens the login and runs `action` on it; an action that claimed the link sets the claim
+    /// cookie.
+    async fn step(&mut self, action: LoginAction) -> Result<HostedStep, StepView> {
         let mut login = self.open().await?;
-        Ok(self.engine.login_step(&mut login, action).await)
+        let step = self.engine.login_step(&mut login, action).await;
+        if let Some(secret) = login.take_new_browser_secret() {
+            self.cookies.set_claim(secret.expose());
+        }
+        Ok(step)
     }
 
     /// Runs the operation `op` of a form with `fields`.
     pub async fn run(&mut self, op: Op, fields: Fields) -> StepView {
         let factor = fields.factor.as_deref().and_then(Factor::from_code);
         let answer = match op {
+            Op::Begin => match self.step(LoginAction::Claim).await {
+                Ok(hosted) => Ok(self.show(&hosted, None)),
+                Err(end) => Err(end),
+            },
             Op::LoginName => self.login_name(fields.login_name.unwrap_or_default()).await,
             Op::Password => {
                 self.password(fields.login_name, fields.password.unwrap_or_default())
@@ -113,7 +120,7 @@ impl Call {
 
     /// The step as it stands now, with `notice`.
     async fn current(
-        &self,
+        &mut self,
         notice: Option<Notice>,
         chosen: Option<Factor>,
     ) -> Result<StepView, StepView> {
@@ -156,7 +163,8 @@ impl Call {
         if name.chars().count() > MAX_LOGIN_NAME_CHARS || LoginName::parse(name.clone()).is_err() {
             return stay(&name, Notice::TooLong);
         }
-        let hosted = self.step(LoginAction::Show).await?;
+        // The first step binds the link to this browser.
+        let hosted = self.step(LoginAction::Claim).await?;
         self.cookies.set_pending_name(&name);
         if self.plain {
             // Passkeys need JavaScript: without it the password step comes first.
@@ -204,7 +212,7 @@ impl Call {
 
     /// The password step again with `notice`, as it stood.
     async fn password_again(
-        &self,
+        &mut self,
         name: Option<&str>,
         notice: Notice,
     ) -> Result<StepView, StepView> {
@@ -215,7 +223,7 @@ impl Call {
     }
 
     /// Opening a factor of the choice: SMS and email codes are sent now.
-    async fn choose(&self, factor: Option<Factor>) -> Result<StepView, StepView> {
+    async fn choose(&mut self, factor: Option<Factor>) -> Result<StepView, StepView> {
         match factor {
             None => self.current(Some(Notice::Required), None).await,
             Some(f) if f.is_sent() => self.send_code(f).await,
@@ -223,13 +231,13 @@ impl Call {
         }
     }
 
-    async fn send_code(&self, factor: Factor) -> Result<StepView, StepView> {
+    async fn send_code(&mut self, factor: Factor) -> Result<StepView, StepView> {
         let hosted = self.step(LoginAction::SendCode(kind_of(factor))).await?;
         // A code sent a moment ago is still good: its step shows with the wait.
         Ok(self.show(&hosted, Some(factor)))
     }
 
-    async fn code(&self, factor: Option<Factor>, code: String) -> Result<StepView, StepView> {
+    async fn code(&mut self, factor: Option<Factor>, code: String) -> Result<StepView, StepView> {
         let Some(factor) = factor else {
             return self.current(Some(Notice::Required), None).await;
         };
@@ -297,7 +305,7 @@ impl Call {
     /// Starts a passkey or security key sign-in: the answer keeps the step and carries the
     /// options for `navigator.credentials.get()`. Before the login name this is a discoverable
     /// passkey (the button, and autofill); afterwards, the user's own passkeys or security keys.
-    async fn webauthn_start(&self, factor: Option<Factor>) -> Result<StepView, StepView> {
+    async fn webauthn_start(&mut self, factor: Option<Factor>) -> Result<StepView, StepView> {
         let factor = webauthn_factor(factor);
         let action = LoginAction::WebAuthnStart {
             passkey: factor == Factor::Passkey,
@@ -341,7 +349,7 @@ impl Call {
 
     /// Starts registering a passkey: the answer keeps the offer and carries the options for
     /// `navigator.credentials.create()`.
-    async fn passkey_register(&self) -> Result<StepView, StepView> {
+    async fn passkey_register(&mut self) -> Result<StepView, StepView> {
         let hosted = self.step(LoginAction::StartPasskeyRegistration).await?;
         Ok(self.offer_again(&hosted, None))
     }

@@ -617,3 +617,48 @@ fn the_page_and_the_engine_share_their_rules() {
         assert_eq!(branding.page_logo().is_some(), engine, "{logo}");
     }
 }
+
+#[test]
+fn console_cookies_are_host_only_on_https() {
+    let empty = http::HeaderMap::new();
+    let mut plain = ConsoleCookies::read(&empty, "tok", false);
+    plain.set_claim("s3cret");
+    let set = plain.take_set_cookies();
+    assert_eq!(set.len(), 1);
+    assert!(set[0].starts_with("vestibule_claim_"), "{}", set[0]);
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/console", "Max-Age=86400"] {
+        assert!(set[0].contains(part), "{part}: {}", set[0]);
+    }
+    assert!(!set[0].contains("Secure"), "{}", set[0]);
+
+    let mut secure = ConsoleCookies::read(&empty, "tok", true);
+    secure.set_claim("s3cret");
+    secure.set_pending_name("alice@example.com");
+    let set = secure.take_set_cookies();
+    for cookie in &set {
+        assert!(cookie.starts_with("__Host-vestibule_"), "{cookie}");
+        assert!(cookie.contains("; Secure"), "{cookie}");
+        assert!(
+            cookie.contains("Path=/;") || cookie.ends_with("Path=/"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+    // What it wrote, it reads back (values percent-decoded), and only under the prefixed name.
+    let mut headers = http::HeaderMap::new();
+    let pairs: Vec<String> = set
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .collect();
+    headers.insert(
+        http::header::COOKIE,
+        http::HeaderValue::from_str(&pairs.join("; ")).unwrap(),
+    );
+    let back = ConsoleCookies::read(&headers, "tok", true);
+    assert_eq!(back.claim(), Some("s3cret"));
+    assert_eq!(back.pending_name().as_deref(), Some("alice@example.com"));
+    let unprefixed = http::HeaderValue::from_static("vestibule_passkey_later=1");
+    let mut planted = http::HeaderMap::new();
+    planted.insert(http::header::COOKIE, unprefixed);
+    assert!(!ConsoleCookies::read(&planted, "tok", true).passkey_later());
+}

@@ -29,10 +29,10 @@ pub(super) struct Extras {
 }
 
 impl Engine {
-    /// Opens the login of `link_token` for `browser`: the first browser claims it (the answer
-    /// carries its new secret), the claiming browser may come back, anyone else gets
-    /// `HANDOFF-Lnk03`, and an unclaimed link past its expiry `HANDOFF-Lnk02`. Two store reads
-    /// (the login, then its user), plus the claim the first time.
+    /// Opens the login of `link_token` for `browser`, claiming nothing: a page view (or a mail
+    /// scanner's fetch) only reads. A link the claiming browser opens comes back in; anyone else
+    /// gets `HANDOFF-Lnk03` once it is claimed; an unclaimed link past its expiry
+    /// `HANDOFF-Lnk02`. Two store reads (the login, then its user) at most.
     #[tracing::instrument(skip_all)]
     pub async fn open_login(
         &self,
@@ -41,7 +41,7 @@ impl Engine {
     ) -> Result<HostedLogin, DomainError> {
         let link_hash = secret_hash(link_token).ok_or(DomainError::HandoffLinkNotFound)?;
         let LoginRecord {
-            mut handoff,
+            handoff,
             app,
             session,
         } = self
@@ -50,39 +50,12 @@ impl Engine {
             .await
             .map_err(|e| store_err("find login", e))?
             .ok_or(DomainError::HandoffLinkNotFound)?;
-        let mut new_secret = None;
         if handoff.claimed_at.is_some() {
             if !browser_matches(&handoff, browser.secret.as_deref()) {
                 return Err(DomainError::HandoffLinkUsed);
             }
-        } else {
-            let now = self.now();
-            if handoff.link_expires_at <= now {
-                return Err(DomainError::HandoffLinkExpired);
-            }
-            let secret = crypto::random_token(self.rng.as_ref());
-            let hash = crypto::token_hash(secret.expose());
-            // SECURITY: the claim is a conditional update, so of two browsers racing exactly one
-            // wins, on any number of replicas.
-            let won = self
-                .store
-                .claim_handoff(&handoff.id, &hash, now)
-                .await
-                .map_err(|e| store_err("claim handoff", e))?;
-            if !won {
-                let again = self
-                    .store
-                    .find_handoff_by_link(&link_hash)
-                    .await
-                    .map_err(|e| store_err("find handoff", e))?;
-                return Err(match again {
-                    Some(h) if h.claimed_at.is_some() => DomainError::HandoffLinkUsed,
-                    _ => DomainError::HandoffLinkExpired,
-                });
-            }
-            handoff.claimed_at = Some(now);
-            handoff.browser_hash = Some(hash);
-            new_secret = Some(secret);
+        } else if handoff.link_expires_at <= self.now() {
+            return Err(DomainError::HandoffLinkExpired);
         }
         let user = match session.as_ref().and_then(Session::user_id) {
             Some(id) => self
@@ -92,20 +65,50 @@ impl Engine {
                 .map_err(|e| store_err("find user", e))?,
             None => None,
         };
-        let mut login = HostedLogin {
+        Ok(HostedLogin {
             handoff,
             app,
             session,
             user,
             user_agent: browser.user_agent,
-            new_secret,
-        };
-        if login.new_secret.is_some() {
-            // The session is made at the claim, with the browser that claimed the link.
-            self.change_login(&mut login, SessionChange::default())
-                .await?;
+            new_secret: None,
+        })
+    }
+
+    /// SECURITY: binds the link to this browser, at its first action (never at a page view):
+    /// a conditional update, so of two browsers racing exactly one wins, on any number of
+    /// replicas. The login's session is made now, with the claiming browser's agent.
+    async fn claim_login(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
+        if login.handoff.claimed_at.is_some() {
+            return Ok(());
         }
-        Ok(login)
+        let now = self.now();
+        if login.handoff.link_expires_at <= now {
+            return Err(DomainError::HandoffLinkExpired);
+        }
+        let secret = crypto::random_token(self.rng.as_ref());
+        let hash = crypto::token_hash(secret.expose());
+        let won = self
+            .store
+            .claim_handoff(&login.handoff.id, &hash, now)
+            .await
+            .map_err(|e| store_err("claim handoff", e))?;
+        if !won {
+            let again = self
+                .store
+                .find_handoff_by_link(&login.handoff.link_hash)
+                .await
+                .map_err(|e| store_err("find handoff", e))?;
+            return Err(match again {
+                Some(h) if h.claimed_at.is_some() => DomainError::HandoffLinkUsed,
+                _ => DomainError::HandoffLinkExpired,
+            });
+        }
+        login.handoff.claimed_at = Some(now);
+        login.handoff.browser_hash = Some(hash);
+        login.new_secret = Some(secret);
+        self.change_login(login, SessionChange::default()).await?;
+        Ok(())
     }
 
     /// Runs the person's `action` on the login and answers with the step that follows: the same
@@ -126,8 +129,12 @@ impl Engine {
         action: LoginAction,
         extras: &mut Extras,
     ) -> Result<(), DomainError> {
+        if matches!(action, LoginAction::Show) {
+            return Ok(());
+        }
+        self.claim_login(login).await?;
         match action {
-            LoginAction::Show => Ok(()),
+            LoginAction::Show | LoginAction::Claim => Ok(()),
             LoginAction::Password {
                 login_name,
                 password,

@@ -80,13 +80,15 @@ async fn open_as(
     e.open_login(token, browser).await
 }
 
-/// A browser opens the link first: the secret of its claim cookie.
+/// A browser opens the link and acts first: the secret of its claim cookie.
 async fn claim(e: &Engine, token: &str, user_agent: Option<UserAgent>) -> String {
     let browser = Browser {
         secret: None,
         user_agent,
     };
     let mut login = e.open_login(token, browser).await.unwrap();
+    let step = e.login_step(&mut login, LoginAction::Claim).await;
+    assert!(step.refused.is_none(), "{:?}", step.refused);
     login.take_new_browser_secret().unwrap().into_inner()
 }
 
@@ -929,4 +931,62 @@ async fn known_unknown_deactivated_and_locked_names_read_the_same() {
         ),
         "{refused:?}"
     );
+}
+
+/// Mail scanners and chat previews fetch links: viewing a link claims nothing, so the person
+/// who opens it afterwards can still sign in; the first browser that acts binds it.
+#[tokio::test]
+async fn viewing_a_link_claims_nothing_and_the_first_action_does() {
+    let (t, app, _) = setup(LoginPolicy::default()).await;
+    let e = &t.engine;
+    let gen = e
+        .generate_handoff(&app, GenerateHandoff::default())
+        .await
+        .unwrap();
+    let token = gen.token.expose().as_str();
+    for _ in 0..3 {
+        let mut scanner = open_as(e, token, None).await.unwrap();
+        let step = e.login_step(&mut scanner, LoginAction::Show).await;
+        assert!(matches!(step.next, Next::User), "{:?}", step.next);
+        assert!(scanner.take_new_browser_secret().is_none());
+    }
+    let found = e
+        .find_handoff_for_validate(gen.session_id.expose(), None, None)
+        .await
+        .unwrap();
+    let status = e.handoff_status(&found).await.unwrap();
+    assert_eq!(status.state, HandoffState::Pending);
+    assert!(status.engine_session_id.is_none(), "nothing was made");
+    // The person's first step claims the link for their browser.
+    let mut person = open_as(e, token, None).await.unwrap();
+    let step = e
+        .login_step(
+            &mut person,
+            LoginAction::Password {
+                login_name: Some(LoginName::parse("alice").unwrap()),
+                password: Password::parse(PW.into()).unwrap(),
+            },
+        )
+        .await;
+    assert!(matches!(step.next, Next::Done(_)), "{:?}", step.next);
+    let secret = person.take_new_browser_secret().expect("claimed now");
+    // Anyone else, scanner or not, now gets "already used"; the person gets back in.
+    assert_eq!(
+        open_as(e, token, None).await.unwrap_err(),
+        DomainError::HandoffLinkUsed
+    );
+    assert!(open_as(e, token, Some(secret.expose())).await.is_ok());
+    // A second browser that viewed the page before and acts after loses the race.
+    let gen = e
+        .generate_handoff(&app, GenerateHandoff::default())
+        .await
+        .unwrap();
+    let token = gen.token.expose().as_str();
+    let mut early = open_as(e, token, None).await.unwrap();
+    let mut late = open_as(e, token, None).await.unwrap();
+    let won = e.login_step(&mut early, LoginAction::Claim).await;
+    assert!(won.refused.is_none());
+    let lost = e.login_step(&mut late, LoginAction::Claim).await;
+    assert_eq!(lost.refused, Some(DomainError::HandoffLinkUsed));
+    assert!(matches!(lost.next, Next::Ended(LoginEnd::LinkUsed)));
 }

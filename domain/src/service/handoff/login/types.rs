@@ -29,7 +29,7 @@ pub struct HostedLogin {
 
 impl HostedLogin {
     /// The browser secret when this request claimed the link (the page sets it as the claim
-    /// cookie); `None` afterwards.
+    /// cookie); `None` otherwise.
     pub fn take_new_browser_secret(&mut self) -> Option<Secret<String>> {
         self.new_secret.take()
     }
@@ -169,8 +169,11 @@ pub enum CodeCheck {
 /// What the person did on the page.
 #[derive(Debug, Clone)]
 pub enum LoginAction {
-    /// Nothing: the step as it stands (a page view).
+    /// Nothing: the step as it stands (a page view; it claims nothing).
     Show,
+    /// The person is here: binds the link to this browser without doing anything else (the
+    /// page's script sends it once it runs; every other action claims too).
+    Claim,
     /// The password, with the login name unless the session knows the user.
     Password {
         login_name: Option<LoginName>,
