@@ -165,6 +165,28 @@ test('a link opened by another browser is refused there', async ({ page, browser
   await expect(page.getByLabel('Login name or email')).toBeVisible();
 });
 
+test('a link a mail scanner fetched first still signs the person in', async ({ page, playwright, request }) => {
+  const login = addUser();
+  const link = await generate(request, addApp());
+  // The scanner (a client of its own, with its own cookies) fetches the link twice, as mail
+  // filters and chat previews do, with GET and HEAD.
+  const scanner = await playwright.request.newContext({ baseURL: `http://localhost:${process.env.E2E_PORT}` });
+  for (const fetch of [() => scanner.get(link.path), () => scanner.head(link.path)]) {
+    const res = await fetch();
+    expect(res.status()).toBe(200);
+    expect(res.headers()['set-cookie']).toBeUndefined();
+  }
+  await page.goto(link.path);
+  await hydrated(page);
+  await signInWithPassword(page, login);
+  await notNow(page);
+  await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
+  expect((await validate(request, link.session_id)).status).toBe('verified');
+  // Now the link is the person's: the scanner's next fetch gets "already used".
+  expect((await scanner.get(link.path)).status()).toBe(403);
+  await scanner.dispose();
+});
+
 test('German from Accept-Language, and the switcher', async ({ browser, request }) => {
   const ctx = await browser.newContext({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de-DE,de;q=0.9' } });
   const page = await ctx.newPage();
