@@ -7,6 +7,11 @@
 #
 # SITE_DIR=target/site-release puts the site elsewhere (the Playwright weight test serves the
 # release site from there next to the debug site).
+#
+# Every file under pkg/ is named after a hash of its content, so the server can let browsers keep
+# them for a year (`immutable`): `vestibule-<hash>.js` with `vestibule-<hash>_bg.wasm` (one hash
+# over both: the JS is the glue wasm-bindgen wrote for that wasm), `vestibule-<hash>.css`, and
+# `snippets/<crate>-<id>-<hash>/`. `assets.txt` at the site's root tells the server the names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
@@ -34,9 +39,33 @@ if [ "$profile" = release ]; then
   wasm-opt -Oz --converge --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
+fi
+
+# Content hashes in the file names (16 hex digits of SHA-256: 64 bits, plenty to tell builds apart).
+digest() { sha256sum | cut -c1-16; }
+# wasm-bindgen puts the JS that Rust imports (frontend/src/webauthn.js) under snippets/<crate>-<id>/,
+# an id that does not follow the content: each folder gets a hash of its files, and the glue's
+# `import` lines follow (before the glue itself is hashed). The import object's keys keep the old
+# name: they are the module names inside the wasm.
+if [ -d "$pkg/snippets" ]; then
+  for dir in "$pkg"/snippets/*/; do
+    old=$(basename "$dir")
+    hash=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | digest)
+    mv "$pkg/snippets/$old" "$pkg/snippets/$old-$hash"
+    sed -i "/^import /s#snippets/$old/#snippets/$old-$hash/#" "$pkg/$name.js"
+  done
+fi
+stem="$name-$(cat "$pkg/$name.js" "$pkg/${name}_bg.wasm" | digest)"
+css="$name-$(digest < "$pkg/$name.css").css"
+mv "$pkg/$name.js" "$pkg/$stem.js"
+mv "$pkg/${name}_bg.wasm" "$pkg/${stem}_bg.wasm"
+mv "$pkg/$name.css" "$pkg/$css"
+printf 'stem %s\ncss %s\n' "$stem" "$css" > "$site/assets.txt"
+
+if [ "$profile" = release ]; then
   # Precompressed copies; the server sends brotli or gzip, whichever the browser accepts (brotli
   # from Node's zlib at quality 11: no brotli tool needed).
-  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do
+  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css $(find "$pkg/snippets" -name '*.js' 2>/dev/null); do
     gzip -9 -k -f "$f"
     node -e 'const z=require("zlib"),fs=require("fs"),f=process.argv[1];
       fs.writeFileSync(f+".br",z.brotliCompressSync(fs.readFileSync(f),{params:{
@@ -46,7 +75,7 @@ fi
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
-printf 'site (%s): %s.wasm %d B (gzip %d B), %s.js %d B (gzip %d B), %s.css %d B (gzip %d B)\n' "$profile" \
-  "$name" "$(size "$pkg/${name}_bg.wasm")" "$(gz "$pkg/${name}_bg.wasm")" \
-  "$name" "$(size "$pkg/$name.js")" "$(gz "$pkg/$name.js")" \
-  "$name" "$(size "$pkg/$name.css")" "$(gz "$pkg/$name.css")"
+printf 'site (%s): %s %d B (gzip %d B), %s %d B (gzip %d B), %s %d B (gzip %d B)\n' "$profile" \
+  "${stem}_bg.wasm" "$(size "$pkg/${stem}_bg.wasm")" "$(gz "$pkg/${stem}_bg.wasm")" \
+  "$stem.js" "$(size "$pkg/$stem.js")" "$(gz "$pkg/$stem.js")" \
+  "$css" "$(size "$pkg/$css")" "$(gz "$pkg/$css")"

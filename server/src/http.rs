@@ -15,6 +15,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use serde_json::json;
 use storage::Database;
 use tower_http::{
+    compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     services::ServeDir,
     set_header::SetResponseHeaderLayer,
@@ -45,10 +46,69 @@ pub async fn open_database(settings: &Settings) -> Result<Database, CliError> {
     Ok(db)
 }
 
+/// The built site's file names, as `scripts/build-site.sh` wrote them to `assets.txt` at the
+/// site's root (`stem vestibule-<hash>` for the JS and wasm, `css vestibule-<hash>.css`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assets {
+    /// `vestibule-<hash>`: `<stem>.js` and `<stem>_bg.wasm`.
+    pub stem: String,
+    /// `vestibule-<hash>.css`.
+    pub css: String,
+    /// Whether the names carry content hashes (read from `assets.txt`), so that browsers may
+    /// keep the files for good.
+    pub hashed: bool,
+}
+
+impl Assets {
+    /// Reads `site_root/assets.txt`; without one (a site built by hand, the tests' stand-ins),
+    /// the plain names `vestibule.js`, `vestibule_bg.wasm` and `vestibule.css`, not cached for good.
+    pub fn read(site_root: &std::path::Path) -> Self {
+        let plain = Assets {
+            stem: app::OUTPUT_NAME.to_owned(),
+            css: format!("{}.css", app::OUTPUT_NAME),
+            hashed: false,
+        };
+        let Ok(text) = std::fs::read_to_string(site_root.join("assets.txt")) else {
+            return plain;
+        };
+        let value = |key: &str| {
+            text.lines()
+                .filter_map(|line| line.split_once(' '))
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| is_file_name(v))
+        };
+        match (value("stem"), value("css")) {
+            (Some(stem), Some(css)) => Assets {
+                stem,
+                css,
+                hashed: true,
+            },
+            _ => {
+                tracing::warn!(
+                    path = %site_root.join("assets.txt").display(),
+                    "assets.txt names no stem and css; using the plain file names"
+                );
+                plain
+            }
+        }
+    }
+}
+
+/// A bare file name of letters, digits, `-`, `_` and `.` (what build-site.sh writes).
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The Leptos options for the site: file names and where the built files are.
 pub fn leptos_options(settings: &Settings) -> LeptosOptions {
+    let assets = Assets::read(&settings.site_root);
     LeptosOptions::builder()
-        .output_name(app::OUTPUT_NAME)
+        .output_name(assets.stem.as_str())
         .site_root(settings.site_root.to_string_lossy().as_ref())
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
@@ -60,12 +120,18 @@ pub fn leptos_options(settings: &Settings) -> LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let pkg_dir = state.settings.site_root.join("pkg");
+    let assets = Assets::read(&state.settings.site_root);
+    let site_assets = app::SiteAssets {
+        css: assets.css.clone(),
+    };
+    let fallback_assets = site_assets.clone();
     let options = state.leptos_options.clone();
     let router_settings = state.settings.clone();
     let request_id = HeaderName::from_static("x-request-id");
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/texts/{file}", get(texts_script))
         .merge(crate::api::routes(&state))
         .merge(crate::handoff::routes(&state))
         .leptos_routes_with_context(
@@ -77,7 +143,10 @@ pub fn router(state: AppState) -> Router {
                     state.engine.clone(),
                     &state.settings.public_url,
                 );
-                move || provide_context(console.clone())
+                move || {
+                    provide_context(console.clone());
+                    provide_context(site_assets.clone());
+                }
             },
             move || shell(options.clone()),
         )
@@ -88,9 +157,20 @@ pub fn router(state: AppState) -> Router {
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()
+                // Hashed names change with the content: a browser may keep a file for a year
+                // without asking again. Anything else (a missing file, a site without hashes)
+                // is asked for again each time.
                 .layer(SetResponseHeaderLayer::overriding(
                     header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache"),
+                    move |res: &axum::response::Response<_>| {
+                        Some(HeaderValue::from_static(
+                            if assets.hashed && res.status().is_success() {
+                                "public, max-age=31536000, immutable"
+                            } else {
+                                "no-cache"
+                            },
+                        ))
+                    },
                 ))
                 .service(
                     ServeDir::new(pkg_dir)
@@ -98,9 +178,13 @@ pub fn router(state: AppState) -> Router {
                         .precompressed_gzip(),
                 ),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || provide_context(fallback_assets.clone()),
+            shell,
+        ))
         .with_state(state)
-        .layer(axum::middleware::map_response(client_errors_are_400));
+        .layer(axum::middleware::map_response(client_errors_are_400))
+        .layer(compress_pages());
     let metered = state_metrics_on(&router_settings);
     let router = with_security_headers(router);
     let router = if metered {
@@ -119,6 +203,26 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Brotli or gzip, as the browser accepts, for rendered pages and the texts scripts (the files
+/// under /pkg are compressed ahead, by build-site.sh). Only `text/html` and `text/javascript`:
+/// API answers stay as they are.
+/// SECURITY: a page holds secrets (a TOTP key, recovery codes) but reflects nothing a third party
+/// chooses (query parameters are read as closed sets, other sites cannot post to it), so its
+/// compressed length gives nothing away (BREACH needs attacker-chosen text beside the secret).
+fn compress_pages() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{Predicate as _, SizeAbove};
+    let html = |_: StatusCode, _: http::Version, headers: &http::HeaderMap, _: &http::Extensions| {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html") || v.starts_with("text/javascript"))
+    };
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        .compress_when(SizeAbove::new(256).and(html))
 }
 
 /// Whether requests are measured: only when metrics are served.
@@ -170,6 +274,33 @@ async fn client_errors_are_400(response: axum::response::Response) -> axum::resp
         parts.status = StatusCode::BAD_REQUEST;
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The console island's texts in one language (`app::i18n::texts_script`): named after their
+/// content, so kept for good like the files under /pkg.
+async fn texts_script(uri: axum::http::Uri) -> axum::response::Response {
+    match app::i18n::find_texts_script(uri.path()) {
+        Some(script) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=31536000, immutable"),
+                ),
+            ],
+            script.body.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+            "not found",
+        )
+            .into_response(),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {
