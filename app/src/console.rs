@@ -20,9 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::i18n::{Key, Lang};
 #[cfg(feature = "hydrate")]
 use wire::Ceremony;
-#[cfg(not(feature = "ssr"))]
-use wire::EndReason;
-use wire::{Factor, Notice, Step, StepView};
+use wire::{EndReason, Factor, Notice, Step, StepView};
 
 /// Longest login name the console accepts, as in the Session API contract.
 pub const MAX_LOGIN_NAME_CHARS: usize = 200;
@@ -95,20 +93,37 @@ fn Console(token: String, data: PageData) -> impl IntoView {
         {brand}
         <leptos_meta::Title text=title.clone() />
         <header class="brand">{logo} <h1>{title}</h1></header>
-        <ConsoleSteps token lang app=app.unwrap_or_default() initial=data.view />
+        <ConsoleSteps token lang app=app.unwrap_or_default() initial=initial_json(&data.view) />
         <nav class="langs" aria-label=lang.text(Key::Language)>
             <ul>{switcher}</ul>
         </nav>
     }
 }
 
+/// The first step as JSON, for the island's props.
+fn initial_json(view: &StepView) -> String {
+    leptos::serde_json::to_string(view).unwrap_or_default()
+}
+
 /// The steps. An island: hydrated in the browser, plain forms without JavaScript. Its texts
 /// come from the page's texts script (`i18n::texts_script`), not its props: the browser has no
 /// language tables of its own, and the page need not carry each text twice.
+/// `initial`: the first step as JSON text. Leptos serializes an island's props again in the
+/// browser; as text, that costs the wasm nothing, where a `StepView` would bring every wire
+/// type's serializer into it (the browser only ever reads them).
 #[island]
-fn ConsoleSteps(token: String, lang: Lang, app: String, initial: StepView) -> impl IntoView {
+fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     crate::i18n::install();
+    // Unreadable only if the server wrote something else than it reads: say so, keep the page.
+    let initial = leptos::serde_json::from_str::<StepView>(&initial).unwrap_or_else(|_| {
+        StepView::with(
+            Step::End {
+                reason: EndReason::Ended,
+            },
+            Some(Notice::Server),
+        )
+    });
     let view_state = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
     let webauthn = RwSignal::new(false);
@@ -467,12 +482,7 @@ struct CeremonyStep {
     alt: Option<(&'static str, String, &'static str)>,
 }
 
-fn ceremony_step(
-    c: CeremonyStep,
-    token: &str,
-    lang: Lang,
-    pending: Signal<bool>,
-) -> impl IntoView {
+fn ceremony_step(c: CeremonyStep, token: &str, lang: Lang, pending: Signal<bool>) -> impl IntoView {
     let alt = c.alt.map(|(op, label, class)| {
         view! {
             <form action=STEP_URL method="post" class="alt">
@@ -499,7 +509,13 @@ fn nojs_note(text: String) -> impl IntoView {
     view! { <p class="notice info nojs">{text}</p> }
 }
 
-fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<bool>) -> impl IntoView {
+fn render_step(
+    step: &Step,
+    lang: Lang,
+    token: &str,
+    app: &str,
+    pending: Signal<bool>,
+) -> impl IntoView {
     use leptos::either::EitherOf11;
     let t = move |k: Key| lang.text(k).to_owned();
     let token = token.to_owned();

@@ -718,7 +718,11 @@ fn en_counted(counted: Counted) -> Forms {
             "You can ask for a new code in {count} seconds.",
         ),
     };
-    Forms { one, many: None, other }
+    Forms {
+        one,
+        many: None,
+        other,
+    }
 }
 
 #[cfg(not(feature = "hydrate"))]
@@ -742,7 +746,11 @@ fn de_counted(counted: Counted) -> Forms {
             "Einen neuen Code können Sie in {count} Sekunden anfordern.",
         ),
     };
-    Forms { one, many: None, other }
+    Forms {
+        one,
+        many: None,
+        other,
+    }
 }
 
 /// French: one is 0 and 1 ("0 essai", "1 essai"); many is a million and up ("de").
@@ -771,7 +779,11 @@ fn fr_counted(counted: Counted) -> Forms {
             "Vous pourrez demander un nouveau code dans {count} secondes.",
         ),
     };
-    Forms { one, many: Some(many), other }
+    Forms {
+        one,
+        many: Some(many),
+        other,
+    }
 }
 
 /// Spanish: one is 1; many is a million and up ("de").
@@ -800,7 +812,11 @@ fn es_counted(counted: Counted) -> Forms {
             "Podrá pedir un código nuevo en {count} segundos.",
         ),
     };
-    Forms { one, many: Some(many), other }
+    Forms {
+        one,
+        many: Some(many),
+        other,
+    }
 }
 
 /// Plural categories: ICU4X's compiled CLDR rules on the server.
@@ -1187,18 +1203,66 @@ mod tests {
     #[test]
     fn counted_sentences_agree_with_their_number_in_every_language() {
         let cases = [
-            (Lang::En, 1, "1 attempt left before the account is locked for a while."),
-            (Lang::En, 2, "2 attempts left before the account is locked for a while."),
-            (Lang::En, 0, "0 attempts left before the account is locked for a while."),
-            (Lang::De, 1, "Noch 1 Versuch, bevor das Konto vorübergehend gesperrt wird."),
-            (Lang::De, 4, "Noch 4 Versuche, bevor das Konto vorübergehend gesperrt wird."),
-            (Lang::Fr, 0, "Encore 0 essai avant que le compte soit bloqué un moment."),
-            (Lang::Fr, 1, "Encore 1 essai avant que le compte soit bloqué un moment."),
-            (Lang::Fr, 3, "Encore 3 essais avant que le compte soit bloqué un moment."),
-            (Lang::Fr, 1_000_000, "Encore 1000000 d’essais avant que le compte soit bloqué un moment."),
-            (Lang::Es, 1, "Queda 1 intento antes de bloquear la cuenta un tiempo."),
-            (Lang::Es, 2, "Quedan 2 intentos antes de bloquear la cuenta un tiempo."),
-            (Lang::Es, 0, "Quedan 0 intentos antes de bloquear la cuenta un tiempo."),
+            (
+                Lang::En,
+                1,
+                "1 attempt left before the account is locked for a while.",
+            ),
+            (
+                Lang::En,
+                2,
+                "2 attempts left before the account is locked for a while.",
+            ),
+            (
+                Lang::En,
+                0,
+                "0 attempts left before the account is locked for a while.",
+            ),
+            (
+                Lang::De,
+                1,
+                "Noch 1 Versuch, bevor das Konto vorübergehend gesperrt wird.",
+            ),
+            (
+                Lang::De,
+                4,
+                "Noch 4 Versuche, bevor das Konto vorübergehend gesperrt wird.",
+            ),
+            (
+                Lang::Fr,
+                0,
+                "Encore 0 essai avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                1,
+                "Encore 1 essai avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                3,
+                "Encore 3 essais avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                1_000_000,
+                "Encore 1000000 d’essais avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Es,
+                1,
+                "Queda 1 intento antes de bloquear la cuenta un tiempo.",
+            ),
+            (
+                Lang::Es,
+                2,
+                "Quedan 2 intentos antes de bloquear la cuenta un tiempo.",
+            ),
+            (
+                Lang::Es,
+                0,
+                "Quedan 0 intentos antes de bloquear la cuenta un tiempo.",
+            ),
         ];
         for (lang, n, want) in cases {
             assert_eq!(lang.count(Counted::AttemptsLeft, n), want, "{lang:?} {n}");
@@ -1238,7 +1302,11 @@ mod tests {
                 assert_eq!(forms.many.is_some(), has_many, "{lang:?} {counted:?}");
                 let all = [Some(forms.one), forms.many, Some(forms.other)];
                 for form in all.into_iter().flatten() {
-                    assert_eq!(placeholders(form), ["count"], "{lang:?} {counted:?}: {form}");
+                    assert_eq!(
+                        placeholders(form),
+                        ["count"],
+                        "{lang:?} {counted:?}: {form}"
+                    );
                     assert!(!form.trim().is_empty());
                 }
                 assert_ne!(forms.one, forms.other, "{lang:?} {counted:?}");
@@ -1247,7 +1315,11 @@ mod tests {
                     assert_ne!(many, forms.one, "{lang:?} {counted:?}");
                 }
                 if lang != Lang::En {
-                    assert_ne!(forms.other, Lang::En.forms(counted).other, "{lang:?} {counted:?}");
+                    assert_ne!(
+                        forms.other,
+                        Lang::En.forms(counted).other,
+                        "{lang:?} {counted:?}"
+                    );
                 }
             }
         }

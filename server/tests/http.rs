@@ -412,12 +412,21 @@ async fn pages_are_compressed_and_name_the_hashed_assets() {
         };
         assert!(html.contains("name=\"login_name\""), "{encoding}: {html}");
         if encoding != "identity" {
-            assert!(body.len() < html.len() / 2, "{encoding}: {} of {}", body.len(), html.len());
+            assert!(
+                body.len() < html.len() / 2,
+                "{encoding}: {} of {}",
+                body.len(),
+                html.len()
+            );
         }
         plain = html;
     }
     // The page names the hashed files, and no unhashed one.
-    for name in [CSS.to_owned(), format!("{STEM}.js"), format!("{STEM}_bg.wasm")] {
+    for name in [
+        CSS.to_owned(),
+        format!("{STEM}.js"),
+        format!("{STEM}_bg.wasm"),
+    ] {
         assert!(plain.contains(&format!("/pkg/{name}")), "{name} in {plain}");
     }
     assert!(!plain.contains("/pkg/vestibule.css"), "{plain}");
@@ -483,7 +492,11 @@ async fn pages_are_compressed_and_name_the_hashed_assets() {
 #[tokio::test]
 async fn hashed_assets_are_cached_for_good_and_others_are_not() {
     let srv = TestServer::start_site(true).await;
-    for name in [CSS.to_owned(), format!("{STEM}.js"), format!("{STEM}_bg.wasm")] {
+    for name in [
+        CSS.to_owned(),
+        format!("{STEM}.js"),
+        format!("{STEM}_bg.wasm"),
+    ] {
         let res = client()
             .get(srv.url(&format!("/pkg/{name}")))
             .send()
@@ -493,6 +506,13 @@ async fn hashed_assets_are_cached_for_good_and_others_are_not() {
         assert_eq!(
             res.headers()[header::CACHE_CONTROL],
             "public, max-age=31536000, immutable",
+            "{name}"
+        );
+        assert!(res.headers().get(header::LAST_MODIFIED).is_none(), "{name}");
+        // Never sniffed into a document, so no document policy on it.
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(
+            !name.ends_with(".css") || !res.headers().contains_key(header::CONTENT_SECURITY_POLICY),
             "{name}"
         );
     }
