@@ -10,8 +10,9 @@
 #
 # Every file under pkg/ is named after a hash of its content, so the server can let browsers keep
 # them for a year (`immutable`): `vestibule-<hash>.js` with `vestibule-<hash>_bg.wasm` (one hash
-# over both: the JS is the glue wasm-bindgen wrote for that wasm), `vestibule-<hash>.css`, and
-# `snippets/<crate>-<id>-<hash>/`. `assets.txt` at the site's root tells the server the names.
+# over both: the JS is the glue wasm-bindgen wrote for that wasm, with the JS snippets Rust
+# imports folded in) and `vestibule-<hash>.css`. `assets.txt` at the site's root tells the server
+# the names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
@@ -39,25 +40,44 @@ cp style/main.css "$pkg/$name.css"
 
 if [ "$profile" = release ]; then
   # --converge repeats -Oz until it stops shrinking; producers/debug sections are never needed.
-  wasm-opt -Oz --converge --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --low-memory-unused: nothing lives below address 1024 (Rust puts the stack first, 1 MiB of it,
+  # so only a stack about to overflow would reach there), which lets loads fold small offsets.
+  wasm-opt -Oz --converge --low-memory-unused --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
 fi
 
 # Content hashes in the file names (16 hex digits of SHA-256: 64 bits, plenty to tell builds apart).
 digest() { sha256sum | cut -c1-16; }
-# wasm-bindgen puts the JS that Rust imports (frontend/src/webauthn.js) under snippets/<crate>-<id>/,
-# an id that does not follow the content: each folder gets a hash of its files, and the glue's
-# `import` lines follow (before the glue itself is hashed). The import object's keys keep the old
-# name: they are the module names inside the wasm.
-if [ -d "$pkg/snippets" ]; then
-  for dir in "$pkg"/snippets/*/; do
-    old=$(basename "$dir")
-    hash=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | digest)
-    mv "$pkg/snippets/$old" "$pkg/snippets/$old-$hash"
-    sed -i "/^import /s#snippets/$old/#snippets/$old-$hash/#" "$pkg/$name.js"
-  done
-fi
+# wasm-bindgen puts the JS that Rust imports (frontend/src/webauthn.js) in a module of its own
+# under snippets/; one more request on every first load. Each such module (plain functions, no
+# imports of its own: anything else stops the build) is folded into the glue instead, as a
+# function scope whose exports the glue's `import` lines then read.
+node - "$pkg/$name.js" <<'JS'
+const fs = require('fs'), path = require('path');
+const glue = process.argv[2], dir = path.dirname(glue);
+let text = fs.readFileSync(glue, 'utf8');
+const modules = new Map();
+text = text.replace(/^import (.+?) from ['"](\.\/snippets\/[^'"]+)['"];?$/gm, (_, what, file) => {
+  if (!modules.has(file)) {
+    const source = fs.readFileSync(path.join(dir, file), 'utf8');
+    if (/^\s*import\b/m.test(source) || /^export (?!(async )?function )/m.test(source)) {
+      throw new Error(`${file}: only modules of exported functions can be folded in`);
+    }
+    const names = [...source.matchAll(/^export (?:async )?function (\w+)/gm)].map((m) => m[1]);
+    const id = `__snippet${modules.size}`;
+    modules.set(file, id);
+    const body = source.replace(/^export (?=(async )?function )/gm, '');
+    what = `const ${id} = (() => {\n${body}\nreturn { ${names.join(', ')} };\n})();\n` +
+      (what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`);
+    return what;
+  }
+  const id = modules.get(file);
+  return what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`;
+});
+fs.writeFileSync(glue, text);
+JS
+rm -rf "$pkg/snippets"
 stem="$name-$(cat "$pkg/$name.js" "$pkg/${name}_bg.wasm" | digest)"
 css="$name-$(digest < "$pkg/$name.css").css"
 mv "$pkg/$name.js" "$pkg/$stem.js"
@@ -68,7 +88,7 @@ printf 'stem %s\ncss %s\n' "$stem" "$css" > "$site/assets.txt"
 if [ "$profile" = release ]; then
   # Precompressed copies; the server sends brotli or gzip, whichever the browser accepts (brotli
   # from Node's zlib at quality 11: no brotli tool needed).
-  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css $(find "$pkg/snippets" -name '*.js' 2>/dev/null); do
+  for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do
     gzip -9 -k -f "$f"
     node -e 'const z=require("zlib"),fs=require("fs"),f=process.argv[1];
       fs.writeFileSync(f+".br",z.brotliCompressSync(fs.readFileSync(f),{params:{

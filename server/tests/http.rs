@@ -373,11 +373,14 @@ async fn pages_are_compressed_and_name_the_hashed_assets() {
     let srv = TestServer::start_site(true).await;
     let token = srv.link().await;
     let page = srv.url(&format!("/console/session/{token}"));
+    // The first visit claims the link; the same browser (its cookie) comes back for the others.
+    let cookie = srv.claim(&token).await;
     let mut plain = String::new();
     for encoding in ["br", "gzip", "identity"] {
         let res = client()
             .get(&page)
             .header(header::ACCEPT_ENCODING, encoding)
+            .header(header::COOKIE, &cookie)
             .send()
             .await
             .unwrap();
@@ -475,6 +478,25 @@ async fn pages_are_compressed_and_name_the_hashed_assets() {
     assert!(body.starts_with("globalThis.__vestibuleTexts=["), "{body}");
     assert!(body.contains("Save your recovery codes"), "{body}");
     assert!(body.contains("{count} attempt left"), "{body}");
+    // With brotli: compressed ahead, the same script.
+    let res = client()
+        .get(srv.url(&texts))
+        .header(header::ACCEPT_ENCODING, "gzip;q=0.5, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+    let bytes = res.bytes().await.unwrap();
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), body);
+    let res = client()
+        .get(srv.url(&texts))
+        .header(header::ACCEPT_ENCODING, "br;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
     let wrong = texts.replace("/texts/en-", "/texts/en-0");
     let res = client().get(srv.url(&wrong)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
