@@ -52,7 +52,7 @@ digest() { sha256sum | cut -c1-16; }
 # wasm-bindgen puts the JS that Rust imports (frontend/src/webauthn.js) in a module of its own
 # under snippets/; one more request on every first load. Each such module (plain functions, no
 # imports of its own: anything else stops the build) is folded into the glue instead, as a
-# function scope whose exports the glue's `import` lines then read.
+# function scope whose exports the glue's `import` lines then read. Comments are left out.
 node - "$pkg/$name.js" <<'JS'
 const fs = require('fs'), path = require('path');
 const glue = process.argv[2], dir = path.dirname(glue);
@@ -67,7 +67,8 @@ text = text.replace(/^import (.+?) from ['"](\.\/snippets\/[^'"]+)['"];?$/gm, (_
     const names = [...source.matchAll(/^export (?:async )?function (\w+)/gm)].map((m) => m[1]);
     const id = `__snippet${modules.size}`;
     modules.set(file, id);
-    const body = source.replace(/^export (?=(async )?function )/gm, '');
+    // Lines that are only comments are dropped: the browser never needs them.
+    const body = source.replace(/^export (?=(async )?function )/gm, '').replace(/^[ \t]*\/\/.*\n/gm, '');
     what = `const ${id} = (() => {\n${body}\nreturn { ${names.join(', ')} };\n})();\n` +
       (what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`);
     return what;
@@ -75,6 +76,8 @@ text = text.replace(/^import (.+?) from ['"](\.\/snippets\/[^'"]+)['"];?$/gm, (_
   const id = modules.get(file);
   return what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`;
 });
+// The glue's doc comments and comment lines are for readers of the source, not for browsers.
+text = text.replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, '').replace(/^[ \t]*\/\/.*\n/gm, '');
 fs.writeFileSync(glue, text);
 JS
 rm -rf "$pkg/snippets"

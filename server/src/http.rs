@@ -215,6 +215,31 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_response(no_request_id_on_assets))
+}
+
+/// A script, style sheet or wasm module is the same for everyone and kept for good: its request
+/// id (still in the logs) would only weigh on every first load.
+async fn no_request_id_on_assets(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if is_asset(response.headers()) {
+        response.headers_mut().remove("x-request-id");
+    }
+    response
+}
+
+/// Whether a response is a script, style sheet or wasm module (by its type; sent with `nosniff`,
+/// so never read as anything else).
+fn is_asset(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            ["text/javascript", "text/css", "application/wasm"]
+                .iter()
+                .any(|t| v.starts_with(t))
+        })
 }
 
 /// Brotli or gzip, as the browser accepts, for rendered pages and the texts scripts (the files
@@ -254,18 +279,7 @@ fn with_security_headers(router: Router) -> Router {
     // with `nosniff`, so never read as a page) has no use for them, and they would add a quarter
     // of a KiB to each of the console's asset responses.
     let for_documents = move |value: HeaderValue| {
-        move |res: &axum::response::Response| {
-            let asset = res
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    ["text/javascript", "text/css", "application/wasm"]
-                        .iter()
-                        .any(|t| v.starts_with(t))
-                });
-            (!asset).then(|| value.clone())
-        }
+        move |res: &axum::response::Response| (!is_asset(res.headers())).then(|| value.clone())
     };
     // SECURITY: no framing, no MIME sniffing, no referrer that could carry a login link elsewhere.
     router
