@@ -26,7 +26,7 @@ async function signInWithRecoveryCode(browser: Browser, js: boolean, request: an
   await signInWithPassword(page, login);
   await page.getByRole('radio', { name: 'A recovery code' }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByLabel('Recovery code').fill(typed);
+  await page.getByLabel('Recovery code', { exact: true }).fill(typed);
   await page.getByRole('button', { name: 'Verify' }).click();
   if (js) await notNow(page);
   await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
@@ -105,7 +105,7 @@ for (const js of [true, false]) {
     await signInWithPassword(p, login);
     await p.getByRole('radio', { name: 'A recovery code' }).check();
     await p.getByRole('button', { name: 'Continue' }).click();
-    await p.getByLabel('Recovery code').fill(codes[2].toLowerCase());
+    await p.getByLabel('Recovery code', { exact: true }).fill(codes[2].toLowerCase());
     await p.getByRole('button', { name: 'Verify' }).click();
     await expect(p.getByRole('alert')).toContainText('That code is not right.');
     await p.close();
