@@ -538,7 +538,9 @@ mod tests {
             let (a, b) = text.split_once('-').unwrap();
             assert_eq!((a.len(), b.len()), (5, 5), "{text}");
             assert!(
-                a.chars().chain(b.chars()).all(|c| RECOVERY_CODE_SYMBOLS.contains(c)),
+                a.chars()
+                    .chain(b.chars())
+                    .all(|c| RECOVERY_CODE_SYMBOLS.contains(c)),
                 "{text}"
             );
             assert_eq!(normalize_recovery_code(text), format!("{a}{b}"));
