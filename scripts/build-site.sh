@@ -7,6 +7,12 @@
 #
 # SITE_DIR=target/site-release puts the site elsewhere (the Playwright weight test serves the
 # release site from there next to the debug site).
+#
+# Every file under pkg/ is named after a hash of its content, so the server can let browsers keep
+# them for a year (`immutable`): `vestibule-<hash>.js` with `vestibule-<hash>_bg.wasm` (one hash
+# over both: the JS is the glue wasm-bindgen wrote for that wasm, with the JS snippets Rust
+# imports folded in) and `vestibule-<hash>.css`. `assets.txt` at the site's root tells the server
+# the names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
@@ -18,7 +24,10 @@ pkg="$site/pkg"
 case "$profile" in
   debug)   cargo build -p frontend --lib --target wasm32-unknown-unknown
            wasm=target/wasm32-unknown-unknown/debug/frontend.wasm ;;
-  release) cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+  # Panic locations keep their file paths; without the registry's and this checkout's prefix
+  # they are shorter (about a KiB less to send) and say nothing about the build machine.
+  release) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/= --remap-path-prefix=$PWD/=" \
+           cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
            wasm=target/wasm32-unknown-unknown/wasm-release/frontend.wasm ;;
   *) echo "usage: $0 debug|release" >&2; exit 2 ;;
 esac
@@ -31,9 +40,55 @@ cp style/main.css "$pkg/$name.css"
 
 if [ "$profile" = release ]; then
   # --converge repeats -Oz until it stops shrinking; producers/debug sections are never needed.
-  wasm-opt -Oz --converge --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --low-memory-unused: nothing lives below address 1024 (Rust puts the stack first, 1 MiB of it,
+  # so only a stack about to overflow would reach there), which lets loads fold small offsets.
+  wasm-opt -Oz --converge --low-memory-unused --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$pkg/${name}_bg.wasm" -o "$pkg/${name}_bg.wasm"
+fi
+
+# Content hashes in the file names (16 hex digits of SHA-256: 64 bits, plenty to tell builds apart).
+digest() { sha256sum | cut -c1-16; }
+# wasm-bindgen puts the JS that Rust imports (frontend/src/webauthn.js) in a module of its own
+# under snippets/; one more request on every first load. Each such module (plain functions, no
+# imports of its own: anything else stops the build) is folded into the glue instead, as a
+# function scope whose exports the glue's `import` lines then read. Comments are left out.
+node - "$pkg/$name.js" <<'JS'
+const fs = require('fs'), path = require('path');
+const glue = process.argv[2], dir = path.dirname(glue);
+let text = fs.readFileSync(glue, 'utf8');
+const modules = new Map();
+text = text.replace(/^import (.+?) from ['"](\.\/snippets\/[^'"]+)['"];?$/gm, (_, what, file) => {
+  if (!modules.has(file)) {
+    const source = fs.readFileSync(path.join(dir, file), 'utf8');
+    if (/^\s*import\b/m.test(source) || /^export (?!(async )?function )/m.test(source)) {
+      throw new Error(`${file}: only modules of exported functions can be folded in`);
+    }
+    const names = [...source.matchAll(/^export (?:async )?function (\w+)/gm)].map((m) => m[1]);
+    const id = `__snippet${modules.size}`;
+    modules.set(file, id);
+    // Lines that are only comments are dropped: the browser never needs them.
+    const body = source.replace(/^export (?=(async )?function )/gm, '').replace(/^[ \t]*\/\/.*\n/gm, '');
+    what = `const ${id} = (() => {\n${body}\nreturn { ${names.join(', ')} };\n})();\n` +
+      (what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`);
+    return what;
+  }
+  const id = modules.get(file);
+  return what.startsWith('* as ') ? `const ${what.slice(5)} = ${id};` : `const ${what} = ${id};`;
+});
+// The glue's doc comments and comment lines are for readers of the source, not for browsers.
+text = text.replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, '').replace(/^[ \t]*\/\/.*\n/gm, '');
+fs.writeFileSync(glue, text);
+JS
+rm -rf "$pkg/snippets"
+stem="$name-$(cat "$pkg/$name.js" "$pkg/${name}_bg.wasm" | digest)"
+css="$name-$(digest < "$pkg/$name.css").css"
+mv "$pkg/$name.js" "$pkg/$stem.js"
+mv "$pkg/${name}_bg.wasm" "$pkg/${stem}_bg.wasm"
+mv "$pkg/$name.css" "$pkg/$css"
+printf 'stem %s\ncss %s\n' "$stem" "$css" > "$site/assets.txt"
+
+if [ "$profile" = release ]; then
   # Precompressed copies; the server sends brotli or gzip, whichever the browser accepts (brotli
   # from Node's zlib at quality 11: no brotli tool needed).
   for f in "$pkg"/*.wasm "$pkg"/*.js "$pkg"/*.css; do
@@ -46,7 +101,7 @@ fi
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
-printf 'site (%s): %s.wasm %d B (gzip %d B), %s.js %d B (gzip %d B), %s.css %d B (gzip %d B)\n' "$profile" \
-  "$name" "$(size "$pkg/${name}_bg.wasm")" "$(gz "$pkg/${name}_bg.wasm")" \
-  "$name" "$(size "$pkg/$name.js")" "$(gz "$pkg/$name.js")" \
-  "$name" "$(size "$pkg/$name.css")" "$(gz "$pkg/$name.css")"
+printf 'site (%s): %s %d B (gzip %d B), %s %d B (gzip %d B), %s %d B (gzip %d B)\n' "$profile" \
+  "${stem}_bg.wasm" "$(size "$pkg/${stem}_bg.wasm")" "$(gz "$pkg/${stem}_bg.wasm")" \
+  "$stem.js" "$(size "$pkg/$stem.js")" "$(gz "$pkg/$stem.js")" \
+  "$css" "$(size "$pkg/$css")" "$(gz "$pkg/$css")"

@@ -14,6 +14,7 @@ pub mod gate;
 #[cfg(feature = "ssr")]
 pub mod glue;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
@@ -21,9 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::i18n::{Key, Lang};
 #[cfg(feature = "hydrate")]
 use wire::Ceremony;
-#[cfg(not(feature = "ssr"))]
-use wire::EndReason;
-use wire::{Factor, Notice, Step, StepView};
+use wire::{EndReason, Factor, Notice, Step, StepView};
 
 /// Longest login name the console accepts, as in the Session API contract.
 pub const MAX_LOGIN_NAME_CHARS: usize = 200;
@@ -96,27 +95,37 @@ fn Console(token: String, data: PageData) -> impl IntoView {
         {brand}
         <leptos_meta::Title text=title.clone() />
         <header class="brand">{logo} <h1>{title}</h1></header>
-        <ConsoleSteps token lang texts=lang.texts() app=app.unwrap_or_default() initial=data.view />
+        <ConsoleSteps token lang app=app.unwrap_or_default() initial=initial_json(&data.view) />
         <nav class="langs" aria-label=lang.text(Key::Language)>
             <ul>{switcher}</ul>
         </nav>
     }
 }
 
-/// The steps. An island: hydrated in the browser, plain forms without JavaScript.
-/// `texts`: [`Lang::texts`] of `lang` (the browser has no language tables of its own).
+/// The first step as JSON, for the island's props.
+fn initial_json(view: &StepView) -> String {
+    leptos::serde_json::to_string(view).unwrap_or_default()
+}
+
+/// The steps. An island: hydrated in the browser, plain forms without JavaScript. Its texts
+/// come from the page's texts script (`i18n::texts_script`), not its props: the browser has no
+/// language tables of its own, and the page need not carry each text twice.
+/// `initial`: the first step as JSON text. Leptos serializes an island's props again in the
+/// browser; as text, that costs the wasm nothing, where a `StepView` would bring every wire
+/// type's serializer into it (the browser only ever reads them).
 #[island]
-fn ConsoleSteps(
-    token: String,
-    lang: Lang,
-    texts: Vec<String>,
-    app: String,
-    initial: StepView,
-) -> impl IntoView {
+fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    crate::i18n::install(texts);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = texts;
+    crate::i18n::install();
+    // Unreadable only if the server wrote something else than it reads: say so, keep the page.
+    let initial = leptos::serde_json::from_str::<StepView>(&initial).unwrap_or_else(|_| {
+        StepView::with(
+            Step::End {
+                reason: EndReason::Ended,
+            },
+            Some(Notice::Server),
+        )
+    });
     let view_state = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
     let webauthn = RwSignal::new(false);
@@ -313,9 +322,9 @@ fn ConsoleSteps(
         };
         let text = n.text(lang, current.step.factor(), &to);
         Some(if n.is_error() {
-            view! { <p class="notice error" role="alert" tabindex="-1">{text}</p> }.into_any()
+            Either::Left(view! { <p class="notice error" role="alert" tabindex="-1">{text}</p> })
         } else {
-            view! { <p class="notice info" role="status">{text}</p> }.into_any()
+            Either::Right(view! { <p class="notice info" role="status">{text}</p> })
         })
     };
     let not_you = move || {
@@ -488,7 +497,7 @@ struct CeremonyStep {
     alt: Option<(&'static str, String, &'static str)>,
 }
 
-fn ceremony_step(c: CeremonyStep, token: &str, lang: Lang, pending: Signal<bool>) -> AnyView {
+fn ceremony_step(c: CeremonyStep, token: &str, lang: Lang, pending: Signal<bool>) -> impl IntoView {
     let alt = c.alt.map(|(op, label, class)| {
         view! {
             <form action=STEP_URL method="post" class="alt">
@@ -508,7 +517,6 @@ fn ceremony_step(c: CeremonyStep, token: &str, lang: Lang, pending: Signal<bool>
         </section>
         {alt}
     }
-    .into_any()
 }
 
 /// Why WebAuthn is not offered: JavaScript is off (`.nojs`, gone once the island runs).
@@ -516,7 +524,14 @@ fn nojs_note(text: String) -> impl IntoView {
     view! { <p class="notice info nojs">{text}</p> }
 }
 
-fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<bool>) -> AnyView {
+fn render_step(
+    step: &Step,
+    lang: Lang,
+    token: &str,
+    app: &str,
+    pending: Signal<bool>,
+) -> impl IntoView {
+    use leptos::either::EitherOf11;
     let t = move |k: Key| lang.text(k).to_owned();
     let token = token.to_owned();
     let app = app.to_owned();
@@ -536,7 +551,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                     {nojs_note(t(Key::PasskeyNeedsJs))}
                 </div>
             };
-            view! {
+            EitherOf11::A(view! {
                 <form action=STEP_URL method="post" class="step" id="step-login">
                     {hidden(token.clone(), lang, "login-name")}
                     <label for="login_name">{t(Key::LoginNameLabel)}</label>
@@ -546,10 +561,9 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                     {submit(t(Key::Continue), pending)}
                 </form>
                 {passkeys}
-            }
-            .into_any()
+            })
         }
-        Step::PasskeyFirst | Step::PasskeyOnly => ceremony_step(
+        Step::PasskeyFirst | Step::PasskeyOnly => EitherOf11::B(ceremony_step(
             CeremonyStep {
                 id: "step-passkey",
                 title: t(Key::PasskeyTitle),
@@ -564,7 +578,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
             &token,
             lang,
             pending,
-        ),
+        )),
         Step::WebAuthn { factor } => {
             let (title, text, button) = match factor {
                 Factor::SecurityKey => (
@@ -574,7 +588,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                 ),
                 _ => (Key::PasskeyTitle, Key::PasskeyHint, Key::PasskeyContinue),
             };
-            ceremony_step(
+            EitherOf11::C(ceremony_step(
                 CeremonyStep {
                     id: "step-webauthn",
                     title: t(title),
@@ -588,11 +602,11 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                 &token,
                 lang,
                 pending,
-            )
+            ))
         }
         Step::PasskeyOffer | Step::PasskeyRequired => {
             let required = *step == Step::PasskeyRequired;
-            ceremony_step(
+            EitherOf11::D(ceremony_step(
                 CeremonyStep {
                     id: "step-offer",
                     title: t(Key::OfferTitle),
@@ -610,7 +624,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                 &token,
                 lang,
                 pending,
-            )
+            ))
         }
         Step::Password {
             login_name,
@@ -619,7 +633,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
             let who = login_name.clone().map(|name| {
                 view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
             });
-            view! {
+            EitherOf11::E(view! {
                 <form action=STEP_URL method="post" class="step" id="step-password">
                     {hidden(token.clone(), lang, "password")}
                     {who}
@@ -634,8 +648,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                 <div class="or" hidden=!passkey>
                     {ceremony_button(&token, lang, "webauthn-start", Some(Factor::Passkey), t(Key::PasskeyInstead), "secondary")}
                 </div>
-            }
-            .into_any()
+            })
         }
         Step::Choose { options } => {
             let radios = options
@@ -660,7 +673,7 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                     }
                 })
                 .collect_view();
-            view! {
+            EitherOf11::F(view! {
                 <form action=STEP_URL method="post" class="step" id="step-choose">
                     {hidden(token.clone(), lang, "choose")}
                     <fieldset>
@@ -669,13 +682,12 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                     </fieldset>
                     {submit(t(Key::Continue), pending)}
                 </form>
-            }
-            .into_any()
+            })
         }
         Step::Code { factor, .. } => {
-            let (label, autocomplete, inputmode) = match factor {
-                Factor::Recovery => (t(Key::RecoveryCodeLabel), "off", "text"),
-                _ => (t(Key::CodeLabel), "one-time-code", "numeric"),
+            let (label, autocomplete, inputmode, capitals) = match factor {
+                Factor::Recovery => (t(Key::RecoveryCodeLabel), "off", "text", "characters"),
+                _ => (t(Key::CodeLabel), "one-time-code", "numeric", "none"),
             };
             let resend_token = token.clone();
             let resend_form = factor.is_sent().then(move || {
@@ -689,81 +701,97 @@ fn render_step(step: &Step, lang: Lang, token: &str, app: &str, pending: Signal<
                     </form>
                 }
             });
-            view! {
+            EitherOf11::G(view! {
                 <form action=STEP_URL method="post" class="step" id="step-code">
                     {hidden(token.clone(), lang, "code")}
                     <input type="hidden" name="factor" value=factor.code() />
                     <label for="code">{label}</label>
                     <input id="code" name="code" type="text" autocomplete=autocomplete
                         inputmode=inputmode required maxlength=MAX_SECRET_CHARS
-                        autocapitalize="none" spellcheck="false" />
+                        autocapitalize=capitals spellcheck="false" />
                     {submit(t(Key::Verify), pending)}
                 </form>
                 {resend_form}
-            }
-            .into_any()
+            })
         }
         Step::Enroll {
             qr_data_url,
             secret,
-        } => view! {
+        } => EitherOf11::H(view! {
             <form action=STEP_URL method="post" class="step" id="step-enroll">
                 {hidden(token.clone(), lang, "enroll")}
                 <h2>{t(Key::EnrollTitle)}</h2>
                 <p>{t(Key::EnrollScan)}</p>
                 <img class="qr" src=qr_data_url alt=t(Key::EnrollScan) width="200" height="200" />
                 <p>{t(Key::EnrollSecret)}</p>
-                <p><code class="secret">{secret}</code></p>
+                <p><code class="secret">{group_by_four(&secret)}</code></p>
                 <label for="code">{t(Key::EnrollCodeLabel)}</label>
                 <input id="code" name="code" type="text" autocomplete="one-time-code"
                     inputmode="numeric" required maxlength=MAX_SECRET_CHARS />
                 {submit(t(Key::Verify), pending)}
             </form>
-        }
-        .into_any(),
+        }),
         Step::RecoveryCodes { codes } => {
-            let text = codes.join("\n");
+            // One code a line, in the list, the copy and the text file alike.
+            let text: String = codes.iter().map(|c| format!("{c}\n")).collect();
+            // A `data:` URL: the download works without JavaScript and without another request
+            // (a download is not a fetch, so the page's CSP does not stand in its way).
+            let file = format!(
+                "data:text/plain;charset=utf-8,{}",
+                percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+            );
             let items = codes
                 .into_iter()
                 .map(|c| view! { <li><code>{c}</code></li> })
                 .collect_view();
-            view! {
+            EitherOf11::I(view! {
                 <form action=STEP_URL method="post" class="step" id="step-recovery">
                     {hidden(token.clone(), lang, "finish")}
                     <h2>{t(Key::RecoveryTitle)}</h2>
                     <p>{t(Key::RecoveryHint)}</p>
                     <ul class="codes">{items}</ul>
+                    <a class="button secondary" href=file download="recovery-codes.txt">
+                        {t(Key::DownloadCodes)}
+                    </a>
                     <CopyButton text label=t(Key::Copy) done=t(Key::Copied) />
                     {submit(t(Key::RecoverySaved), pending)}
                 </form>
-            }
-            .into_any()
+            })
         }
         Step::Done { redirect } => {
             let body = match redirect {
-                Some(url) => view! {
+                Some(url) => Either::Left(view! {
                     <p role="status">{lang.fill(Key::Redirecting, &[("app", &app)])}</p>
                     <p><a class="button" href=url>{lang.fill(Key::ContinueTo, &[("app", &app)])}</a></p>
-                }
-                .into_any(),
-                None => view! { <p role="status">{lang.fill(Key::DoneReturn, &[("app", &app)])}</p> }
-                    .into_any(),
+                }),
+                None => Either::Right(
+                    view! { <p role="status">{lang.fill(Key::DoneReturn, &[("app", &app)])}</p> },
+                ),
             };
-            view! {
+            EitherOf11::J(view! {
                 <section class="step" id="step-done">
                     <h2>{t(Key::DoneTitle)}</h2>
                     {body}
                 </section>
-            }
-            .into_any()
+            })
         }
-        Step::End { reason } => view! {
+        Step::End { reason } => EitherOf11::K(view! {
             <section class="step" id="step-end">
                 <p class="notice error" role="alert">{t(reason.key())}</p>
             </section>
-        }
-        .into_any(),
+        }),
     }
+}
+
+/// A key to type by hand, in groups of four characters (`JBSW Y3DP EHPK …`); authenticator apps
+/// ignore the spaces.
+fn group_by_four(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Copies the recovery codes; shown only where JavaScript runs (the codes stay selectable).

@@ -1,6 +1,12 @@
 //! The console's words in every language it speaks. Each language is one exhaustive `match` over
 //! [`Key`], so a missing translation does not compile; there is no fallback that could show a raw
 //! key. Placeholders are `{name}` and are filled by [`Lang::fill`].
+//!
+//! Sentences with a number in them ([`Counted`]) are worded once per CLDR plural category
+//! ([`Forms`]) and picked by the Unicode plural rules of the language: on the server by ICU4X
+//! (`icu_plurals`), in the browser by the browser's own ICU (`Intl.PluralRules`), so the
+//! WebAssembly carries no rule tables. Both follow CLDR; the tests compare them on the numbers
+//! the page shows.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +44,6 @@ pub enum Key {
     CodeSentSms,
     CodeSentEmail,
     Resend,
-    ResendIn,
     EnrollTitle,
     EnrollScan,
     EnrollSecret,
@@ -46,19 +51,17 @@ pub enum Key {
     RecoveryTitle,
     RecoveryHint,
     Copy,
+    DownloadCodes,
     Copied,
     RecoverySaved,
     DoneTitle,
     DoneReturn,
     Redirecting,
     ErrWrongCredentials,
-    ErrAttemptsLeft,
-    ErrLocked,
     ErrLinkUsed,
     ErrLinkExpired,
     ErrCodeWrong,
     ErrCodeExpired,
-    ErrTooManyCodes,
     ErrServer,
     ErrRequired,
     ErrTooLong,
@@ -100,9 +103,63 @@ pub enum Key {
     PasskeyInstead,
 }
 
+/// Every sentence that holds a number (`{count}` in each of its [`Forms`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counted {
+    /// Wrong passwords or codes left before a lock.
+    AttemptsLeft,
+    /// Minutes until a locked account may try again.
+    LockedMinutes,
+    /// Seconds to wait after asking for too many codes.
+    WaitSeconds,
+    /// Seconds until a new code may be asked for.
+    ResendIn,
+}
+
+impl Counted {
+    pub const ALL: [Counted; 4] = [
+        Counted::AttemptsLeft,
+        Counted::LockedMinutes,
+        Counted::WaitSeconds,
+        Counted::ResendIn,
+    ];
+}
+
+/// A counted sentence in each plural category its language distinguishes for whole numbers.
+/// `many`: only French and Spanish have it (a million and up: "1000000 de tentatives").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forms {
+    pub one: &'static str,
+    pub many: Option<&'static str>,
+    pub other: &'static str,
+}
+
+/// The CLDR plural categories. English, German, French and Spanish use one, many and other for
+/// whole numbers; zero, two and few exist for other languages (Welsh, Arabic, Polish…) and read
+/// as other here (CLDR's rule for a category a message has no form for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    Zero,
+    One,
+    Two,
+    Few,
+    Many,
+    Other,
+}
+
+impl Forms {
+    fn pick(self, category: Category) -> &'static str {
+        match category {
+            Category::One => self.one,
+            Category::Many => self.many.unwrap_or(self.other),
+            Category::Zero | Category::Two | Category::Few | Category::Other => self.other,
+        }
+    }
+}
+
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 78] = [
+    pub const ALL: [Key; 75] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -121,7 +178,6 @@ impl Key {
         Key::CodeSentSms,
         Key::CodeSentEmail,
         Key::Resend,
-        Key::ResendIn,
         Key::EnrollTitle,
         Key::EnrollScan,
         Key::EnrollSecret,
@@ -129,19 +185,17 @@ impl Key {
         Key::RecoveryTitle,
         Key::RecoveryHint,
         Key::Copy,
+        Key::DownloadCodes,
         Key::Copied,
         Key::RecoverySaved,
         Key::DoneTitle,
         Key::DoneReturn,
         Key::Redirecting,
         Key::ErrWrongCredentials,
-        Key::ErrAttemptsLeft,
-        Key::ErrLocked,
         Key::ErrLinkUsed,
         Key::ErrLinkExpired,
         Key::ErrCodeWrong,
         Key::ErrCodeExpired,
-        Key::ErrTooManyCodes,
         Key::ErrServer,
         Key::ErrRequired,
         Key::ErrTooLong,
@@ -233,8 +287,8 @@ impl Lang {
             .unwrap_or_default()
     }
 
-    /// The text for `key`. In the browser, from the one language the server handed the island
-    /// (see [`Lang::texts`] and [`install`]).
+    /// The text for `key`. In the browser, from the one language the page loaded for the island
+    /// (see [`Lang::texts`] and `install`).
     pub fn text(self, key: Key) -> &'static str {
         #[cfg(not(feature = "hydrate"))]
         {
@@ -252,19 +306,55 @@ impl Lang {
         }
     }
 
-    /// Every text of this language in [`Key::ALL`]'s order: the island's copy, so that the
-    /// WebAssembly carries no language tables (four of them weighed more than a page's worth of
-    /// text). Empty in the browser, which has no tables to read.
+    /// Every text of this language: [`Key::ALL`]'s, then for each of [`Counted::ALL`] its one,
+    /// many and other forms. The island's copy (a script of its own, see `texts_script`), so
+    /// that the WebAssembly carries no language tables (four of them weighed more than a page's
+    /// worth of text). Empty in the browser, which has no tables to read.
     pub fn texts(self) -> Vec<String> {
         #[cfg(not(feature = "hydrate"))]
         {
-            Key::ALL.iter().map(|k| self.text(*k).to_owned()).collect()
+            let keys = Key::ALL.iter().map(|k| self.text(*k));
+            let counted = Counted::ALL.iter().flat_map(|c| {
+                let forms = self.forms(*c);
+                [forms.one, forms.many.unwrap_or(forms.other), forms.other]
+            });
+            keys.chain(counted).map(str::to_owned).collect()
         }
         #[cfg(feature = "hydrate")]
         {
             let _ = self;
             Vec::new()
         }
+    }
+
+    /// The forms of a counted sentence. In the browser, from the island's copy.
+    pub fn forms(self, counted: Counted) -> Forms {
+        #[cfg(not(feature = "hydrate"))]
+        {
+            match self {
+                Lang::En => en_counted(counted),
+                Lang::De => de_counted(counted),
+                Lang::Fr => fr_counted(counted),
+                Lang::Es => es_counted(counted),
+            }
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = self;
+            installed_forms(counted)
+        }
+    }
+
+    /// The plural category of `n` in this language, by the Unicode plural rules.
+    pub fn category(self, n: u32) -> Category {
+        plural::category(self, n)
+    }
+
+    /// The counted sentence for `n`: the form of `n`'s plural category, `{count}` filled in.
+    pub fn count(self, counted: Counted, n: u32) -> String {
+        self.forms(counted)
+            .pick(self.category(n))
+            .replace("{count}", &n.to_string())
     }
 
     /// The text for `key` with each `{name}` replaced by its value.
@@ -299,7 +389,6 @@ fn en(key: Key) -> &'static str {
         CodeSentSms => "We sent a code by text message to {to}.",
         CodeSentEmail => "We sent a code by email to {to}.",
         Resend => "Send a new code",
-        ResendIn => "You can ask for a new code in {seconds} seconds.",
         EnrollTitle => "Set up an authenticator app",
         EnrollScan => "Scan this QR code with your authenticator app.",
         EnrollSecret => "Or enter this key by hand:",
@@ -309,19 +398,17 @@ fn en(key: Key) -> &'static str {
             "Each code works once, if you lose your authenticator. They are shown only now."
         }
         Copy => "Copy codes",
+        DownloadCodes => "Download as a text file",
         Copied => "Copied",
         RecoverySaved => "I have saved them",
         DoneTitle => "You are signed in",
         DoneReturn => "You can go back to {app} now.",
         Redirecting => "Taking you back to {app}…",
         ErrWrongCredentials => "The login name or password is not right.",
-        ErrAttemptsLeft => "{count} attempts left before the account is locked for a while.",
-        ErrLocked => "Too many failed attempts. Try again in {minutes} minutes.",
         ErrLinkUsed => "This sign-in link was already used. Go back to the app to start again.",
         ErrLinkExpired => "This sign-in link has expired. Go back to the app to start again.",
         ErrCodeWrong => "That code is not right.",
         ErrCodeExpired => "That code has expired. Ask for a new one.",
-        ErrTooManyCodes => "Too many codes were asked for. Wait {seconds} seconds.",
         ErrServer => "Something went wrong on our side. Please try again.",
         ErrRequired => "Please fill in this field.",
         ErrTooLong => "This is too long.",
@@ -386,7 +473,6 @@ fn de(key: Key) -> &'static str {
         CodeSentSms => "Wir haben einen Code per SMS an {to} gesendet.",
         CodeSentEmail => "Wir haben einen Code per E-Mail an {to} gesendet.",
         Resend => "Neuen Code senden",
-        ResendIn => "Einen neuen Code können Sie in {seconds} Sekunden anfordern.",
         EnrollTitle => "Authenticator-App einrichten",
         EnrollScan => "Scannen Sie diesen QR-Code mit Ihrer Authenticator-App.",
         EnrollSecret => "Oder geben Sie diesen Schlüssel von Hand ein:",
@@ -394,19 +480,17 @@ fn de(key: Key) -> &'static str {
         RecoveryTitle => "Wiederherstellungscodes sichern",
         RecoveryHint => "Jeder Code funktioniert einmal, falls Sie Ihren Authenticator verlieren. Sie werden nur jetzt angezeigt.",
         Copy => "Codes kopieren",
+        DownloadCodes => "Als Textdatei herunterladen",
         Copied => "Kopiert",
         RecoverySaved => "Ich habe sie gesichert",
         DoneTitle => "Sie sind angemeldet",
         DoneReturn => "Sie können jetzt zu {app} zurückkehren.",
         Redirecting => "Sie werden zu {app} zurückgeleitet…",
         ErrWrongCredentials => "Benutzername oder Passwort ist nicht richtig.",
-        ErrAttemptsLeft => "Noch {count} Versuche, bevor das Konto vorübergehend gesperrt wird.",
-        ErrLocked => "Zu viele Fehlversuche. Versuchen Sie es in {minutes} Minuten wieder.",
         ErrLinkUsed => "Dieser Anmeldelink wurde bereits verwendet. Beginnen Sie in der App neu.",
         ErrLinkExpired => "Dieser Anmeldelink ist abgelaufen. Beginnen Sie in der App neu.",
         ErrCodeWrong => "Dieser Code ist nicht richtig.",
         ErrCodeExpired => "Dieser Code ist abgelaufen. Fordern Sie einen neuen an.",
-        ErrTooManyCodes => "Zu viele Codes angefordert. Warten Sie {seconds} Sekunden.",
         ErrServer => "Bei uns ist etwas schiefgegangen. Bitte versuchen Sie es erneut.",
         ErrRequired => "Bitte füllen Sie dieses Feld aus.",
         ErrTooLong => "Das ist zu lang.",
@@ -471,7 +555,6 @@ fn fr(key: Key) -> &'static str {
         CodeSentSms => "Nous avons envoyé un code par SMS au {to}.",
         CodeSentEmail => "Nous avons envoyé un code par e-mail à {to}.",
         Resend => "Envoyer un nouveau code",
-        ResendIn => "Vous pourrez demander un nouveau code dans {seconds} secondes.",
         EnrollTitle => "Configurer une application d’authentification",
         EnrollScan => "Scannez ce code QR avec votre application d’authentification.",
         EnrollSecret => "Ou saisissez cette clé à la main :",
@@ -479,19 +562,17 @@ fn fr(key: Key) -> &'static str {
         RecoveryTitle => "Conservez vos codes de récupération",
         RecoveryHint => "Chaque code fonctionne une fois, si vous perdez votre application. Ils ne sont affichés que maintenant.",
         Copy => "Copier les codes",
+        DownloadCodes => "Télécharger en fichier texte",
         Copied => "Copié",
         RecoverySaved => "Je les ai conservés",
         DoneTitle => "Vous êtes connecté",
         DoneReturn => "Vous pouvez revenir à {app}.",
         Redirecting => "Retour vers {app}…",
         ErrWrongCredentials => "L’identifiant ou le mot de passe est incorrect.",
-        ErrAttemptsLeft => "Encore {count} essais avant que le compte soit bloqué un moment.",
-        ErrLocked => "Trop d’échecs. Réessayez dans {minutes} minutes.",
         ErrLinkUsed => "Ce lien de connexion a déjà été utilisé. Recommencez depuis l’application.",
         ErrLinkExpired => "Ce lien de connexion a expiré. Recommencez depuis l’application.",
         ErrCodeWrong => "Ce code est incorrect.",
         ErrCodeExpired => "Ce code a expiré. Demandez-en un nouveau.",
-        ErrTooManyCodes => "Trop de codes demandés. Attendez {seconds} secondes.",
         ErrServer => "Un problème est survenu de notre côté. Veuillez réessayer.",
         ErrRequired => "Veuillez remplir ce champ.",
         ErrTooLong => "C’est trop long.",
@@ -556,7 +637,6 @@ fn es(key: Key) -> &'static str {
         CodeSentSms => "Enviamos un código por SMS al {to}.",
         CodeSentEmail => "Enviamos un código por correo a {to}.",
         Resend => "Enviar un código nuevo",
-        ResendIn => "Podrá pedir un código nuevo en {seconds} segundos.",
         EnrollTitle => "Configure una aplicación de autenticación",
         EnrollScan => "Escanee este código QR con su aplicación de autenticación.",
         EnrollSecret => "O introduzca esta clave a mano:",
@@ -564,19 +644,17 @@ fn es(key: Key) -> &'static str {
         RecoveryTitle => "Guarde sus códigos de recuperación",
         RecoveryHint => "Cada código sirve una vez, si pierde su autenticador. Solo se muestran ahora.",
         Copy => "Copiar códigos",
+        DownloadCodes => "Descargar como archivo de texto",
         Copied => "Copiado",
         RecoverySaved => "Ya los guardé",
         DoneTitle => "Ha iniciado sesión",
         DoneReturn => "Ya puede volver a {app}.",
         Redirecting => "Volviendo a {app}…",
         ErrWrongCredentials => "El usuario o la contraseña no son correctos.",
-        ErrAttemptsLeft => "Quedan {count} intentos antes de bloquear la cuenta un tiempo.",
-        ErrLocked => "Demasiados intentos fallidos. Inténtelo de nuevo en {minutes} minutos.",
         ErrLinkUsed => "Este enlace de inicio de sesión ya se usó. Vuelva a la aplicación para empezar de nuevo.",
         ErrLinkExpired => "Este enlace de inicio de sesión ha caducado. Vuelva a la aplicación para empezar de nuevo.",
         ErrCodeWrong => "Ese código no es correcto.",
         ErrCodeExpired => "Ese código ha caducado. Pida uno nuevo.",
-        ErrTooManyCodes => "Se pidieron demasiados códigos. Espere {seconds} segundos.",
         ErrServer => "Algo salió mal por nuestra parte. Inténtelo de nuevo.",
         ErrRequired => "Rellene este campo.",
         ErrTooLong => "Es demasiado largo.",
@@ -619,19 +697,245 @@ fn es(key: Key) -> &'static str {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
+fn en_counted(counted: Counted) -> Forms {
+    use Counted::*;
+    let (one, other) = match counted {
+        AttemptsLeft => (
+            "{count} attempt left before the account is locked for a while.",
+            "{count} attempts left before the account is locked for a while.",
+        ),
+        LockedMinutes => (
+            "Too many failed attempts. Try again in {count} minute.",
+            "Too many failed attempts. Try again in {count} minutes.",
+        ),
+        WaitSeconds => (
+            "Too many codes were asked for. Wait {count} second.",
+            "Too many codes were asked for. Wait {count} seconds.",
+        ),
+        ResendIn => (
+            "You can ask for a new code in {count} second.",
+            "You can ask for a new code in {count} seconds.",
+        ),
+    };
+    Forms {
+        one,
+        many: None,
+        other,
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn de_counted(counted: Counted) -> Forms {
+    use Counted::*;
+    let (one, other) = match counted {
+        AttemptsLeft => (
+            "Noch {count} Versuch, bevor das Konto vorübergehend gesperrt wird.",
+            "Noch {count} Versuche, bevor das Konto vorübergehend gesperrt wird.",
+        ),
+        LockedMinutes => (
+            "Zu viele Fehlversuche. Versuchen Sie es in {count} Minute wieder.",
+            "Zu viele Fehlversuche. Versuchen Sie es in {count} Minuten wieder.",
+        ),
+        WaitSeconds => (
+            "Zu viele Codes angefordert. Warten Sie {count} Sekunde.",
+            "Zu viele Codes angefordert. Warten Sie {count} Sekunden.",
+        ),
+        ResendIn => (
+            "Einen neuen Code können Sie in {count} Sekunde anfordern.",
+            "Einen neuen Code können Sie in {count} Sekunden anfordern.",
+        ),
+    };
+    Forms {
+        one,
+        many: None,
+        other,
+    }
+}
+
+/// French: one is 0 and 1 ("0 essai", "1 essai"); many is a million and up ("de").
+#[cfg(not(feature = "hydrate"))]
+fn fr_counted(counted: Counted) -> Forms {
+    use Counted::*;
+    let (one, many, other) = match counted {
+        AttemptsLeft => (
+            "Encore {count} essai avant que le compte soit bloqué un moment.",
+            "Encore {count} d’essais avant que le compte soit bloqué un moment.",
+            "Encore {count} essais avant que le compte soit bloqué un moment.",
+        ),
+        LockedMinutes => (
+            "Trop d’échecs. Réessayez dans {count} minute.",
+            "Trop d’échecs. Réessayez dans {count} de minutes.",
+            "Trop d’échecs. Réessayez dans {count} minutes.",
+        ),
+        WaitSeconds => (
+            "Trop de codes demandés. Attendez {count} seconde.",
+            "Trop de codes demandés. Attendez {count} de secondes.",
+            "Trop de codes demandés. Attendez {count} secondes.",
+        ),
+        ResendIn => (
+            "Vous pourrez demander un nouveau code dans {count} seconde.",
+            "Vous pourrez demander un nouveau code dans {count} de secondes.",
+            "Vous pourrez demander un nouveau code dans {count} secondes.",
+        ),
+    };
+    Forms {
+        one,
+        many: Some(many),
+        other,
+    }
+}
+
+/// Spanish: one is 1; many is a million and up ("de").
+#[cfg(not(feature = "hydrate"))]
+fn es_counted(counted: Counted) -> Forms {
+    use Counted::*;
+    let (one, many, other) = match counted {
+        AttemptsLeft => (
+            "Queda {count} intento antes de bloquear la cuenta un tiempo.",
+            "Quedan {count} de intentos antes de bloquear la cuenta un tiempo.",
+            "Quedan {count} intentos antes de bloquear la cuenta un tiempo.",
+        ),
+        LockedMinutes => (
+            "Demasiados intentos fallidos. Inténtelo de nuevo en {count} minuto.",
+            "Demasiados intentos fallidos. Inténtelo de nuevo en {count} de minutos.",
+            "Demasiados intentos fallidos. Inténtelo de nuevo en {count} minutos.",
+        ),
+        WaitSeconds => (
+            "Se pidieron demasiados códigos. Espere {count} segundo.",
+            "Se pidieron demasiados códigos. Espere {count} de segundos.",
+            "Se pidieron demasiados códigos. Espere {count} segundos.",
+        ),
+        ResendIn => (
+            "Podrá pedir un código nuevo en {count} segundo.",
+            "Podrá pedir un código nuevo en {count} de segundos.",
+            "Podrá pedir un código nuevo en {count} segundos.",
+        ),
+    };
+    Forms {
+        one,
+        many: Some(many),
+        other,
+    }
+}
+
+/// Plural categories: ICU4X's compiled CLDR rules on the server.
+#[cfg(not(feature = "hydrate"))]
+mod plural {
+    use super::{Category, Lang};
+    use icu_locale_core::locale;
+    use icu_plurals::{PluralCategory, PluralRules};
+
+    pub(super) fn category(lang: Lang, n: u32) -> Category {
+        let locale = match lang {
+            Lang::En => locale!("en"),
+            Lang::De => locale!("de"),
+            Lang::Fr => locale!("fr"),
+            Lang::Es => locale!("es"),
+        };
+        // The rules are compiled in (loading them is a lookup, no I/O); a language without
+        // them would read as `other`, which the tests would catch.
+        match PluralRules::try_new_cardinal(locale.into())
+            .ok()
+            .map(|rules| rules.category_for(n))
+        {
+            Some(PluralCategory::Zero) => Category::Zero,
+            Some(PluralCategory::One) => Category::One,
+            Some(PluralCategory::Two) => Category::Two,
+            Some(PluralCategory::Few) => Category::Few,
+            Some(PluralCategory::Many) => Category::Many,
+            Some(PluralCategory::Other) | None => Category::Other,
+        }
+    }
+}
+
+/// Plural categories: the browser's `Intl.PluralRules` (its ICU and CLDR data), so the wasm
+/// carries no rules of its own.
+#[cfg(feature = "hydrate")]
+mod plural {
+    use super::{Category, Lang};
+
+    pub(super) fn category(lang: Lang, n: u32) -> Category {
+        let locales = js_sys::Array::of1(&lang.code().into());
+        let rules = js_sys::Intl::PluralRules::new(&locales, &js_sys::Object::new());
+        match String::from(rules.select(f64::from(n))).as_str() {
+            "zero" => Category::Zero,
+            "one" => Category::One,
+            "two" => Category::Two,
+            "few" => Category::Few,
+            "many" => Category::Many,
+            _ => Category::Other,
+        }
+    }
+}
+
 #[cfg(feature = "hydrate")]
 static INSTALLED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
 
-/// Called by the island before it renders, with the texts the server put in its props. Kept
-/// for the page's life (one language per page: switching reloads).
+/// The global the texts script ([`texts_script`]) sets.
+#[cfg(any(feature = "hydrate", feature = "ssr"))]
+const TEXTS_GLOBAL: &str = "__vestibuleTexts";
+
+/// Called by the island before it renders: takes the page's texts from the global the texts
+/// script set (it runs before the hydration script, which follows it in the page). Kept for the
+/// page's life (one language per page: switching reloads).
 #[cfg(feature = "hydrate")]
-pub fn install(texts: Vec<String>) {
-    let _ = INSTALLED.set(
-        texts
+pub fn install() {
+    if INSTALLED.get().is_some() {
+        return;
+    }
+    let texts = js_sys::Reflect::get(&js_sys::global(), &TEXTS_GLOBAL.into())
+        .ok()
+        .filter(|v| v.is_array())
+        .map(|v| {
+            js_sys::Array::from(&v)
+                .iter()
+                .filter_map(|t| t.as_string())
+                .map(|t| &*Box::leak(t.into_boxed_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = INSTALLED.set(texts);
+}
+
+/// One language's texts ([`Lang::texts`]) as a script for the island, served at `path`
+/// (`/texts/de-<hash>.js`, named after a hash of its content so browsers may keep it for good).
+/// A file of its own rather than the island's props: the page would otherwise carry every text
+/// twice, once rendered and once in the props, and fetch them again on every sign-in.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextsScript {
+    pub lang: Lang,
+    pub path: String,
+    pub body: String,
+}
+
+/// The texts script of `lang`, made once.
+#[cfg(feature = "ssr")]
+pub fn texts_script(lang: Lang) -> &'static TextsScript {
+    static SCRIPTS: std::sync::LazyLock<Vec<TextsScript>> = std::sync::LazyLock::new(|| {
+        Lang::ALL
             .into_iter()
-            .map(|t| &*Box::leak(t.into_boxed_str()))
-            .collect(),
-    );
+            .map(|lang| {
+                let json = serde_json::to_string(&lang.texts()).unwrap_or_else(|_| "[]".into());
+                let body = format!("globalThis.{TEXTS_GLOBAL}={json};\n");
+                let hash = domain::crypto::to_hex(&domain::crypto::sha256(body.as_bytes()));
+                let path = format!("/texts/{}-{}.js", lang.code(), &hash[..16]);
+                TextsScript { lang, path, body }
+            })
+            .collect()
+    });
+    let index = Lang::ALL.iter().position(|l| *l == lang).unwrap_or(0);
+    &SCRIPTS[index]
+}
+
+/// The texts script served at `path`, if any.
+#[cfg(feature = "ssr")]
+pub fn find_texts_script(path: &str) -> Option<&'static TextsScript> {
+    Lang::ALL
+        .into_iter()
+        .map(texts_script)
+        .find(|script| script.path == path)
 }
 
 #[cfg(feature = "hydrate")]
@@ -642,6 +946,23 @@ fn installed(key: Key) -> &'static str {
         .zip(index)
         .and_then(|(texts, i)| texts.get(i).copied())
         .unwrap_or_default()
+}
+
+#[cfg(feature = "hydrate")]
+fn installed_forms(counted: Counted) -> Forms {
+    let at = |offset: usize| -> &'static str {
+        let index = Counted::ALL.iter().position(|c| *c == counted);
+        INSTALLED
+            .get()
+            .zip(index)
+            .and_then(|(texts, i)| texts.get(Key::ALL.len() + 3 * i + offset).copied())
+            .unwrap_or_default()
+    };
+    Forms {
+        one: at(0),
+        many: Some(at(1)),
+        other: at(2),
+    }
 }
 
 #[cfg(test)]
@@ -742,7 +1063,6 @@ mod tests {
             | Key::CodeSentSms
             | Key::CodeSentEmail
             | Key::Resend
-            | Key::ResendIn
             | Key::EnrollTitle
             | Key::EnrollScan
             | Key::EnrollSecret
@@ -750,19 +1070,17 @@ mod tests {
             | Key::RecoveryTitle
             | Key::RecoveryHint
             | Key::Copy
+            | Key::DownloadCodes
             | Key::Copied
             | Key::RecoverySaved
             | Key::DoneTitle
             | Key::DoneReturn
             | Key::Redirecting
             | Key::ErrWrongCredentials
-            | Key::ErrAttemptsLeft
-            | Key::ErrLocked
             | Key::ErrLinkUsed
             | Key::ErrLinkExpired
             | Key::ErrCodeWrong
             | Key::ErrCodeExpired
-            | Key::ErrTooManyCodes
             | Key::ErrServer
             | Key::ErrRequired
             | Key::ErrTooLong
@@ -829,9 +1147,18 @@ mod tests {
     fn the_islands_copy_follows_the_key_list() {
         for lang in Lang::ALL {
             let texts = lang.texts();
-            assert_eq!(texts.len(), Key::ALL.len());
+            assert_eq!(texts.len(), Key::ALL.len() + 3 * Counted::ALL.len());
             for (key, text) in Key::ALL.into_iter().zip(&texts) {
                 assert_eq!(lang.text(key), text, "{lang:?} {key:?}");
+            }
+            for (i, counted) in Counted::ALL.into_iter().enumerate() {
+                let forms = lang.forms(counted);
+                let at = Key::ALL.len() + 3 * i;
+                assert_eq!(
+                    texts[at..at + 3],
+                    [forms.one, forms.many.unwrap_or(forms.other), forms.other],
+                    "{lang:?} {counted:?}"
+                );
             }
         }
     }
@@ -839,12 +1166,162 @@ mod tests {
     #[test]
     fn placeholders_are_filled() {
         assert_eq!(
-            Lang::De.fill(Key::ErrAttemptsLeft, &[("count", "3")]),
+            Lang::De.count(Counted::AttemptsLeft, 3),
             "Noch 3 Versuche, bevor das Konto vorübergehend gesperrt wird."
         );
         assert_eq!(
             Lang::En.fill(Key::SignInTo, &[("app", "Shop")]),
             "Sign in to Shop"
         );
+    }
+
+    /// The categories CLDR gives these languages for whole numbers, as ICU4X computes them:
+    /// English and German one for 1 only; French one for 0 and 1; French and Spanish many for
+    /// a million and its multiples.
+    #[test]
+    fn plural_categories_follow_the_unicode_rules() {
+        use Category::*;
+        let cases: [(u32, [Category; 4]); 9] = [
+            // n      en     de     fr     es
+            (0, [Other, Other, One, Other]),
+            (1, [One, One, One, One]),
+            (2, [Other, Other, Other, Other]),
+            (5, [Other, Other, Other, Other]),
+            (11, [Other, Other, Other, Other]),
+            (21, [Other, Other, Other, Other]),
+            (101, [Other, Other, Other, Other]),
+            (1_000_000, [Other, Other, Many, Many]),
+            (2_000_001, [Other, Other, Other, Other]),
+        ];
+        for (n, want) in cases {
+            for (lang, category) in Lang::ALL.into_iter().zip(want) {
+                assert_eq!(lang.category(n), category, "{lang:?} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn counted_sentences_agree_with_their_number_in_every_language() {
+        let cases = [
+            (
+                Lang::En,
+                1,
+                "1 attempt left before the account is locked for a while.",
+            ),
+            (
+                Lang::En,
+                2,
+                "2 attempts left before the account is locked for a while.",
+            ),
+            (
+                Lang::En,
+                0,
+                "0 attempts left before the account is locked for a while.",
+            ),
+            (
+                Lang::De,
+                1,
+                "Noch 1 Versuch, bevor das Konto vorübergehend gesperrt wird.",
+            ),
+            (
+                Lang::De,
+                4,
+                "Noch 4 Versuche, bevor das Konto vorübergehend gesperrt wird.",
+            ),
+            (
+                Lang::Fr,
+                0,
+                "Encore 0 essai avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                1,
+                "Encore 1 essai avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                3,
+                "Encore 3 essais avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Fr,
+                1_000_000,
+                "Encore 1000000 d’essais avant que le compte soit bloqué un moment.",
+            ),
+            (
+                Lang::Es,
+                1,
+                "Queda 1 intento antes de bloquear la cuenta un tiempo.",
+            ),
+            (
+                Lang::Es,
+                2,
+                "Quedan 2 intentos antes de bloquear la cuenta un tiempo.",
+            ),
+            (
+                Lang::Es,
+                0,
+                "Quedan 0 intentos antes de bloquear la cuenta un tiempo.",
+            ),
+        ];
+        for (lang, n, want) in cases {
+            assert_eq!(lang.count(Counted::AttemptsLeft, n), want, "{lang:?} {n}");
+        }
+        assert_eq!(
+            Lang::En.count(Counted::LockedMinutes, 1),
+            "Too many failed attempts. Try again in 1 minute."
+        );
+        assert_eq!(
+            Lang::De.count(Counted::WaitSeconds, 1),
+            "Zu viele Codes angefordert. Warten Sie 1 Sekunde."
+        );
+        assert_eq!(
+            Lang::Es.count(Counted::ResendIn, 30),
+            "Podrá pedir un código nuevo en 30 segundos."
+        );
+    }
+
+    /// Every category a language's rules produce has a form of its own where the language
+    /// words it apart (`many` in French and Spanish, and in no other), every form holds the
+    /// number, and the forms of one sentence differ (a copied form would hide a missing one).
+    #[test]
+    fn every_counted_sentence_has_the_forms_its_language_needs() {
+        let samples: Vec<u32> = (0..=1_200)
+            .chain([10_000, 100_000, 1_000_000, 2_000_000, 3_000_001])
+            .collect();
+        for lang in Lang::ALL {
+            let categories: std::collections::HashSet<Category> =
+                samples.iter().map(|n| lang.category(*n)).collect();
+            for rare in [Category::Zero, Category::Two, Category::Few] {
+                assert!(!categories.contains(&rare), "{lang:?} has {rare:?}");
+            }
+            let has_many = categories.contains(&Category::Many);
+            assert_eq!(has_many, matches!(lang, Lang::Fr | Lang::Es), "{lang:?}");
+            for counted in Counted::ALL {
+                let forms = lang.forms(counted);
+                assert_eq!(forms.many.is_some(), has_many, "{lang:?} {counted:?}");
+                let all = [Some(forms.one), forms.many, Some(forms.other)];
+                for form in all.into_iter().flatten() {
+                    assert_eq!(
+                        placeholders(form),
+                        ["count"],
+                        "{lang:?} {counted:?}: {form}"
+                    );
+                    assert!(!form.trim().is_empty());
+                }
+                assert_ne!(forms.one, forms.other, "{lang:?} {counted:?}");
+                if let Some(many) = forms.many {
+                    assert_ne!(many, forms.other, "{lang:?} {counted:?}");
+                    assert_ne!(many, forms.one, "{lang:?} {counted:?}");
+                }
+                if lang != Lang::En {
+                    assert_ne!(
+                        forms.other,
+                        Lang::En.forms(counted).other,
+                        "{lang:?} {counted:?}"
+                    );
+                }
+            }
+        }
     }
 }

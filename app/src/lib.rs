@@ -14,8 +14,18 @@ use leptos_router::{
     path, SsrMode,
 };
 
-/// Name of the generated JS, WASM and CSS files under `/pkg/`.
+/// Name of the generated JS, WASM and CSS files under `/pkg/`, before `scripts/build-site.sh`
+/// adds their content hashes.
 pub const OUTPUT_NAME: &str = "vestibule";
+
+/// The built site's file names under `/pkg/`, which carry content hashes (the server reads them
+/// from the site's `assets.txt` and provides this as context; the JS and wasm names are the
+/// `LeptosOptions` output name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAssets {
+    /// The style sheet's file name, `vestibule-<hash>.css`.
+    pub css: String,
+}
 
 /// The language of a rendered page, decided by the server before rendering (the console gate
 /// puts it in the request's extensions); pages without one are English.
@@ -27,11 +37,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     security::provide_page_nonce();
     #[cfg(feature = "ssr")]
-    let lang = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<PageLang>().copied())
-        .map_or(i18n::Lang::En, |l| l.0);
+    let page_lang = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageLang>().copied());
     #[cfg(not(feature = "ssr"))]
-    let lang = i18n::Lang::En;
+    let page_lang: Option<PageLang> = None;
+    let lang = page_lang.map_or(i18n::Lang::En, |l| l.0);
+    // The console's island reads its texts from this script, which must run before the
+    // hydration script (module scripts run in the order of the page).
+    #[cfg(feature = "ssr")]
+    let texts = page_lang.map(|l| {
+        let path = i18n::texts_script(l.0).path.clone();
+        view! { <script type="module" src=path></script> }
+    });
+    #[cfg(not(feature = "ssr"))]
+    let texts: Option<()> = None;
+    let css = use_context::<SiteAssets>().map_or_else(|| format!("{OUTPUT_NAME}.css"), |a| a.css);
     view! {
         <!DOCTYPE html>
         <html lang=lang.code()>
@@ -42,7 +62,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // No favicon: without this the browser asks for /favicon.ico on every first load
                 // (a 404 page, 3.3 KB of the weight budget).
                 <link rel="icon" href="data:," />
-                <link rel="stylesheet" href=format!("/pkg/{OUTPUT_NAME}.css") />
+                <link rel="stylesheet" href=format!("/pkg/{css}") />
+                {texts}
                 <HydrationScripts options islands=true />
                 <MetaTags />
             </head>

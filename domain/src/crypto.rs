@@ -165,23 +165,56 @@ pub fn code_hash(session_id: &str, code: &str) -> String {
     to_hex(&hasher.finalize())
 }
 
-/// A recovery code: 16 random bytes (128 bits) as eight dash-separated groups of four hex digits.
+/// The symbols of recovery codes: Crockford's base32 (digits and capitals without I, L, O and U),
+/// so that nothing on a printed or handwritten list can be read two ways.
+pub const RECOVERY_CODE_SYMBOLS: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Symbols in a recovery code (hyphen not counted): 10 of 32 symbols, 50 random bits.
+pub const RECOVERY_CODE_LEN: usize = 10;
+
+/// Base32 over [`RECOVERY_CODE_SYMBOLS`], without padding.
+static RECOVERY_ENCODING: std::sync::LazyLock<data_encoding::Encoding> =
+    std::sync::LazyLock::new(|| {
+        let mut spec = data_encoding::Specification::new();
+        spec.symbols.push_str(RECOVERY_CODE_SYMBOLS);
+        // Thirty-two distinct ASCII symbols without padding always make a valid specification
+        // (the tests check every code's symbols); the fallback only keeps this free of panics.
+        spec.encoding()
+            .unwrap_or_else(|_| data_encoding::BASE32_NOPAD.clone())
+    });
+
+/// A recovery code: 50 random bits as ten Crockford base32 symbols in two groups of five
+/// (`7KQ4M-XW9PD`). Seven random bytes are encoded and the first ten symbols kept: each symbol
+/// carries five bits of its own, so the ten are uniform over 32^10 = 2^50 codes.
 pub fn recovery_code(rng: &dyn Rng) -> Secret<String> {
-    let hex = to_hex(&random_bytes::<16>(rng));
-    let groups: Vec<&str> = (0..8).filter_map(|i| hex.get(i * 4..i * 4 + 4)).collect();
-    Secret(groups.join("-"))
+    let text = RECOVERY_ENCODING.encode(&random_bytes::<7>(rng));
+    let (first, second) = text.split_at(RECOVERY_CODE_LEN / 2);
+    Secret(format!("{first}-{}", &second[..RECOVERY_CODE_LEN / 2]))
 }
 
-/// Hash of a recovery code as typed: dashes and spaces ignored, letter case ignored.
-pub fn recovery_code_hash(code: &str) -> String {
-    let normal: String = code
+/// A recovery code as typed, in its one canonical spelling: spaces and hyphens dropped, letters
+/// upper-cased, and the letters Crockford's alphabet leaves out read as the digits they look
+/// like (O as 0, I and L as 1).
+pub fn normalize_recovery_code(typed: &str) -> String {
+    typed
         .chars()
         .filter(|c| *c != '-' && !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect();
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect()
+}
+
+/// The hash a recovery code is kept as: SHA-256 over the user's id and the normalized code, hex.
+/// SECURITY: keyed to the user, so a stolen table cannot be searched for all users' codes at
+/// once (a code has 50 bits; each user's ten codes must be attacked apart).
+pub fn recovery_code_hash(user_id: &str, code: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(b"vestibule-recovery\0");
-    hasher.update(normal.as_bytes());
+    hasher.update(b"vestibule-recovery-v2\0");
+    hasher.update(user_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(normalize_recovery_code(code).as_bytes());
     to_hex(&hasher.finalize())
 }
 
@@ -496,14 +529,80 @@ mod tests {
     }
 
     #[test]
-    fn recovery_codes_normalise() {
-        let code = recovery_code(&SeededRng::new(3));
-        assert_eq!(code.expose().len(), 39);
-        let typed = code.expose().replace('-', "").to_uppercase();
+    fn recovery_codes_are_two_groups_of_five_crockford_symbols() {
+        let rng = SeededRng::new(3);
+        for _ in 0..500 {
+            let code = recovery_code(&rng);
+            let text = code.expose();
+            assert_eq!(text.len(), 11, "{text}");
+            let (a, b) = text.split_once('-').unwrap();
+            assert_eq!((a.len(), b.len()), (5, 5), "{text}");
+            assert!(
+                a.chars()
+                    .chain(b.chars())
+                    .all(|c| RECOVERY_CODE_SYMBOLS.contains(c)),
+                "{text}"
+            );
+            assert_eq!(normalize_recovery_code(text), format!("{a}{b}"));
+        }
+        // 32 symbols, none of the easily confused letters, ten of them: 50 bits.
+        assert_eq!(RECOVERY_CODE_SYMBOLS.len(), 32);
+        assert!(!RECOVERY_CODE_SYMBOLS.contains(['I', 'L', 'O', 'U']));
+        let bits = RECOVERY_CODE_LEN as f64 * (RECOVERY_CODE_SYMBOLS.len() as f64).log2();
+        assert!(bits >= 50.0, "{bits} bits");
+    }
+
+    /// Every symbol in every position is about equally likely (no symbol or position is fixed,
+    /// as a bad split of the encoded bytes would make the trailing ones): 32,000 codes, each
+    /// count within a loose band around the expected 1,000.
+    #[test]
+    fn recovery_code_symbols_are_uniform_in_every_position() {
+        let rng = SeededRng::new(11);
+        let mut counts = [[0u32; 32]; RECOVERY_CODE_LEN];
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..32_000 {
+            let code = normalize_recovery_code(recovery_code(&rng).expose());
+            assert!(seen.insert(code.clone()), "a repeat: {code}");
+            for (pos, c) in code.chars().enumerate() {
+                let Some(i) = RECOVERY_CODE_SYMBOLS.find(c) else {
+                    panic!("{c} in {code}");
+                };
+                counts[pos][i] += 1;
+            }
+        }
+        for (pos, row) in counts.iter().enumerate() {
+            for (i, n) in row.iter().enumerate() {
+                assert!(
+                    (850..=1150).contains(n),
+                    "position {pos}, symbol {}: {n}",
+                    &RECOVERY_CODE_SYMBOLS[i..=i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recovery_codes_are_read_as_typed() {
+        let code = "7KQ4M-XW9PD";
+        let want = recovery_code_hash("user-1", code);
+        for typed in [
+            "7KQ4MXW9PD",
+            "7kq4m-xw9pd",
+            " 7kq4m xw9pd ",
+            "7KQ4M--XW9PD",
+            "7-K-Q-4-M-X-W-9-P-D",
+            "7kq4m\txw9pd\n",
+        ] {
+            assert_eq!(recovery_code_hash("user-1", typed), want, "{typed:?}");
+        }
+        // O, I and L are the digits they look like.
         assert_eq!(
-            recovery_code_hash(code.expose()),
-            recovery_code_hash(&typed)
+            recovery_code_hash("user-1", "1O0IL-ABCDE"),
+            recovery_code_hash("user-1", "10011-ABCDE")
         );
+        // Another code, or the same code of another user, is another hash.
+        assert_ne!(recovery_code_hash("user-1", "7KQ4M-XW9PE"), want);
+        assert_ne!(recovery_code_hash("user-2", code), want);
     }
 
     #[test]

@@ -546,7 +546,7 @@ pub async fn console_gate(
     // A page view claims nothing (a mail scanner's fetch must not use the link up).
     let login = match state.engine.open_login(&token, browser).await {
         Ok(login) => login,
-        Err(err) => return link_problem_page(&err, gate_lang(&request, None)),
+        Err(err) => return link_problem_page(&state, &err, gate_lang(&request, None)),
     };
     let lang = gate_lang(&request, login.ui_locales());
     // The page's <html lang> comes from here, decided once for the whole document.
@@ -563,13 +563,17 @@ pub async fn console_gate(
                     r.headers_mut().insert(header::LOCATION, location);
                     r
                 }
-                Err(_) => link_problem_page(&DomainError::Internal, lang),
+                Err(_) => link_problem_page(&state, &DomainError::Internal, lang),
             }
         }
-        Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => {
-            page(StatusCode::OK, lang, GatePage::SignedIn, login.app_name())
-        }
-        Some(LoginNext::Ended(_)) => link_problem_page(&DomainError::HandoffEnded, lang),
+        Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => page(
+            &state,
+            StatusCode::OK,
+            lang,
+            GatePage::SignedIn,
+            login.app_name(),
+        ),
+        Some(LoginNext::Ended(_)) => link_problem_page(&state, &DomainError::HandoffEnded, lang),
         _ => {
             request
                 .extensions_mut()
@@ -648,7 +652,7 @@ fn gate_lang(request: &Request, ui_locales: Option<&str>) -> Lang {
     })
 }
 
-fn link_problem_page(err: &DomainError, lang: Lang) -> Response {
+fn link_problem_page(state: &AppState, err: &DomainError, lang: Lang) -> Response {
     let (status, which) = match err {
         DomainError::HandoffLinkNotFound => (StatusCode::NOT_FOUND, GatePage::NotValid),
         DomainError::HandoffLinkExpired => (StatusCode::GONE, GatePage::Expired),
@@ -656,18 +660,20 @@ fn link_problem_page(err: &DomainError, lang: Lang) -> Response {
         DomainError::HandoffEnded => (StatusCode::GONE, GatePage::Ended),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, GatePage::Failed),
     };
-    no_store(page(status, lang, which, ""))
+    no_store(page(state, status, lang, which, ""))
 }
 
 /// A static page without script, styled like the console, in `lang`.
-fn page(status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
+fn page(state: &AppState, status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
+    // The style sheet's hashed name, from the built site (these pages are rare: read each time).
+    let css = crate::http::Assets::read(&state.settings.site_root).css;
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_LANGUAGE, lang.code()),
         ],
-        app::console::gate::gate_document(lang, which, app),
+        app::console::gate::gate_document(lang, which, app, &css),
     )
         .into_response()
 }

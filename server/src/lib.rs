@@ -1,4 +1,7 @@
 //! Vestibule's server: configuration, command line, HTTP wiring and middleware.
+// The console page's view type (its island's steps are one enum of eleven) is deeper than the
+// default limit of 128 lets rustc lay out.
+#![recursion_limit = "256"]
 #![forbid(unsafe_code)]
 
 pub mod admin_cli;

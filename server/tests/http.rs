@@ -16,6 +16,12 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> Self {
+        Self::start_site(false).await
+    }
+
+    /// `hashed`: the site as build-site.sh lays it out, content-hashed names listed in
+    /// `assets.txt`; else one unhashed style sheet, as a hand-made site would have.
+    async fn start_site(hashed: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "vestibule-http-{}-{}",
             std::process::id(),
@@ -27,6 +33,16 @@ impl TestServer {
         let site = dir.join("site/pkg");
         std::fs::create_dir_all(&site).unwrap();
         std::fs::write(site.join("vestibule.css"), "body{}").unwrap();
+        if hashed {
+            std::fs::write(
+                dir.join("site/assets.txt"),
+                format!("stem {STEM}\ncss {CSS}\n"),
+            )
+            .unwrap();
+            std::fs::write(site.join(CSS), "body{color:red}").unwrap();
+            std::fs::write(site.join(format!("{STEM}.js")), "export default 1;").unwrap();
+            std::fs::write(site.join(format!("{STEM}_bg.wasm")), b"\0asm").unwrap();
+        }
         let over = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.join("data")),
@@ -119,6 +135,10 @@ impl Drop for TestServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The names of the stand-in hashed site.
+const STEM: &str = "vestibule-0123456789abcdef";
+const CSS: &str = "vestibule-fedcba9876543210.css";
 
 fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -356,4 +376,193 @@ async fn bad_login_names_get_a_message_not_a_500() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn pages_are_compressed_and_name_the_hashed_assets() {
+    let srv = TestServer::start_site(true).await;
+    let token = srv.link().await;
+    let page = srv.url(&format!("/console/session/{token}"));
+    // The first visit claims the link; the same browser (its cookie) comes back for the others.
+    let cookie = srv.claim(&token).await;
+    let mut plain = String::new();
+    for encoding in ["br", "gzip", "identity"] {
+        let res = client()
+            .get(&page)
+            .header(header::ACCEPT_ENCODING, encoding)
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{encoding}");
+        let sent = res
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let vary = res.headers()[header::VARY].to_str().unwrap().to_lowercase();
+        assert!(vary.contains("accept-encoding"), "{vary}");
+        let body = res.bytes().await.unwrap();
+        let html = match encoding {
+            "br" => {
+                assert_eq!(sent.as_deref(), Some("br"));
+                let mut out = Vec::new();
+                brotli::BrotliDecompress(&mut &body[..], &mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            }
+            "gzip" => {
+                use std::io::Read as _;
+                assert_eq!(sent.as_deref(), Some("gzip"));
+                let mut out = String::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut out)
+                    .unwrap();
+                out
+            }
+            _ => {
+                assert_eq!(sent, None);
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        assert!(html.contains("name=\"login_name\""), "{encoding}: {html}");
+        if encoding != "identity" {
+            assert!(
+                body.len() < html.len() / 2,
+                "{encoding}: {} of {}",
+                body.len(),
+                html.len()
+            );
+        }
+        plain = html;
+    }
+    // The page names the hashed files, and no unhashed one.
+    for name in [
+        CSS.to_owned(),
+        format!("{STEM}.js"),
+        format!("{STEM}_bg.wasm"),
+    ] {
+        assert!(plain.contains(&format!("/pkg/{name}")), "{name} in {plain}");
+    }
+    assert!(!plain.contains("/pkg/vestibule.css"), "{plain}");
+    assert!(!plain.contains("/pkg/vestibule.js"), "{plain}");
+
+    // The island's texts are not in the page (neither in its props nor elsewhere) but in a
+    // script of their own, named after its content and kept for good; each text the step shows
+    // is in the page once.
+    assert!(!plain.contains("Save your recovery codes"), "{plain}");
+    assert_eq!(plain.matches("Login name or email").count(), 1, "{plain}");
+    let texts = plain
+        .split("src=\"/texts/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|name| format!("/texts/{name}"))
+        .expect("the page loads its texts script");
+    assert!(
+        texts.starts_with("/texts/en-") && texts.ends_with(".js"),
+        "{texts}"
+    );
+    let res = client()
+        .get(srv.url(&texts))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(
+        res.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(res.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let body = {
+        use std::io::Read as _;
+        let bytes = res.bytes().await.unwrap();
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    };
+    assert!(body.starts_with("globalThis.__vestibuleTexts=["), "{body}");
+    assert!(body.contains("Save your recovery codes"), "{body}");
+    assert!(body.contains("{count} attempt left"), "{body}");
+    // With brotli: compressed ahead, the same script.
+    let res = client()
+        .get(srv.url(&texts))
+        .header(header::ACCEPT_ENCODING, "gzip;q=0.5, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+    let bytes = res.bytes().await.unwrap();
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), body);
+    let res = client()
+        .get(srv.url(&texts))
+        .header(header::ACCEPT_ENCODING, "br;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+    let wrong = texts.replace("/texts/en-", "/texts/en-0");
+    let res = client().get(srv.url(&wrong)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // A JSON answer is left as it is.
+    let res = client()
+        .get(srv.url("/healthz"))
+        .header(header::ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+}
+
+#[tokio::test]
+async fn hashed_assets_are_cached_for_good_and_others_are_not() {
+    let srv = TestServer::start_site(true).await;
+    for name in [
+        CSS.to_owned(),
+        format!("{STEM}.js"),
+        format!("{STEM}_bg.wasm"),
+    ] {
+        let res = client()
+            .get(srv.url(&format!("/pkg/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            res.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable",
+            "{name}"
+        );
+        assert!(res.headers().get(header::LAST_MODIFIED).is_none(), "{name}");
+        // Never sniffed into a document, so no document policy on it.
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(
+            !name.ends_with(".css") || !res.headers().contains_key(header::CONTENT_SECURITY_POLICY),
+            "{name}"
+        );
+    }
+    let res = client()
+        .get(srv.url("/pkg/vestibule-0000000000000000.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+
+    // A site without assets.txt has no hashed names: its files are asked for again each time.
+    let plain = TestServer::start().await;
+    let res = client()
+        .get(plain.url("/pkg/vestibule.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
 }

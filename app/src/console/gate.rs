@@ -6,8 +6,9 @@ use leptos::prelude::*;
 
 use crate::i18n::{gate::GatePage, Lang};
 
-/// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page).
-pub fn gate_document(lang: Lang, which: GatePage, app: &str) -> String {
+/// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page) and
+/// `css` the style sheet's file name under `/pkg/` (content-hashed by the site build).
+pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> String {
     let title = which.title(lang);
     let text = which.text(lang, app);
     let page = view! {
@@ -16,7 +17,7 @@ pub fn gate_document(lang: Lang, which: GatePage, app: &str) -> String {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <title>{title}</title>
-                <link rel="stylesheet" href=format!("/pkg/{}.css", crate::OUTPUT_NAME) />
+                <link rel="stylesheet" href=format!("/pkg/{css}") />
             </head>
             <body>
                 <main class="card">
@@ -35,7 +36,13 @@ mod tests {
 
     #[test]
     fn gate_pages_escape_the_app_name_and_name_their_language() {
-        let html = gate_document(Lang::De, GatePage::SignedIn, "<b>\"Shop\" & 'Co'</b>");
+        let html = gate_document(
+            Lang::De,
+            GatePage::SignedIn,
+            "<b>\"Shop\" & 'Co'</b>",
+            "vestibule-0123abcd.css",
+        );
+        assert!(html.contains("/pkg/vestibule-0123abcd.css"), "{html}");
         assert!(
             html.starts_with("<!DOCTYPE html><html lang=\"de\""),
             "{html}"

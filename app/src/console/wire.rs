@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{Key, Lang};
+use crate::i18n::{Counted, Key, Lang};
 
 /// A second factor the page can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,24 +293,23 @@ impl Notice {
 
     /// The sentence a person reads. `to` is the masked address for [`Notice::CodeSent`].
     pub fn text(self, lang: Lang, factor: Option<Factor>, to: &str) -> String {
-        let n = |n: u32| n.to_string();
         match self {
             Notice::WrongCredentials => lang.text(Key::ErrWrongCredentials).into(),
             Notice::AttemptsLeft(left) => format!(
                 "{} {}",
                 lang.text(Key::ErrWrongCredentials),
-                lang.fill(Key::ErrAttemptsLeft, &[("count", &n(left))])
+                lang.count(Counted::AttemptsLeft, left)
             ),
-            Notice::LockedMinutes(m) => lang.fill(Key::ErrLocked, &[("minutes", &n(m.max(1)))]),
+            Notice::LockedMinutes(m) => lang.count(Counted::LockedMinutes, m.max(1)),
             Notice::CodeWrong => lang.text(Key::ErrCodeWrong).into(),
             Notice::CodeWrongLeft(left) => format!(
                 "{} {}",
                 lang.text(Key::ErrCodeWrong),
-                lang.fill(Key::ErrAttemptsLeft, &[("count", &n(left))])
+                lang.count(Counted::AttemptsLeft, left)
             ),
             Notice::CodeExpired => lang.text(Key::ErrCodeExpired).into(),
             Notice::CodeAttempts => lang.text(Key::ErrCodeAttempts).into(),
-            Notice::TooManyCodes(s) => lang.fill(Key::ErrTooManyCodes, &[("seconds", &n(s))]),
+            Notice::TooManyCodes(s) => lang.count(Counted::WaitSeconds, s),
             Notice::CodeSent => match factor {
                 Some(Factor::Sms) => lang.fill(Key::CodeSentSms, &[("to", to)]),
                 _ => lang.fill(Key::CodeSentEmail, &[("to", to)]),

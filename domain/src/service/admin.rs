@@ -461,7 +461,7 @@ impl Engine {
             .await;
     }
 
-    /// Replaces the user's recovery codes with 10 new ones (128 bits each), returned once.
+    /// Replaces the user's recovery codes with 10 new ones (50 bits each, `7KQ4M-XW9PD`), returned once.
     pub async fn generate_recovery_codes(
         &self,
         id: &str,
@@ -485,7 +485,7 @@ impl Engine {
             .map(|c| RecoveryCode {
                 id: self.new_id(),
                 user_id: user.id.clone(),
-                code_hash: crypto::recovery_code_hash(c.expose()),
+                code_hash: crypto::recovery_code_hash(&user.id, c.expose()),
                 used_at: None,
             })
             .collect();

@@ -289,7 +289,7 @@ impl Engine {
                 return Err(store_err("list recovery codes", e));
             }
         };
-        let hash = crypto::recovery_code_hash(code.0.expose());
+        let hash = crypto::recovery_code_hash(&user.id, code.0.expose());
         let mut matched = None;
         for stored in &codes {
             if crypto::constant_time_eq(hash.as_bytes(), stored.code_hash.as_bytes())
