@@ -52,6 +52,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    // Every request message is a JSON object. serde would also read a struct from an array
+    // (its fields by position), which protojson never accepts.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid_argument(
+            ids::MALFORMED_BODY,
+            "invalid request body: a JSON object is expected",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, (String, serde_json::Error)> = serde_path_to_error::deserialize(&mut de)
         .map_err(|err| {
@@ -243,6 +251,17 @@ mod tests {
         assert!(parse_json::<Msg>(b"{").is_err());
         assert!(parse_json::<Msg>(br#"{"a":1} x"#).is_err());
         assert!(parse_json::<Msg>(br#"{"a":1}"#).is_ok());
+    }
+
+    #[test]
+    fn only_objects_are_messages() {
+        // serde alone would read `Msg { a: 1 }` from `[1]`.
+        for body in [&b"[1]"[..], b" [1]", b"1", b"null", b"\"a\""] {
+            let err = parse_json::<Msg>(body).unwrap_err();
+            assert_eq!(err.id, ids::MALFORMED_BODY, "{body:?}");
+            assert!(err.message.contains("JSON object"), "{}", err.message);
+        }
+        assert!(parse_json::<Msg>(b" \n{\"a\":1}").is_ok());
     }
 
     #[test]

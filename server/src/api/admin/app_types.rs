@@ -71,15 +71,26 @@ impl From<Policy> for LoginPolicy {
 #[serde(deny_unknown_fields)]
 pub struct BrandingIo {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub display_name: Option<String>,
     /// An absolute http(s) URL.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+    )]
     pub logo_url: Option<String>,
     /// `#rrggbb`.
     #[serde(default)]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub primary_color: Option<String>,
     /// `#rrggbb`.
     #[serde(default)]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub background_color: Option<String>,
 }
 
@@ -150,10 +161,16 @@ impl From<&App> for AppOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     /// 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// Absolute http(s) URLs without fragments, at most 20. None: the hosted page ends on a
     /// "signed in" page.
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::redirect_uris_schema, required = false)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub policy: Option<Policy>,
@@ -167,8 +184,14 @@ pub struct CreateApp {
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::optional_redirect_uris_schema, required = false)]
     pub redirect_uris: Option<Vec<String>>,
     #[serde(default)]
     pub policy: Option<Policy>,
@@ -225,8 +248,14 @@ impl From<&ApiKey> for ApiKeyOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// At least one.
+    #[schema(min_items = 1)]
     pub scopes: Vec<ApiScope>,
 }
 

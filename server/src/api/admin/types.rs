@@ -176,24 +176,42 @@ impl From<&User> for UserOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1–200 characters, unique in any letter case.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub login_name: String,
     /// 8–200 characters. Without one the user cannot pass a password check.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 200)]
     pub password: Option<String>,
     /// Defaults to the login name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(
+        min_length = 3,
+        max_length = 200,
+        pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
     /// E.164, e.g. `+41791234567`.
     #[serde(default)]
+    #[schema(pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<String>,
     #[serde(default)]
     pub phone_verified: bool,
     /// A language tag such as `de-CH`.
     #[serde(default)]
+    #[schema(min_length = 2, max_length = 35, pattern = "^[A-Za-z0-9-]+$")]
     pub preferred_language: Option<String>,
 }
 
@@ -209,21 +227,31 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub login_name: Option<String>,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 200, pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub email: Option<Option<String>>,
     #[serde(default)]
     pub email_verified: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^\\+[1-9][0-9]{6,14}$")]
     pub phone: Option<Option<String>>,
     #[serde(default)]
     pub phone_verified: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 2, max_length = 35, pattern = "^[A-Za-z0-9-]+$")]
     pub preferred_language: Option<Option<String>>,
 }
 
@@ -236,6 +264,11 @@ pub struct ListUsersParams {
     /// Page size; 0 or absent means the server's default, larger values are capped.
     pub limit: Option<u32>,
     /// Only the user with this login name (any letter case).
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub login_name: Option<String>,
 }
 
@@ -250,6 +283,7 @@ pub struct UserList {
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// 8–200 characters.
+    #[schema(min_length = 8, max_length = 200)]
     pub password: String,
 }
 
@@ -278,6 +312,7 @@ pub struct TotpStarted {
 #[serde(deny_unknown_fields)]
 pub struct TotpCodeIn {
     /// The 6-digit code the authenticator shows.
+    #[schema(min_length = 6, max_length = 6)]
     pub code: String,
 }
 

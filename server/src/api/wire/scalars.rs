@@ -180,6 +180,14 @@ macro_rules! proto_enum {
                     fn visit_u64<E: de::Error>(self, v: u64) -> Result<$name, E> {
                         match i64::try_from(v) { Ok(v) => self.visit_i64(v), Err(_) => Err(E::custom("unknown enum value")) }
                     }
+                    // protojson reads `1.0` or `1e0` as the number 1; JSON Schema calls it an integer too.
+                    fn visit_f64<E: de::Error>(self, v: f64) -> Result<$name, E> {
+                        if v.fract() == 0.0 && v.abs() < 1e9 {
+                            self.visit_i64(v as i64)
+                        } else {
+                            Err(E::custom("an enum number must be a whole number"))
+                        }
+                    }
                     fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
                         match v { $($text => Ok($name::$variant),)+ _ => Err(E::custom(concat!("unknown ", stringify!($name), " value"))) }
                     }
@@ -295,6 +303,12 @@ mod tests {
         );
         assert!(serde_json::from_str::<TimestampQueryMethod>("\"NOPE\"").is_err());
         assert!(serde_json::from_str::<TimestampQueryMethod>("9").is_err());
+        assert_eq!(
+            serde_json::from_str::<TimestampQueryMethod>("1.0").unwrap(),
+            TimestampQueryMethod::Greater
+        );
+        assert!(serde_json::from_str::<TimestampQueryMethod>("1.5").is_err());
+        assert!(serde_json::from_str::<TimestampQueryMethod>("9.0").is_err());
         assert_eq!(
             serde_json::from_str::<Bytes>("\"aGk\"").unwrap(),
             Bytes(b"hi".to_vec())
