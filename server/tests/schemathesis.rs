@@ -8,7 +8,9 @@
 //!   (`status_code_conformance`, `content_type_conformance`, `response_headers_conformance`,
 //!   `response_schema_conformance`);
 //! - a request the document forbids is refused, and one it allows is not refused as bad input
-//!   (`negative_data_rejection`, `positive_data_acceptance`).
+//!   (`negative_data_rejection`, `positive_data_acceptance`, and
+//!   `valid_input_is_not_refused_as_malformed` from `tests/python/schemathesis_hooks.py`, which
+//!   tells a refusal of malformed input from a failed precondition by the error id).
 //!
 //! The seed and the number of examples per operation are fixed, so a run is repeatable and
 //! stays well under two minutes. Run it alone with
@@ -36,7 +38,7 @@ const MAX_EXAMPLES: &str = "12";
 /// The checks that together mean "no 500 and no disagreement with the document".
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
-positive_data_acceptance";
+positive_data_acceptance,valid_input_is_not_refused_as_malformed";
 
 /// `VESTIBULE_TEST_SCHEMATHESIS`, else the bootstrap venv's `st`.
 fn schemathesis() -> PathBuf {
@@ -83,9 +85,11 @@ async fn generated_requests_agree_with_the_document() {
     std::fs::create_dir_all(&work).unwrap();
 
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
+    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/schemathesis_hooks.py");
     let mut cmd = std::process::Command::new(st);
     cmd.current_dir(&work)
         .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", &hooks)
         .arg("--config-file")
         .arg(&config)
         .arg("run")

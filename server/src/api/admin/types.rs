@@ -260,8 +260,10 @@ pub struct UpdateUser {
 #[into_params(parameter_in = Query)]
 pub struct ListUsersParams {
     /// Users to skip (ordered by login name).
+    #[param(schema_with = crate::api::openapi::u64_param_schema)]
     pub offset: Option<u64>,
     /// Page size; 0 or absent means the server's default, larger values are capped.
+    #[param(schema_with = crate::api::openapi::u32_param_schema)]
     pub limit: Option<u32>,
     /// Only the user with this login name (any letter case).
     #[param(

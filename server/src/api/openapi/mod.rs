@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::{
     openapi::{
-        path::{Operation, PathItem},
+        path::{Operation, ParameterIn, PathItem},
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
         RefOr, Response as OaResponse, Schema,
     },
@@ -109,16 +109,18 @@ pub struct GenerateRequest {
     #[schema(min_length = 1)]
     pub app_secret: String,
     /// Must be registered for the app.
+    #[schema(value_type = String, required = false)]
     pub redirect_uri: Option<String>,
     /// Handed back on the redirect.
+    #[schema(value_type = String, required = false)]
     pub state: Option<String>,
     /// Prefills the login name.
+    #[schema(value_type = String, required = false)]
     pub login_hint: Option<String>,
     /// Preferred languages, space separated.
+    #[schema(value_type = String, required = false)]
     pub ui_locales: Option<String>,
-    /// Session lifetime in whole seconds (number or string), at most 3650 days; empty: the
-    /// server's default.
-    #[schema(value_type = Option<String>, pattern = "^(?:|[1-9][0-9]{0,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)$")]
+    #[schema(schema_with = handoff_lifetime_schema, required = false)]
     pub lifetime: Option<String>,
 }
 
@@ -141,10 +143,12 @@ pub struct ValidateRequest {
     pub session_id: String,
     /// Long-poll: wait up to this many seconds while the login is pending (more than 30 waits
     /// 30; empty: no wait). Also accepted as the `wait` query parameter.
-    #[schema(value_type = Option<String>, pattern = "^(?:|[0-9]{1,19})$")]
+    #[schema(value_type = String, required = false, pattern = "^(?:|[0-9]{1,19})$")]
     pub wait: Option<String>,
     /// Required with `app_secret` when the app's policy says so.
+    #[schema(value_type = String, required = false)]
     pub app_key: Option<String>,
+    #[schema(value_type = String, required = false)]
     pub app_secret: Option<String>,
 }
 
@@ -295,11 +299,23 @@ pub(crate) fn metadata_schema() -> RefOr<Schema> {
     schema_from(json!({
         "type": ["object", "null"],
         "maxProperties": domain::input::MAX_METADATA_ENTRIES,
-        "propertyNames": {"minLength": 1, "maxLength": domain::input::MAX_METADATA_KEY_CHARS},
+        "propertyNames": {
+            "type": "string", "minLength": 1, "maxLength": domain::input::MAX_METADATA_KEY_CHARS,
+        },
         "additionalProperties": {
             "type": "string", "contentEncoding": "base64", "pattern": BASE64, "maxLength": max_base64,
         },
     }))
+}
+
+/// A query parameter read as `u64`.
+pub(crate) fn u64_param_schema() -> RefOr<Schema> {
+    schema_from(json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}))
+}
+
+/// A query parameter read as `u32`.
+pub(crate) fn u32_param_schema() -> RefOr<Schema> {
+    schema_from(json!({"type": "integer", "minimum": 0, "maximum": u32::MAX}))
 }
 
 /// A 32-bit unsigned number as the Session API reads it (string or number).
@@ -350,14 +366,30 @@ pub(crate) fn ids_schema() -> RefOr<Schema> {
     }))
 }
 
-/// A session lifetime: a protobuf Duration above zero and at most 3650 days (315360000 s).
+/// Whole seconds from 1 to 2591999 (below 30 days, the default `max_session_lifetime_secs`).
+const LIFETIME_SECONDS: &str =
+    "(?:[1-9][0-9]{0,5}|1[0-9]{6}|2[0-4][0-9]{5}|25[0-8][0-9]{4}|259[01][0-9]{3})";
+
+/// A session lifetime: a protobuf Duration above zero and at most the server's maximum, 30 days
+/// by default (`max_session_lifetime_secs`; the document states the default).
 pub(crate) fn lifetime_schema() -> RefOr<Schema> {
     schema_from(json!({
         "type": ["string", "null"],
-        "description": "A protobuf Duration above zero and at most 3650 days, e.g. `18000s`.",
-        "pattern": "^(?:0\\.[0-9]{0,8}[1-9]|(?:[1-9][0-9]{0,7}|[12][0-9]{8}|30[0-9]{7}\
-    |31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4})(?:\\.[0-9]{1,9})?|315360000(?:\\.0{1,9})?)s$",
-        "examples": ["18000s"],
+        "description": "A protobuf Duration above zero and at most 30 days (the default \
+            maximum), e.g. `18000s`.",
+        "pattern": format!(
+            "^(?:0\\.[0-9]{{0,8}}[1-9]|{LIFETIME_SECONDS}(?:\\.[0-9]{{1,9}})?|2592000(?:\\.0{{1,9}})?)s$"
+        ),
+    }))
+}
+
+/// The handoff's lifetime: whole seconds up to the same maximum, or empty for the default.
+pub(crate) fn handoff_lifetime_schema() -> RefOr<Schema> {
+    schema_from(json!({
+        "type": "string",
+        "description": "Session lifetime in whole seconds, at most 30 days (the default \
+            maximum); empty: the server's default.",
+        "pattern": format!("^(?:|{LIFETIME_SECONDS}|2592000)$"),
     }))
 }
 
@@ -630,6 +662,15 @@ pub fn document() -> utoipa::openapi::OpenApi {
         let fam = family(path);
         for (method, op) in operations_mut(item) {
             add_common_errors(path, op);
+            if fam == Family::Admin {
+                // Record ids in admin paths are read like every id: 1–200 characters without
+                // control characters.
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.parameter_in == ParameterIn::Path && p.name.ends_with("_id") {
+                        p.schema = Some(schema_from(session::id_schema()));
+                    }
+                }
+            }
             match fam {
                 Family::Admin | Family::Rest | Family::Connect => {
                     let mut security = vec![bearer.clone()];
@@ -707,7 +748,7 @@ mod tests {
 
     #[test]
     fn manual_schemas_parse() {
-        for schema in [
+        for (i, schema) in [
             wire::ProtoDuration::schema(),
             wire::Timestamp::schema(),
             wire::U64::schema(),
@@ -715,9 +756,24 @@ mod tests {
             wire::TimestampQueryMethod::schema(),
             wire::SessionFieldName::schema(),
             wire::UserVerificationRequirement::schema(),
-        ] {
+            metadata_schema(),
+            u32_schema(),
+            lifetime_schema(),
+            handoff_lifetime_schema(),
+            redirect_uris_schema(),
+            optional_redirect_uris_schema(),
+            ids_schema(),
+            u64_param_schema(),
+            u32_param_schema(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // A schema utoipa's model cannot read falls back to the default one.
+            let fallback = serde_json::to_value(RefOr::T(Schema::default())).unwrap();
             let json = serde_json::to_value(&schema).unwrap();
-            assert_ne!(json, json!({}), "{json}");
+            assert_ne!(json, json!({}), "{i}: {json}");
+            assert_ne!(json, fallback, "{i}: {json}");
         }
         let r = error_response("x", "ErrorBody", true);
         let json = serde_json::to_value(&r).unwrap();

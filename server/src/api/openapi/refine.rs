@@ -4,6 +4,15 @@
 
 use serde_json::{json, Value};
 
+/// The component of `SetSession`'s request: [`derived`] from `SessionRequestWire`.
+pub(super) const SET_SESSION_REQUEST: &str = "SetSessionRequestWire";
+
+/// Components made from others: `(new name, source, properties left out)`.
+fn derived() -> [(&'static str, &'static str, &'static [&'static str]); 1] {
+    // SetSession reads no user agent (only CreateSession records one), so it constrains none.
+    [(SET_SESSION_REQUEST, "SessionRequestWire", &["userAgent"])]
+}
+
 /// `(component schema, JSON merged into it)`.
 fn rules() -> Vec<(&'static str, Value)> {
     // A property that is present and not null.
@@ -35,6 +44,17 @@ fn rules() -> Vec<(&'static str, Value)> {
             "UserAgentWire",
             json!({"properties": {"header": {"maxProperties": 50}}}),
         ),
+        // handoff::read_fields: unknown fields are ignored if they are text, a number or a
+        // boolean (JSON), and a form field name has no control characters or quotes.
+        ("GenerateRequest", handoff_extra()),
+        ("ValidateRequest", handoff_extra()),
+        // admin::users::update_user: a verified flag needs an address to mark, so it cannot come
+        // with the request that clears the address (whether the user has one otherwise is known
+        // only to the server).
+        (
+            "UpdateUser",
+            json!({"allOf": [cleared_with_flag("email"), cleared_with_flag("phone")]}),
+        ),
         // domain::service::admin::validate_policy: a policy somebody can satisfy.
         (
             "Policy",
@@ -51,6 +71,22 @@ fn rules() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// `field` set to `null` (cleared) comes without `<field>_verified`.
+fn cleared_with_flag(field: &str) -> Value {
+    let flag = format!("{field}_verified");
+    json!({
+        "if": {"required": [field], "properties": {field: {"type": "null"}}},
+        "then": {"properties": {flag: {"type": "null"}}},
+    })
+}
+
+fn handoff_extra() -> Value {
+    json!({
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        "propertyNames": {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\"\\\\]*$"},
+    })
+}
+
 /// Merges `from` into `into`: objects key by key, anything else replaced.
 fn merge(into: &mut Value, from: Value) {
     match (into, from) {
@@ -63,8 +99,64 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// An empty JSON body reads as `{}` ([`crate::api::json::ApiJson`]): where `{}` is a valid
+/// message (no required field), a body is optional. Connect calls always send one (their content
+/// type is required), and the handoff reads its body differently.
+fn optional_bodies(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if path.starts_with("/zitadel.") || path.starts_with("/session/") {
+            continue;
+        }
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            let Some(body) = op.get_mut("requestBody") else {
+                continue;
+            };
+            let target = body
+                .pointer("/content/application~1json/schema/$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(|name| &schemas[name]);
+            let empty_is_valid = target.is_some_and(|s| {
+                s.get("required")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+            });
+            if empty_is_valid {
+                body["required"] = json!(false);
+            }
+        }
+    }
+}
+
 /// Adds the rules to the document's component schemas.
 pub(super) fn apply(doc: &mut Value) {
+    optional_bodies(doc);
+    for (name, source, left_out) in derived() {
+        if let Some(mut schema) = doc
+            .pointer(&format!("/components/schemas/{source}"))
+            .cloned()
+        {
+            if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+                for p in left_out {
+                    props.remove(*p);
+                }
+            }
+            if let Some(all) = doc
+                .pointer_mut("/components/schemas")
+                .and_then(Value::as_object_mut)
+            {
+                all.insert(name.to_owned(), schema);
+            }
+        }
+    }
     for (name, rule) in rules() {
         if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             merge(schema, rule);
@@ -80,6 +172,9 @@ mod tests {
     fn every_rule_finds_its_schema() {
         let mut doc = serde_json::to_value(super::super::document()).unwrap();
         apply(&mut doc);
+        let set = &doc["components"]["schemas"][SET_SESSION_REQUEST];
+        assert!(set["properties"]["checks"].is_object(), "{set}");
+        assert!(set["properties"].get("userAgent").is_none(), "{set}");
         for (name, rule) in rules() {
             let schema = &doc["components"]["schemas"][name];
             for key in rule.as_object().unwrap().keys() {

@@ -30,12 +30,26 @@ pub(super) fn id_schema() -> Value {
 /// No control characters (Unicode category Cc), which every text field of the API refuses.
 pub(super) const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
+/// `SetSession`'s request: the create request's fields without `userAgent`, which only
+/// `CreateSession` reads (see [`super::refine`]).
+fn set_request() -> Value {
+    json!({"$ref": format!("#/components/schemas/{}", super::refine::SET_SESSION_REQUEST)})
+}
+
 /// A request message whose `sessionId` must be given in the body (Connect has no path).
-fn with_session_id<T: ToSchema>() -> Value {
+fn with_session_id(message: Value) -> Value {
     json!({"allOf": [
-        schema_ref::<T>(),
+        message,
         {"type": "object", "required": ["sessionId"], "properties": {"sessionId": id_schema()}},
     ]})
+}
+
+fn connect_session_ref() -> Value {
+    with_session_id(schema_ref::<wire::SessionRefWire>())
+}
+
+fn connect_set_request() -> Value {
+    with_session_id(set_request())
 }
 
 /// How the REST routes serve an RPC.
@@ -56,10 +70,8 @@ struct Rest {
 struct Rpc {
     name: &'static str,
     description: &'static str,
-    /// The JSON body over Connect. It is required when it must name the session (an empty body
-    /// reads as `{}`).
+    /// The JSON body over Connect (always sent: Connect needs its content type).
     connect_request: fn() -> Value,
-    connect_names_session: bool,
     response: fn() -> Value,
     rest: Rest,
     /// The session's own token authorizes the call without an API key.
@@ -73,7 +85,6 @@ const RPCS: [Rpc; 5] = [
         name: "CreateSession",
         description: "Creates a session, running the checks and challenges of the request.",
         connect_request: schema_ref::<wire::SessionRequestWire>,
-        connect_names_session: false,
         response: schema_ref::<wire::CreateSessionResponse>,
         rest: Rest {
             method: HttpMethod::Post,
@@ -90,8 +101,7 @@ const RPCS: [Rpc; 5] = [
         description: "Reads a session. An API key with the `session` scope (sessions it created) \
             or `session_all`, or the session's own token alone. A terminated session, or one \
             the key does not reach, answers 404 like an unknown id.",
-        connect_request: with_session_id::<wire::SessionRefWire>,
-        connect_names_session: true,
+        connect_request: connect_session_ref,
         response: schema_ref::<wire::GetSessionResponse>,
         rest: Rest {
             method: HttpMethod::Get,
@@ -108,7 +118,6 @@ const RPCS: [Rpc; 5] = [
         description: "Lists the live sessions matching every query that the key reaches (its \
             own with `session`, all with `session_all`), with offset, limit and order.",
         connect_request: schema_ref::<wire::ListSessionsWire>,
-        connect_names_session: false,
         response: schema_ref::<wire::ListSessionsResponse>,
         rest: Rest {
             method: HttpMethod::Post,
@@ -124,15 +133,14 @@ const RPCS: [Rpc; 5] = [
         name: "SetSession",
         description: "Runs further checks and challenges, changes metadata or the lifetime; \
             rotates the token.",
-        connect_request: with_session_id::<wire::SessionRequestWire>,
-        connect_names_session: true,
+        connect_request: connect_set_request,
         response: schema_ref::<wire::SetSessionResponse>,
         rest: Rest {
             method: HttpMethod::Patch,
             path: "/sessions/{session_id}",
             status: "200",
             token_in_query: false,
-            body: Some(schema_ref::<wire::SessionRequestWire>),
+            body: Some(set_request),
         },
         token_alone: false,
         runs_checks: true,
@@ -144,8 +152,7 @@ const RPCS: [Rpc; 5] = [
             `sessionToken` query parameter) alone. Ending an ended, unknown or unreachable \
             session succeeds and changes nothing; handoff sessions are ended only by their \
             app's hosted page.",
-        connect_request: with_session_id::<wire::SessionRefWire>,
-        connect_names_session: true,
+        connect_request: connect_session_ref,
         response: schema_ref::<wire::DeleteSessionResponse>,
         rest: Rest {
             method: HttpMethod::Delete,
@@ -250,7 +257,7 @@ fn connect_operation(rpc: &Rpc, service: &str) -> Value {
         "operationId": operation_id,
         "requestBody": {
             "content": json_content((rpc.connect_request)()),
-            "required": rpc.connect_names_session,
+            "required": true,
         },
         "parameters": [{
             "name": "Connect-Protocol-Version", "in": "header", "required": false,
