@@ -83,7 +83,7 @@ fn cleared_with_flag(field: &str) -> Value {
 fn handoff_extra() -> Value {
     json!({
         "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-        "propertyNames": {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\"\\\\]*$"},
+        "propertyNames": {"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\"\\\\]*$"},
     })
 }
 

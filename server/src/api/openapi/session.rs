@@ -183,19 +183,19 @@ fn rpc_errors(rpc: &Rpc, schema: &str, connect: bool) -> Value {
                "content": json_content(json!({"$ref": format!("#/components/schemas/{schema}")}))})
     };
     let mut out = serde_json::Map::new();
+    let mut causes = Vec::new();
     if rpc.runs_checks {
-        out.insert(
-            "501".into(),
-            error(
-                "Not served by this server: identity provider intents (`SESSION-Idp00`), or \
-                 WebAuthn without a relying party (`SESSION-Wan00`)",
-            ),
+        causes.push(
+            "identity provider intents (`SESSION-Idp00`), WebAuthn without a relying party \
+             (`SESSION-Wan00`)",
         );
-    } else if connect {
-        out.insert(
-            "501".into(),
-            error("Compressed requests are not served (`API-Codec1`)"),
-        );
+    }
+    if connect {
+        causes.push("compressed requests (`API-Codec1`)");
+    }
+    if !causes.is_empty() {
+        let text = format!("Not served by this server: {}", causes.join("; "));
+        out.insert("501".into(), error(&text));
     }
     Value::Object(out)
 }
