@@ -86,6 +86,12 @@ if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.
   say "installing zitadel-client $zitadel_client_version into .tools/venv"
   .tools/venv/bin/pip install -q --disable-pip-version-check "zitadel-client==$zitadel_client_version" "requests==$requests_version"
 fi
+# schemathesis for server/tests/schemathesis.rs: property-based requests from /openapi.json.
+schemathesis_version=4.32.5
+if ! .tools/venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$schemathesis_version')" 2>/dev/null; then
+  say "installing schemathesis $schemathesis_version into .tools/venv"
+  .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
 command -v openssl >/dev/null || apt_install openssl
 
 # 6. The clients the Session API tests drive: connect-es with ZITADEL's published protos, and

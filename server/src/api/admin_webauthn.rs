@@ -81,6 +81,10 @@ pub struct FinishRegistration {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameCredential {
+    /// 1–100 characters once trimmed, no control characters.
+    #[schema(
+        pattern = "^ *[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]{0,98}[^\\s\\u0000-\\u001f\\u007f-\\u009f])? *$"
+    )]
     pub name: String,
 }
 

@@ -52,9 +52,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    // Every request message is a JSON object. serde would also read a struct from an array
+    // (its fields by position), which protojson never accepts.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid_argument(
+            ids::MALFORMED_BODY,
+            "invalid request body: a JSON object is expected",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed: Result<T, (String, serde_json::Error)> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|err| {
+    let parsed: Result<T, (String, serde_json::Error)> =
+        serde_path_to_error::deserialize(strict::Strict(&mut de)).map_err(|err| {
             let path = err.path().to_string();
             (path, err.into_inner())
         });
@@ -225,6 +233,199 @@ where
     }
 }
 
+/// Reading messages only from JSON objects. serde's derived structs also take a JSON array
+/// (the fields by position), which no protojson or admin client sends and the document does not
+/// allow; [`strict::Strict`] wraps a deserializer so that every struct, at any depth, is read as
+/// a map. Everything else passes through unchanged.
+mod strict {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    pub struct Strict<D>(pub D);
+
+    struct Wrap<V>(V);
+
+    struct Seed<S>(S);
+
+    struct Map<A>(A);
+
+    struct Seq<A>(A);
+
+    macro_rules! forward_deserialize {
+        ($($method:ident)*) => {$(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                self.0.$method(Wrap(visitor))
+            }
+        )*};
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
+        type Error = D::Error;
+
+        forward_deserialize!(
+            deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+            deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
+            deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
+            deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
+            deserialize_option deserialize_unit deserialize_seq deserialize_map
+            deserialize_identifier deserialize_ignored_any
+        );
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_unit_struct(name, Wrap(visitor))
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_newtype_struct(name, Wrap(visitor))
+        }
+
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_tuple(len, Wrap(visitor))
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_tuple_struct(name, len, Wrap(visitor))
+        }
+
+        // The point of the wrapper: a struct comes from a map, never from a sequence.
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_map(Wrap(visitor))
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_enum(name, variants, Wrap(visitor))
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.0.is_human_readable()
+        }
+    }
+
+    macro_rules! forward_visit {
+        ($($method:ident: $ty:ty)*) => {$(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+                self.0.$method(v)
+            }
+        )*};
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
+        type Value = V::Value;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            self.0.expecting(f)
+        }
+
+        forward_visit!(
+            visit_bool: bool visit_i8: i8 visit_i16: i16 visit_i32: i32 visit_i64: i64
+            visit_i128: i128 visit_u8: u8 visit_u16: u16 visit_u32: u32 visit_u64: u64
+            visit_u128: u128 visit_f32: f32 visit_f64: f64 visit_char: char visit_str: &str
+            visit_borrowed_str: &'de str visit_string: String visit_bytes: &[u8]
+            visit_borrowed_bytes: &'de [u8] visit_byte_buf: Vec<u8>
+        );
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.0.visit_none()
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.0.visit_unit()
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            self.0.visit_some(Strict(d))
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            self.0.visit_newtype_struct(Strict(d))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            self.0.visit_seq(Seq(seq))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            self.0.visit_map(Map(map))
+        }
+
+        fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+            // Only unit variants (proto and admin enums) are read from requests.
+            self.0.visit_enum(data)
+        }
+    }
+
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+        type Value = S::Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+            self.0.deserialize(Strict(d))
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            self.0.next_key_seed(seed)
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<S::Value, A::Error> {
+            self.0.next_value_seed(Seed(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+
+    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Seq<A> {
+        type Error = A::Error;
+
+        fn next_element_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<Option<S::Value>, A::Error> {
+            self.0.next_element_seed(Seed(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +444,37 @@ mod tests {
         assert!(parse_json::<Msg>(b"{").is_err());
         assert!(parse_json::<Msg>(br#"{"a":1} x"#).is_err());
         assert!(parse_json::<Msg>(br#"{"a":1}"#).is_ok());
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Option<Msg>,
+        list: Option<Vec<Msg>>,
+    }
+
+    #[test]
+    fn nested_messages_are_objects_too() {
+        assert!(parse_json::<Outer>(br#"{"inner": {"a": 1}, "list": [{"a": 2}]}"#).is_ok());
+        for body in [&br#"{"inner": [1]}"#[..], br#"{"list": [[2]]}"#] {
+            let err = parse_json::<Outer>(body).unwrap_err();
+            assert_eq!(err.id, ids::MALFORMED_BODY);
+            assert!(err.message.contains("sequence"), "{}", err.message);
+        }
+        // Unchanged: the path of the field in errors.
+        let err = parse_json::<Outer>(br#"{"list": [{"a": "x"}]}"#).unwrap_err();
+        assert!(err.message.contains("list[0].a"), "{}", err.message);
+    }
+
+    #[test]
+    fn only_objects_are_messages() {
+        // serde alone would read `Msg { a: 1 }` from `[1]`.
+        for body in [&b"[1]"[..], b" [1]", b"1", b"null", b"\"a\""] {
+            let err = parse_json::<Msg>(body).unwrap_err();
+            assert_eq!(err.id, ids::MALFORMED_BODY, "{body:?}");
+            assert!(err.message.contains("JSON object"), "{}", err.message);
+        }
+        assert!(parse_json::<Msg>(b" \n{\"a\":1}").is_ok());
     }
 
     #[test]

@@ -310,7 +310,9 @@ async fn rest_delete(
     ApiQuery(query): ApiQuery<SessionRefWire>,
     ApiJson(body): ApiJson<SessionRefWire>,
 ) -> Result<Json<DeleteSessionResponse>, ApiError> {
-    let token = body.session_token.or(query.session_token);
+    // Both places are read, so a malformed token is refused wherever it was sent.
+    let query_token = wire::session_token(query.session_token.as_deref())?;
+    let token = body.session_token.or(query_token);
     delete_session_json(&state, &access, &id, token.as_deref())
         .await
         .map(Json)
