@@ -146,6 +146,35 @@ pub struct Branding {
 }
 
 impl Branding {
+    /// The branding as it may be stored: a display name of 1–200 characters without control
+    /// characters, an `https:` logo, `#rrggbb` colours (kept lowercase). The admin API, the CLI
+    /// and the engine all check with this.
+    pub fn checked(self) -> Result<Branding, crate::DomainError> {
+        use crate::input::{Color, DisplayName, LogoUrl};
+        if let Some(name) = &self.display_name {
+            DisplayName::parse(name.clone())?;
+        }
+        let logo_url = match &self.logo_url {
+            Some(url) => Some(
+                LogoUrl::parse("branding.logo_url", url)?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let colour = |field: &'static str, v: &Option<String>| {
+            v.as_deref()
+                .map(|c| Color::parse(field, c).map(|c| c.as_str().to_owned()))
+                .transpose()
+        };
+        Ok(Branding {
+            primary_color: colour("branding.primary_color", &self.primary_color)?,
+            background_color: colour("branding.background_color", &self.background_color)?,
+            display_name: self.display_name,
+            logo_url,
+        })
+    }
+
     /// The logo the page may show: an `https:` URL (its CSP allows no other remote image).
     pub fn page_logo(&self) -> Option<&str> {
         self.logo_url

@@ -895,6 +895,15 @@ async fn app_input_is_validated(b: Backend) {
             json!({"name": "a", "branding": {"logo_url": "javascript:alert(1)"}}),
             "ARG-Inval1",
         ),
+        // The hosted page shows https logos only, so the API stores no other.
+        (
+            json!({"name": "a", "branding": {"logo_url": "http://shop.example/logo.png"}}),
+            "ARG-Inval1",
+        ),
+        (
+            json!({"name": "a", "branding": {"primary_color": "#fff"}}),
+            "ARG-Inval1",
+        ),
         (
             json!({"name": "a", "branding": {"display_name": ""}}),
             "ARG-Inval1",

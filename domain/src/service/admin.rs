@@ -7,8 +7,7 @@ use super::Engine;
 use crate::crypto::{self, Secret};
 use crate::error::{store_err, Channel, DomainError};
 use crate::input::{
-    Color, DisplayName, Email, HttpUrl, Language, LoginName, LogoUrl, Name, NewPassword, Phone,
-    TotpCode,
+    DisplayName, Email, HttpUrl, Language, LoginName, Name, NewPassword, Phone, TotpCode,
 };
 use crate::model::{
     ApiKey, App, Branding, FactorKind, LoginPolicy, RecoveryCode, Scope, TotpRecord, User,
@@ -136,32 +135,6 @@ fn validate_policy(policy: &LoginPolicy) -> Result<(), DomainError> {
         ));
     }
     Ok(())
-}
-
-/// Checks branding colours and logo URL; trims nothing, stores colours lowercase.
-fn validate_branding(branding: Branding) -> Result<Branding, DomainError> {
-    if let Some(name) = &branding.display_name {
-        DisplayName::parse(name.clone())?;
-    }
-    let logo_url = match &branding.logo_url {
-        Some(url) => Some(
-            LogoUrl::parse("branding.logo_url", url)?
-                .as_str()
-                .to_owned(),
-        ),
-        None => None,
-    };
-    let colour = |field: &'static str, v: &Option<String>| -> Result<Option<String>, DomainError> {
-        v.as_deref()
-            .map(|c| Color::parse(field, c).map(|c| c.as_str().to_owned()))
-            .transpose()
-    };
-    Ok(Branding {
-        display_name: branding.display_name.clone(),
-        logo_url,
-        primary_color: colour("branding.primary_color", &branding.primary_color)?,
-        background_color: colour("branding.background_color", &branding.background_color)?,
-    })
 }
 
 /// None is allowed: the hosted page then ends on a "you are signed in" page (as in the Ziqx flow).
@@ -570,7 +543,7 @@ impl Engine {
     /// Registers an app; returns it with its secret, shown this once.
     pub async fn create_app(&self, new: NewApp) -> Result<(App, Secret<String>), DomainError> {
         validate_policy(&new.policy)?;
-        let branding = validate_branding(new.branding)?;
+        let branding = Branding::checked(new.branding)?;
         let now = self.now();
         let secret = crypto::random_token(self.rng.as_ref());
         let app = App {
@@ -653,7 +626,7 @@ impl Engine {
             app.policy = policy;
         }
         if let Some(branding) = changes.branding {
-            app.branding = validate_branding(branding)?;
+            app.branding = Branding::checked(branding)?;
         }
         self.save_app(app).await
     }

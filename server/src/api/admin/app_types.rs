@@ -1,9 +1,6 @@
 //! Wire types of apps (policy, branding) and API keys.
 
-use domain::{
-    input::{Color, DisplayName, HttpUrl},
-    model::{ApiKey, App, Branding, FactorKind, LoginPolicy},
-};
+use domain::model::{ApiKey, App, Branding, FactorKind, LoginPolicy};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -77,11 +74,11 @@ pub struct BrandingIo {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub display_name: Option<String>,
-    /// An absolute http(s) URL.
+    /// An absolute https URL (the hosted page shows no other remote image).
     #[serde(default)]
     #[schema(
         max_length = 2048,
-        pattern = "^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+        pattern = "^https://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
     )]
     pub logo_url: Option<String>,
     /// `#rrggbb`.
@@ -105,26 +102,15 @@ impl From<&Branding> for BrandingIo {
     }
 }
 
-/// Checks the fields here too, so a bad colour is refused before anything is stored.
+/// The branding of a request, checked by the engine's rule before anything is stored.
 pub(super) fn branding(b: BrandingIo) -> Result<Branding, ApiError> {
-    if let Some(name) = &b.display_name {
-        DisplayName::parse(name.clone())?;
-    }
-    if let Some(url) = &b.logo_url {
-        HttpUrl::parse("branding.logo_url", url)?;
-    }
-    if let Some(c) = &b.primary_color {
-        Color::parse("branding.primary_color", c)?;
-    }
-    if let Some(c) = &b.background_color {
-        Color::parse("branding.background_color", c)?;
-    }
-    Ok(Branding {
+    let branding = Branding {
         display_name: b.display_name,
         logo_url: b.logo_url,
         primary_color: b.primary_color,
         background_color: b.background_color,
-    })
+    };
+    Ok(branding.checked()?)
 }
 
 /// An app as the admin API shows it (never its secret or the secret's hash).
