@@ -191,23 +191,13 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
         #[cfg(not(feature = "hydrate"))]
         let _ = ev;
     };
-    // Once the script runs, the link is bound to this browser (a page view, which a mail
-    // scanner makes too, binds nothing). The page counts as hydrated once that is done; a link
-    // another browser bound meanwhile shows its end.
+    // The link is bound to this browser at its first action, not by the page view (which a
+    // mail scanner makes too): where passkey autofill runs, its request (just below) is that
+    // action; otherwise the first step the person sends.
     Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            webauthn.set(webauthn::ready().is_some());
-            leptos::task::spawn_local(async move {
-                let answer = post_fields(&token.get_value(), lang, "begin", &[]).await;
-                if let Some(view) = answer.filter(|v| matches!(v.step, Step::End { .. })) {
-                    swap(Some(view));
-                }
-                hydrated.set(true);
-            });
-        }
-        #[cfg(not(feature = "hydrate"))]
         hydrated.set(true);
+        #[cfg(feature = "hydrate")]
+        webauthn.set(webauthn::ready().is_some());
     });
 
     // Passkey autofill: while the login-name step shows, a conditional request waits for the

@@ -689,15 +689,35 @@ pub fn test_epoch() -> OffsetDateTime {
 }
 
 /// Builds a [`TestEngine`] with `config` (its argon2 parameters replaced by cheap ones).
-pub fn test_engine_with(mut config: Config) -> Result<TestEngine, crate::DomainError> {
-    config.argon2 = cheap_argon2();
+pub fn test_engine_with(config: Config) -> Result<TestEngine, crate::DomainError> {
     let store = Arc::new(MemoryStore::new());
+    engine_on(config, store.clone(), store)
+}
+
+/// A [`TestEngine`] whose engine goes through a [`CountingStore`] over its memory store: the
+/// counter sees every store call the engine makes.
+pub fn counted_engine_with(
+    config: Config,
+) -> Result<(TestEngine, Arc<CountingStore<MemoryStore>>), crate::DomainError> {
+    let store = Arc::new(MemoryStore::new());
+    let counting = Arc::new(CountingStore::new(store.clone()));
+    Ok((engine_on(config, counting.clone(), store)?, counting))
+}
+
+/// An engine on `engine_store` (the memory store itself, or a wrapper of it), with cheap
+/// argon2 parameters, a manual clock, a seeded RNG and a recording notifier.
+fn engine_on(
+    mut config: Config,
+    engine_store: Arc<dyn crate::store::Store>,
+    store: Arc<MemoryStore>,
+) -> Result<TestEngine, crate::DomainError> {
+    config.argon2 = cheap_argon2();
     let clock = Arc::new(ManualClock::new(test_epoch()));
     let notifier = Arc::new(RecordingNotifier::new());
     let rng = Arc::new(SeededRng::new(42));
     let key = ServerKey::generate(rng.as_ref());
     let engine = Engine::new(
-        store.clone(),
+        engine_store,
         clock.clone(),
         rng,
         notifier.clone(),
@@ -710,35 +730,6 @@ pub fn test_engine_with(mut config: Config) -> Result<TestEngine, crate::DomainE
         clock,
         notifier,
     })
-}
-
-/// A [`TestEngine`] whose engine goes through a [`CountingStore`] over its memory store: the
-/// counter sees every store call the engine makes.
-pub fn counted_engine_with(
-    mut config: Config,
-) -> Result<(TestEngine, Arc<CountingStore<MemoryStore>>), crate::DomainError> {
-    config.argon2 = cheap_argon2();
-    let store = Arc::new(MemoryStore::new());
-    let counting = Arc::new(CountingStore::new(store.clone()));
-    let clock = Arc::new(ManualClock::new(test_epoch()));
-    let notifier = Arc::new(RecordingNotifier::new());
-    let rng = Arc::new(SeededRng::new(42));
-    let key = ServerKey::generate(rng.as_ref());
-    let engine = Engine::new(
-        counting.clone(),
-        clock.clone(),
-        rng,
-        notifier.clone(),
-        key,
-        config,
-    )?;
-    let t = TestEngine {
-        engine,
-        store,
-        clock,
-        notifier,
-    };
-    Ok((t, counting))
 }
 
 /// Builds a [`TestEngine`] with the default configuration.

@@ -141,6 +141,10 @@ test('German, and the pages for links that do not work', async ({ page, browser,
   await hydrated(page);
   await expect(page.locator('html')).toHaveAttribute('lang', 'de');
   await look(page, '13-login-name-de');
+  // The first step binds the link to this browser; then another browser is refused.
+  await page.getByLabel('Benutzername oder E-Mail').fill('jemand');
+  await page.getByRole('button', { name: 'Weiter' }).click();
+  await expect(page.locator('#password')).toBeVisible();
   const other = await browser.newContext();
   const p2 = await other.newPage();
   await p2.goto(new URL(link.path, page.url()).toString());

@@ -238,17 +238,7 @@ async fn open_link(
         req = req.header(header::COOKIE, format!("{name}={value}"));
     }
     let res = req.send().await.unwrap();
-    let set = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("vestibule_claim_"))
-        .map(|full| {
-            let pair = full.split(';').next().unwrap();
-            let (n, v) = pair.split_once('=').unwrap();
-            (n.to_owned(), v.to_owned(), full.to_owned())
-        });
+    let set = claim_of(&res);
     (res, set)
 }
 

@@ -74,6 +74,35 @@ struct Attempt {
 }
 
 impl Draft {
+    /// A draft of a session that is not stored yet.
+    fn fresh(session: Session, conceal: bool, now: OffsetDateTime) -> Self {
+        Self {
+            session,
+            expected: None,
+            user: None,
+            events: Vec::new(),
+            effects: Vec::new(),
+            changed: true,
+            deliveries: Vec::new(),
+            response: ChallengeResponse::default(),
+            conceal,
+            now,
+            passed: Vec::new(),
+            attach: None,
+        }
+    }
+
+    /// A draft of a stored session, read at its current sequence; `user` is its user, when
+    /// the caller has read them already.
+    fn stored(session: Session, user: Option<User>, conceal: bool, now: OffsetDateTime) -> Self {
+        Self {
+            expected: Some(session.sequence),
+            changed: false,
+            user: user.filter(|u| session.user_id() == Some(u.id.as_str())),
+            ..Self::fresh(session, conceal, now)
+        }
+    }
+
     fn is_new(&self) -> bool {
         self.expected.is_none()
     }
@@ -144,37 +173,10 @@ impl Engine {
             validate_user_agent(ua)?;
         }
         let now = self.now();
-        let session = Session {
-            id: self.new_id(),
-            token_hash: [0; 32],
-            factors: Default::default(),
-            metadata: BTreeMap::new(),
-            user_agent: request.user_agent,
-            challenges: Default::default(),
-            lifetime: None,
-            expires_at: None,
-            creator: caller.id.clone(),
-            app_id: request.app_id,
-            sequence: 0,
-            created_at: now,
-            changed_at: now,
-            terminated: false,
-        };
-        let draft = Draft {
-            session,
-            expected: None,
-            user: None,
-            events: Vec::new(),
-            effects: Vec::new(),
-            changed: true,
-            deliveries: Vec::new(),
-            response: ChallengeResponse::default(),
-            conceal: request.conceal_unknown_user,
-            now,
-            passed: Vec::new(),
-            attach: None,
-        };
-        self.run_change(draft, &request.change).await
+        let session = self.new_session(request.user_agent, caller.id.clone(), request.app_id, now);
+        let draft = Draft::fresh(session, request.conceal_unknown_user, now);
+        let mut draft = draft;
+        self.run_change(&mut draft, &request.change).await
     }
 
     /// `SetSession`: checks, challenges, metadata and lifetime on an existing session.
@@ -200,21 +202,8 @@ impl Engine {
         if session.expires_at.is_some_and(|e| e <= now) {
             return Err(DomainError::SessionExpired);
         }
-        let draft = Draft {
-            expected: Some(session.sequence),
-            session,
-            user: None,
-            events: Vec::new(),
-            effects: Vec::new(),
-            changed: false,
-            deliveries: Vec::new(),
-            response: ChallengeResponse::default(),
-            conceal: request.conceal_unknown_user,
-            now,
-            passed: Vec::new(),
-            attach: None,
-        };
-        self.run_change(draft, &request.change).await
+        let mut draft = Draft::stored(session, None, request.conceal_unknown_user, now);
+        self.run_change(&mut draft, &request.change).await
     }
 
     /// The hosted login's change, on what the login read at the start of the request: its
@@ -238,76 +227,56 @@ impl Engine {
                 if session.expires_at.is_some_and(|e| e <= now) {
                     return Err(DomainError::SessionExpired);
                 }
-                let user = user.filter(|u| session.user_id() == Some(u.id.as_str()));
-                let draft = Draft {
-                    expected: Some(session.sequence),
-                    session,
-                    user,
-                    events: Vec::new(),
-                    effects: Vec::new(),
-                    changed: false,
-                    deliveries: Vec::new(),
-                    response: ChallengeResponse::default(),
-                    conceal: true,
-                    now,
-                    passed: Vec::new(),
-                    attach: None,
-                };
+                let draft = Draft::stored(session, user, true, now);
                 (draft, Some(guard))
             }
             None => {
                 if let Some(ua) = &fresh.user_agent {
                     validate_user_agent(ua)?;
                 }
-                let session = Session {
-                    id: self.new_id(),
-                    token_hash: [0; 32],
-                    factors: Default::default(),
-                    metadata: BTreeMap::new(),
-                    user_agent: fresh.user_agent,
-                    challenges: Default::default(),
-                    lifetime: Some(fresh.lifetime),
-                    expires_at: Some(now + fresh.lifetime),
-                    creator: fresh.app_id.clone(),
-                    app_id: Some(fresh.app_id),
-                    sequence: 0,
-                    created_at: now,
-                    changed_at: now,
-                    terminated: false,
-                };
-                let draft = Draft {
-                    session,
-                    expected: None,
-                    user: None,
-                    events: Vec::new(),
-                    effects: Vec::new(),
-                    changed: true,
-                    deliveries: Vec::new(),
-                    response: ChallengeResponse::default(),
-                    conceal: true,
+                let mut session = self.new_session(
+                    fresh.user_agent,
+                    fresh.app_id.clone(),
+                    Some(fresh.app_id),
                     now,
-                    passed: Vec::new(),
-                    attach: Some(fresh.handoff_id),
-                };
+                );
+                session.lifetime = Some(fresh.lifetime);
+                session.expires_at = Some(now + fresh.lifetime);
+                let mut draft = Draft::fresh(session, true, now);
+                draft.attach = Some(fresh.handoff_id);
                 (draft, None)
             }
         };
         let mut draft = draft;
-        let applied = self.apply_change(&mut draft, change).await;
-        let result = match applied {
-            Ok(()) => self.commit(&mut draft).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(changed) => {
-                let mut session = draft.session;
-                session.sequence = changed.details.sequence;
-                Ok((changed, session))
-            }
-            Err(e) => {
-                self.release(&std::mem::take(&mut draft.passed)).await;
-                Err(e)
-            }
+        let changed = self.run_change(&mut draft, change).await?;
+        let mut session = draft.session;
+        session.sequence = changed.details.sequence;
+        Ok((changed, session))
+    }
+
+    /// A session not stored yet, created by `creator` (for `app_id`'s handoff, if any).
+    fn new_session(
+        &self,
+        user_agent: Option<UserAgent>,
+        creator: String,
+        app_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Session {
+        Session {
+            id: self.new_id(),
+            token_hash: [0; 32],
+            factors: Default::default(),
+            metadata: BTreeMap::new(),
+            user_agent,
+            challenges: Default::default(),
+            lifetime: None,
+            expires_at: None,
+            creator,
+            app_id,
+            sequence: 0,
+            created_at: now,
+            changed_at: now,
+            terminated: false,
         }
     }
 

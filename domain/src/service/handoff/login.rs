@@ -57,14 +57,7 @@ impl Engine {
         } else if handoff.link_expires_at <= self.now() {
             return Err(DomainError::HandoffLinkExpired);
         }
-        let user = match session.as_ref().and_then(Session::user_id) {
-            Some(id) => self
-                .store
-                .find_user_record(id)
-                .await
-                .map_err(|e| store_err("find user", e))?,
-            None => None,
-        };
+        let user = self.user_record_of(session.as_ref()).await?;
         Ok(HostedLogin {
             handoff,
             app,
@@ -282,14 +275,7 @@ impl Engine {
         if changed.session_token.is_some() {
             self.notify_handoff(&login.handoff.id);
         }
-        login.user = match session.user_id() {
-            Some(id) => self
-                .store
-                .find_user_record(id)
-                .await
-                .map_err(|e| store_err("find user", e))?,
-            None => None,
-        };
+        login.user = self.user_record_of(Some(&session)).await?;
         login.session = Some(session);
         Ok(changed.challenges)
     }
@@ -410,19 +396,27 @@ impl Engine {
         }
     }
 
+    /// The record of the session's user (one store call), `None` without a user.
+    async fn user_record_of(
+        &self,
+        session: Option<&Session>,
+    ) -> Result<Option<UserRecord>, DomainError> {
+        match session.and_then(Session::user_id) {
+            Some(id) => self
+                .store
+                .find_user_record(id)
+                .await
+                .map_err(|e| store_err("find user", e)),
+            None => Ok(None),
+        }
+    }
+
     /// The user record read again (after a change outside the session pipeline).
     pub(super) async fn reload_login_user(
         &self,
         login: &mut HostedLogin,
     ) -> Result<(), DomainError> {
-        login.user = match login.session.as_ref().and_then(Session::user_id) {
-            Some(id) => self
-                .store
-                .find_user_record(id)
-                .await
-                .map_err(|e| store_err("find user", e))?,
-            None => None,
-        };
+        login.user = self.user_record_of(login.session.as_ref()).await?;
         Ok(())
     }
 }

@@ -4,14 +4,16 @@
 use super::*;
 
 impl Engine {
+    /// Applies `change` to the draft and commits it: everything it decided in one write, or
+    /// nothing (reservations of checks that passed on the way are given back).
     pub(super) async fn run_change(
         &self,
-        mut draft: Draft,
+        draft: &mut Draft,
         change: &SessionChange,
     ) -> Result<SessionChanged, DomainError> {
-        let applied = self.apply_change(&mut draft, change).await;
+        let applied = self.apply_change(draft, change).await;
         let result = match applied {
-            Ok(()) => self.commit(&mut draft).await,
+            Ok(()) => self.commit(draft).await,
             Err(e) => Err(e),
         };
         if result.is_err() {
