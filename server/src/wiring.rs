@@ -223,7 +223,7 @@ pub fn first_admin_key_hint(settings: &Settings) -> String {
         "demo data is turned off".to_owned()
     } else {
         format!(
-            "listening on {}, which is not a loopback address; `--demo` would create it anyway",
+            "the listen address {} is not a loopback address; `--demo` would create it anyway",
             settings.listen
         )
     };
