@@ -32,7 +32,7 @@ session_api_per_key = { limit = 0, window_secs = 60 }
 session_api_per_address = { limit = 0, window_secs = 60 }
 TOML
 server=target/$profile/server
-"$server" --config "$dir/config.toml" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" \
+"$server" --config "$dir/config.toml" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" --demo \
   --site-root "$dir" > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT

@@ -463,7 +463,7 @@ fn api_key_json(key: &ApiKey) -> Value {
     })
 }
 
-fn scope_list(scopes: &[Scope]) -> String {
+pub(crate) fn scope_list(scopes: &[Scope]) -> String {
     scopes
         .iter()
         .map(|s| match s {

@@ -84,9 +84,29 @@ pub struct ServeArgs {
     /// Directory holding the built site (pkg/ with JS, WASM, CSS) [default: target/site]
     #[arg(long, env = "VESTIBULE_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
-    /// Do not create the demo user, app and API key on first start [default: create them]
+    /// Create a demo user, app and API key (scope session) on a first start, whatever the
+    /// listen address [default: only when listening on loopback]
+    #[arg(long, env = "VESTIBULE_DEMO", conflicts_with = "no_demo")]
+    pub demo: bool,
+    /// Like --demo, and the demo API key also gets the admin scope
+    #[arg(long, env = "VESTIBULE_DEMO_ADMIN", conflicts_with = "no_demo")]
+    pub demo_admin: bool,
+    /// Do not create demo data, even on loopback
     #[arg(long, env = "VESTIBULE_NO_DEMO")]
     pub no_demo: bool,
+    /// Proxies whose X-Forwarded-For (or Forwarded) header names the client: addresses or CIDRs,
+    /// comma-separated, like 10.0.0.0/8,::1 [default: none, the TCP peer is the client]
+    #[arg(
+        long,
+        env = "VESTIBULE_TRUSTED_PROXIES",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)
+    /// [default: x-forwarded-for]
+    #[arg(long, env = "VESTIBULE_PROXY_HEADER", value_name = "HEADER")]
+    pub proxy_header: Option<String>,
     /// Mail server for email codes: smtp://HOST:PORT (STARTTLS when offered), smtps://HOST:PORT
     /// (TLS), credentials as smtp://USER:PASSWORD@HOST [default: codes are only logged]
     #[arg(long, env = "VESTIBULE_SMTP_URL", value_name = "URL")]
@@ -158,7 +178,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             over.metrics_addr = args.metrics_addr;
             over.public_url = args.public_url;
             over.site_root = args.site_root;
-            over.demo = args.no_demo.then_some(false);
+            over.demo = if args.no_demo {
+                Some(false)
+            } else {
+                args.demo.then_some(true)
+            };
+            over.demo_admin = args.demo_admin.then_some(true);
+            over.trusted_proxies = args.trusted_proxies;
+            over.proxy_header = args.proxy_header;
             over.smtp_url = args.smtp_url;
             over.smtp_from = args.smtp_from;
             over.smtp_ca_file = args.smtp_ca_file;
@@ -204,6 +231,24 @@ mod tests {
     fn unknown_options_are_refused() {
         assert!(Cli::try_parse_from(["server", "serve", "--lisen", "x"]).is_err());
         assert!(Cli::try_parse_from(["server"]).is_err());
+    }
+
+    #[test]
+    fn demo_and_proxy_options_parse() {
+        let serve = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Serve(s)) => Ok(s),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err),
+        };
+        let s = serve(&["server", "serve", "--trusted-proxies", "10.0.0.0/8,::1"]).unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            Some(vec!["10.0.0.0/8".to_owned(), "::1".to_owned()])
+        );
+        let s = serve(&["server", "serve", "--demo-admin"]).unwrap();
+        assert!(s.demo_admin && !s.demo && !s.no_demo);
+        assert!(serve(&["server", "serve", "--demo", "--no-demo"]).is_err());
+        assert!(serve(&["server", "serve", "--demo-admin", "--no-demo"]).is_err());
     }
 
     #[test]

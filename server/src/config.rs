@@ -35,6 +35,10 @@ pub enum ConfigError {
         "`{value}` is not a public URL like https://login.example.com (http or https, no query)"
     )]
     PublicUrl { value: String },
+    #[error("`{value}` in trusted_proxies is not an address or network like 10.0.0.0/8 or 2001:db8::/32")]
+    TrustedProxy { value: String },
+    #[error("`{value}` is not a proxy header: use x-forwarded-for or forwarded")]
+    ProxyHeader { value: String },
     #[error("`{key}` must be set because {because}")]
     Missing {
         key: &'static str,
@@ -58,7 +62,14 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub site_root: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// Create demo data on a first start (default: only when listening on loopback).
     pub demo: Option<bool>,
+    /// Give the demo API key the `admin` scope too (implies `demo`).
+    pub demo_admin: Option<bool>,
+    /// Proxies (addresses or CIDRs) whose forwarding header names the client.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The header those proxies set: `x-forwarded-for` (default) or `forwarded` (RFC 7239).
+    pub proxy_header: Option<String>,
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub smtp_ca_file: Option<PathBuf>,
@@ -88,8 +99,8 @@ pub struct FileConfig {
 pub struct RateLimits {
     /// `POST /session/generate/` per app (default 120 a minute).
     pub generate_per_app: Rule,
-    /// `POST /session/generate/` per client address, counted before the credentials are checked
-    /// (default 60 a minute).
+    /// Failed app authentications of `POST /session/generate/` per client address (default 60
+    /// a minute); correct credentials never spend it.
     pub generate_per_address: Rule,
     /// `POST /session/validate/` per app (default 1200 a minute; a long-poll counts once).
     pub validate_per_app: Rule,
@@ -167,6 +178,9 @@ pub struct Overrides {
     pub site_root: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub demo: Option<bool>,
+    pub demo_admin: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub proxy_header: Option<String>,
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub smtp_ca_file: Option<PathBuf>,
@@ -200,6 +214,10 @@ pub struct Settings {
     pub key_file: PathBuf,
     /// Create a demo user, app and API key when the database has none.
     pub demo: bool,
+    /// The demo API key gets the `admin` scope besides `session`.
+    pub demo_admin: bool,
+    /// Which peers may tell the client's address, and in which header.
+    pub proxies: crate::client_addr::Proxies,
     pub delivery: Delivery,
     pub handoff: HandoffSettings,
     /// Longest lifetime a request may give a session (default 30 days).
@@ -292,7 +310,32 @@ impl Settings {
             .key_file
             .or(file.key_file)
             .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE));
-        let demo = over.demo.or(file.demo).unwrap_or(true);
+        let demo_admin = over.demo_admin.or(file.demo_admin).unwrap_or(false);
+        let demo = match over.demo.or(file.demo) {
+            Some(explicit) => explicit,
+            None => demo_admin || demo_by_default(listen),
+        };
+        let mut trusted = Vec::new();
+        for text in over
+            .trusted_proxies
+            .or(file.trusted_proxies)
+            .unwrap_or_default()
+        {
+            // An empty item (a trailing comma in the environment variable) means nothing.
+            if text.trim().is_empty() {
+                continue;
+            }
+            trusted.push(
+                crate::client_addr::Proxies::parse_net(&text)
+                    .ok_or(ConfigError::TrustedProxy { value: text })?,
+            );
+        }
+        let header = match over.proxy_header.or(file.proxy_header) {
+            None => crate::client_addr::ProxyHeader::default(),
+            Some(text) => crate::client_addr::ProxyHeader::parse(&text)
+                .ok_or(ConfigError::ProxyHeader { value: text })?,
+        };
+        let proxies = crate::client_addr::Proxies { trusted, header };
         let smtp = match over.smtp_url.or(file.smtp_url) {
             None => None,
             Some(url) => Some(crate::notify::SmtpSettings {
@@ -364,6 +407,8 @@ impl Settings {
             site_root,
             key_file,
             demo,
+            demo_admin,
+            proxies,
             delivery: Delivery { smtp, sms },
             handoff,
             max_session_lifetime,
@@ -371,6 +416,12 @@ impl Settings {
             webauthn,
         })
     }
+}
+
+/// Whether a first start creates demo data when neither `--demo` nor `--no-demo` is given: only
+/// on a loopback address (127.0.0.0/8, ::1), where nobody else can reach the demo credentials.
+pub fn demo_by_default(listen: SocketAddr) -> bool {
+    listen.ip().to_canonical().is_loopback()
 }
 
 /// `http://localhost:<port>` for loopback addresses (browsers treat it as a secure context, which
@@ -499,6 +550,97 @@ mod tests {
             "[rate_limits]\nfoo = { limit = 1, window_secs = 1 }"
         )
         .is_err());
+    }
+
+    #[test]
+    fn demo_data_only_on_loopback_unless_asked() {
+        for (listen, expected) in [
+            ("127.0.0.1:3000", true),
+            ("127.0.0.2:3000", true),
+            ("[::1]:3000", true),
+            ("[::ffff:127.0.0.1]:3000", true),
+            ("0.0.0.0:3000", false),
+            ("192.0.2.1:3000", false),
+            ("[::]:3000", false),
+            ("[2001:db8::1]:3000", false),
+        ] {
+            let addr: SocketAddr = listen.parse().unwrap();
+            assert_eq!(demo_by_default(addr), expected, "{listen}");
+        }
+        let at = |listen: &str, demo: Option<bool>, demo_admin: Option<bool>| {
+            let s = Settings::resolve(
+                Overrides {
+                    listen: Some(listen.into()),
+                    demo,
+                    demo_admin,
+                    ..Default::default()
+                },
+                FileConfig::default(),
+            )
+            .unwrap();
+            (s.demo, s.demo_admin)
+        };
+        assert_eq!(at("0.0.0.0:0", None, None), (false, false));
+        assert_eq!(at("192.0.2.1:0", None, None), (false, false));
+        assert_eq!(at("127.0.0.1:0", None, None), (true, false));
+        assert_eq!(at("0.0.0.0:0", Some(true), None), (true, false));
+        assert_eq!(at("0.0.0.0:0", None, Some(true)), (true, true));
+        assert_eq!(at("127.0.0.1:0", Some(false), None), (false, false));
+        let file: FileConfig = toml::from_str("demo = true\ndemo_admin = true").unwrap();
+        let s = Settings::resolve(
+            Overrides {
+                listen: Some("0.0.0.0:0".into()),
+                ..Default::default()
+            },
+            file,
+        )
+        .unwrap();
+        assert!(s.demo && s.demo_admin);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_flags_or_the_file() {
+        let s = Settings::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(s.proxies.trusted.is_empty());
+        assert_eq!(
+            s.proxies.header,
+            crate::client_addr::ProxyHeader::XForwardedFor
+        );
+        let file: FileConfig = toml::from_str(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nproxy_header = \"forwarded\"",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides::default(), file).unwrap();
+        let nets: Vec<String> = s.proxies.trusted.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(s.proxies.header, crate::client_addr::ProxyHeader::Forwarded);
+        let file: FileConfig = toml::from_str("trusted_proxies = [\"10.0.0.0/8\"]").unwrap();
+        let over = Overrides {
+            trusted_proxies: Some(vec!["192.168.0.0/16".into(), "".into()]),
+            ..Default::default()
+        };
+        let s = Settings::resolve(over, file).unwrap();
+        assert_eq!(s.proxies.trusted.len(), 1);
+        assert_eq!(s.proxies.trusted[0].to_string(), "192.168.0.0/16");
+        for bad in ["10.0.0.0/40", "proxy.internal", "10.0.0.0/8/8"] {
+            let over = Overrides {
+                trusted_proxies: Some(vec![bad.into()]),
+                ..Default::default()
+            };
+            let err = Settings::resolve(over, FileConfig::default()).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::TrustedProxy { .. }),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        let over = Overrides {
+            proxy_header: Some("x-real-ip".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(over, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("x-real-ip"), "{err}");
+        assert!(toml::from_str::<FileConfig>("trusted_proxies = \"10.0.0.0/8\"").is_err());
     }
 
     #[test]

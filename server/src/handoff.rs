@@ -9,7 +9,6 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{
         atomic::{AtomicI64, Ordering},
         Arc,
@@ -19,7 +18,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Request, State},
+    extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -261,11 +260,9 @@ async fn read_fields(request: Request) -> Result<Fields, HandoffError> {
     Ok(fields)
 }
 
+/// The client's address as sessions record it (decided once, in [`crate::client_addr`]).
 fn client_ip(request: &Request) -> Option<String> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    crate::client_addr::ClientAddr::of(request.extensions()).map(|c| c.0.to_string())
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
@@ -287,20 +284,30 @@ async fn generate(
     request: Request,
 ) -> Result<Response, HandoffError> {
     let limits = state.settings.rate_limits;
-    // Counted before the credentials are checked: guessing secrets costs from the same budget.
-    let ip = client_ip(&request).unwrap_or_else(|| "unknown".to_owned());
-    shared
-        .limiter
-        .check(
-            &format!("handoff.generate.addr:{ip}"),
-            limits.generate_per_address,
-        )
-        .await
-        .map_err(HandoffError::rate_limited)?;
+    let address = crate::client_addr::rate_key_of(request.extensions());
     let mut fields = read_fields(request).await?;
     let app_key = fields.required("app_key")?;
     let app_secret = fields.required("app_secret")?;
-    let app = state.engine.authenticate_app(&app_key, &app_secret).await?;
+    let app = match state.engine.authenticate_app(&app_key, &app_secret).await {
+        Ok(app) => app,
+        Err(err) => {
+            // Only failures spend the address's budget: one app backend makes every visitor's
+            // link from one address. SECURITY: app secrets are 256 random bits, so this limit
+            // is not what stops guessing; it turns a client that keeps sending wrong
+            // credentials away with 429.
+            if matches!(err, DomainError::InvalidAppCredentials) {
+                shared
+                    .limiter
+                    .check(
+                        &format!("handoff.generate.failed.addr:{address}"),
+                        limits.generate_per_address,
+                    )
+                    .await
+                    .map_err(HandoffError::rate_limited)?;
+            }
+            return Err(err.into());
+        }
+    };
     shared
         .limiter
         .check(

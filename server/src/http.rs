@@ -212,10 +212,16 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+            let client = crate::client_addr::ClientAddr::of(req.extensions())
+                .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
+            tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_response(no_request_id_on_assets))
+        .layer(axum::middleware::from_fn_with_state(
+            router_settings.proxies.clone(),
+            crate::client_addr::record,
+        ))
 }
 
 /// A script, style sheet or wasm module is the same for everyone and kept for good: its request
@@ -432,6 +438,8 @@ pub struct BoundServer {
     pub state: AppState,
     /// Set when this start created the demo data.
     pub demo: Option<crate::wiring::DemoCredentials>,
+    /// Set when no demo data was wanted and the database holds no API key yet.
+    pub needs_admin_key: bool,
     /// Where `GET /metrics` answers, when metrics are on.
     pub metrics_addr: Option<std::net::SocketAddr>,
     listener: tokio::net::TcpListener,
@@ -544,10 +552,11 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
     }
     let engine = crate::wiring::build_engine(&settings, db.clone()).await?;
     let demo = if settings.demo {
-        crate::wiring::seed_demo(&engine).await?
+        crate::wiring::seed_demo(&engine, settings.demo_admin).await?
     } else {
         None
     };
+    let needs_admin_key = crate::wiring::needs_first_admin_key(&engine, settings.demo).await?;
     let state = AppState {
         leptos_options: leptos_options(&settings),
         db,
@@ -558,6 +567,7 @@ pub async fn bind(settings: Settings) -> Result<BoundServer, CliError> {
         addr,
         state,
         demo,
+        needs_admin_key,
         metrics_addr,
         listener,
         metrics,
@@ -581,6 +591,12 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     if let Some(demo) = &server.demo {
         print_demo(demo, &server.state.settings.public_url);
     }
+    if server.needs_admin_key {
+        eprintln!(
+            "{}",
+            crate::wiring::first_admin_key_hint(&server.state.settings)
+        );
+    }
     let delivery = &server.state.settings.delivery;
     if delivery.smtp.is_none() {
         tracing::warn!("no smtp_url configured: email codes are only logged (development)");
@@ -601,7 +617,7 @@ fn print_demo(demo: &crate::wiring::DemoCredentials, public_url: &str) {
 First start: created demo data (shown only now; `--no-demo` skips this).
   user     login name: {login}   password: {password}
   app      app_key: {app_key}   app_secret: {app_secret}
-  API key  {api_key}   (scopes: session, admin)
+  API key  {api_key}   (scopes: {scopes}{admin_hint})
 Try it:
   curl -s -X POST {public_url}/session/generate/ -H 'Content-Type: application/json' \\
        -d '{{\"app_key\": \"{app_key}\", \"app_secret\": \"{app_secret}\"}}'
@@ -613,6 +629,12 @@ Try it:
         app_key = demo.app_key,
         app_secret = demo.app_secret,
         api_key = demo.api_key,
+        scopes = crate::admin_cli::scope_list(&demo.api_key_scopes),
+        admin_hint = if demo.api_key_scopes.contains(&domain::model::Scope::Admin) {
+            ""
+        } else {
+            "; `--demo-admin` adds admin"
+        },
     );
 }
 

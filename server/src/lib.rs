@@ -7,6 +7,7 @@
 pub mod admin_cli;
 pub mod api;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod handoff;
 pub mod http;

@@ -153,14 +153,20 @@ pub struct DemoCredentials {
     pub app_key: String,
     pub app_secret: String,
     pub api_key: String,
+    /// The demo API key's scopes.
+    pub api_key_scopes: Vec<Scope>,
 }
 
 /// The demo user's login name.
 pub const DEMO_LOGIN_NAME: &str = "demo";
 
 /// Creates a demo user, app and API key when the database holds no user and no app at all.
+/// The key may use the Session API; only with `admin` may it also use the admin API.
 /// Returns `None` when there is data already (or another replica just created it).
-pub async fn seed_demo(engine: &Engine) -> Result<Option<DemoCredentials>, DomainError> {
+pub async fn seed_demo(
+    engine: &Engine,
+    admin: bool,
+) -> Result<Option<DemoCredentials>, DomainError> {
     if !engine.list_users(0, 1).await?.is_empty() || !engine.list_apps().await?.is_empty() {
         return Ok(None);
     }
@@ -182,8 +188,14 @@ pub async fn seed_demo(engine: &Engine) -> Result<Option<DemoCredentials>, Domai
             branding: Default::default(),
         })
         .await?;
+    // SECURITY: a demo key that could administer the service is made only when asked for.
+    let scopes = if admin {
+        vec![Scope::Session, Scope::Admin]
+    } else {
+        vec![Scope::Session]
+    };
     let (_, api_key) = engine
-        .create_api_key(Name::parse("demo")?, vec![Scope::Session, Scope::Admin])
+        .create_api_key(Name::parse("demo")?, scopes.clone())
         .await?;
     Ok(Some(DemoCredentials {
         login_name: DEMO_LOGIN_NAME.to_owned(),
@@ -191,7 +203,38 @@ pub async fn seed_demo(engine: &Engine) -> Result<Option<DemoCredentials>, Domai
         app_key: app.app_key,
         app_secret: secret.into_inner(),
         api_key: api_key.into_inner(),
+        api_key_scopes: scopes,
     }))
+}
+
+/// The CLI command that creates the first admin API key.
+pub const FIRST_ADMIN_KEY_COMMAND: &str = "server apikey add --name admin --scope admin";
+
+/// Whether this start should tell how to make the first admin key: no demo data was wanted
+/// and the database holds no API key at all.
+pub async fn needs_first_admin_key(engine: &Engine, demo: bool) -> Result<bool, DomainError> {
+    Ok(!demo && engine.list_api_keys().await?.is_empty())
+}
+
+/// What a start without demo data and without any API key prints: how to create the first
+/// admin key on the same database.
+pub fn first_admin_key_hint(settings: &Settings) -> String {
+    let why = if crate::config::demo_by_default(settings.listen) {
+        "demo data is turned off".to_owned()
+    } else {
+        format!(
+            "the listen address {} is not a loopback address; `--demo` would create it anyway",
+            settings.listen
+        )
+    };
+    format!(
+        "No API key exists yet, and no demo data was created ({why}).
+Create the first admin key with the CLI, on the same database as this server (give it the same \
+--config, --data-dir or --database-url options, or the same environment):
+  {FIRST_ADMIN_KEY_COMMAND}
+It prints the key once; send it as `Authorization: Bearer <key>` to {public_url}/admin/v1.",
+        public_url = settings.public_url,
+    )
 }
 
 /// Four groups of five lowercase letters and digits (about 100 bits), easy to type.

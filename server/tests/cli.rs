@@ -373,6 +373,12 @@ async fn the_first_start_seeds_demo_data_once() {
         .await
         .unwrap();
     assert!(engine.authenticate_api_key(&demo.api_key).await.is_ok());
+    // The demo key reaches the Session API only: admin needs --demo-admin.
+    assert_eq!(demo.api_key_scopes, vec![Scope::Session]);
+    let keys = engine.list_api_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].scopes, vec![Scope::Session]);
+    assert!(!first.needs_admin_key);
     let user = engine
         .find_user_by_login_name(&LoginName::parse(demo.login_name.as_str()).unwrap())
         .await
@@ -408,4 +414,131 @@ async fn the_first_start_seeds_demo_data_once() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn demo_admin_gives_the_demo_key_the_admin_scope() {
+    let dir = DataDir::new();
+    let over = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.path().to_owned()),
+        demo_admin: Some(true),
+        ..Overrides::default()
+    };
+    let bound = server::http::bind(Settings::resolve(over, FileConfig::default()).unwrap())
+        .await
+        .unwrap();
+    let demo = bound.demo.clone().expect("demo data");
+    assert_eq!(demo.api_key_scopes, vec![Scope::Session, Scope::Admin]);
+    let keys = bound.state.engine.list_api_keys().await.unwrap();
+    assert_eq!(keys[0].scopes, vec![Scope::Session, Scope::Admin]);
+}
+
+#[tokio::test]
+async fn a_first_start_on_a_public_address_creates_no_key() {
+    let dir = DataDir::new();
+    let over = || Overrides {
+        listen: Some("0.0.0.0:0".into()),
+        data_dir: Some(dir.path().to_owned()),
+        ..Overrides::default()
+    };
+    let settings = Settings::resolve(over(), FileConfig::default()).unwrap();
+    assert!(!settings.demo);
+    let hint = server::wiring::first_admin_key_hint(&settings);
+    assert!(
+        hint.contains(server::wiring::FIRST_ADMIN_KEY_COMMAND),
+        "{hint}"
+    );
+    let bound = server::http::bind(settings).await.unwrap();
+    assert!(bound.demo.is_none());
+    assert!(bound.needs_admin_key);
+    let engine = bound.state.engine.clone();
+    assert!(engine.list_api_keys().await.unwrap().is_empty());
+    assert!(engine.list_users(0, 10).await.unwrap().is_empty());
+    assert!(engine.list_apps().await.unwrap().is_empty());
+    drop(bound);
+
+    // --demo asks for the demo anyway (still without admin).
+    let other = DataDir::new();
+    let settings = Settings::resolve(
+        Overrides {
+            listen: Some("0.0.0.0:0".into()),
+            data_dir: Some(other.path().to_owned()),
+            demo: Some(true),
+            ..Overrides::default()
+        },
+        FileConfig::default(),
+    )
+    .unwrap();
+    let bound = server::http::bind(settings).await.unwrap();
+    let demo = bound.demo.clone().expect("--demo seeds on any address");
+    assert_eq!(demo.api_key_scopes, vec![Scope::Session]);
+    assert!(!bound.needs_admin_key);
+}
+
+#[test]
+fn the_server_binary_on_a_public_address_says_how_to_make_the_first_admin_key() {
+    use std::io::{BufRead, BufReader};
+    let dir = DataDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--site-root"])
+        .arg(dir.path())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("VESTIBULE_CONFIG")
+        .env_remove("VESTIBULE_KEY_FILE")
+        .env_remove("VESTIBULE_DEMO")
+        .env_remove("VESTIBULE_DEMO_ADMIN")
+        .env_remove("VESTIBULE_NO_DEMO")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for pipe in [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !seen.contains("listening on") || !seen.contains(server::wiring::FIRST_ADMIN_KEY_COMMAND)
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains(server::wiring::FIRST_ADMIN_KEY_COMMAND),
+        "no instruction in:\n{seen}"
+    );
+    assert!(!seen.contains("First start: created demo data"), "{seen}");
+    assert!(!seen.contains("vst_"), "no key is printed: {seen}");
+
+    // The quoted command works as printed, on the same data directory.
+    let args: Vec<&str> = server::wiring::FIRST_ADMIN_KEY_COMMAND
+        .split_whitespace()
+        .skip(1)
+        .chain(["--json"])
+        .collect();
+    let made = json_of(&server(&dir, &args));
+    assert_eq!(made["scopes"], serde_json::json!(["admin"]));
+    assert!(made["key"].as_str().is_some_and(|k| !k.is_empty()));
 }

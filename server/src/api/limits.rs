@@ -8,10 +8,8 @@
 //! A refusal is 429 with `Retry-After` and the contract's error (code 8, `API-Rate01`), in
 //! Connect's shape on Connect routes and as a gRPC status (`ResourceExhausted`) on gRPC.
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request, State},
     http::HeaderMap,
     middleware::Next,
     response::Response,
@@ -64,10 +62,7 @@ pub async fn limit(State(limits): State<ApiLimits>, req: Request, next: Next) ->
         "admin" => (rules.admin_api_per_address, rules.admin_api_per_key),
         _ => (rules.session_api_per_address, rules.session_api_per_key),
     };
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    let address = crate::client_addr::rate_key_of(req.extensions());
     if let Err(retry) = limits
         .limiter
         .check(&format!("api.{class}.addr:{address}"), per_address)
