@@ -550,11 +550,16 @@ pub async fn console_gate(
             ..UserAgent::default()
         }),
     };
-    // A page view claims nothing (a mail scanner's fetch must not use the link up).
+    // A page view claims nothing (a mail scanner's fetch must not use the link up). A browser
+    // new to the link gets the secret its first action will bind the link to; nothing is
+    // stored for it until then.
     let login = match state.engine.open_login(&token, browser).await {
         Ok(login) => login,
         Err(err) => return link_problem_page(&state, &err, gate_lang(&request, None)),
     };
+    if cookies.claim().is_none() {
+        cookies.set_claim(state.engine.new_browser_secret().expose());
+    }
     let lang = gate_lang(&request, login.ui_locales());
     // The page's <html lang> comes from here, decided once for the whole document.
     request.extensions_mut().insert(app::PageLang(lang));

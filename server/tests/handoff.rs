@@ -247,21 +247,24 @@ async fn open_link(
 /// claim cookie (name, value, whole `Set-Cookie`).
 async fn claim_link(url: &str) -> (reqwest::Response, Option<(String, String, String)>) {
     let (page, set) = open_link(url, None).await;
-    assert!(set.is_none(), "a page view claims nothing");
     if page.status() != StatusCode::OK {
         return (page, None);
     }
+    // The page view hands out the secret (and stores nothing); the first step binds to it.
+    let set = set.expect("the page view sets the claim cookie");
     let (origin, token) = url.split_once("/console/session/").unwrap();
     let res = client()
         .post(format!("{origin}/console/api/step"))
         .header(header::ACCEPT, "application/json")
         .header(header::ORIGIN, origin)
+        .header(header::COOKIE, format!("{}={}", set.0, set.1))
         .form(&[("token", token), ("op", "begin")])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    (page, claim_of(&res))
+    assert!(claim_of(&res).is_none(), "the secret stays the page view's");
+    (page, Some(set))
 }
 
 /// The claim cookie a response sets: name, value and the whole header.

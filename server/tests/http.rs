@@ -99,22 +99,28 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        assert!(claim_cookie(&res).is_none(), "a page view claims nothing");
+        // The page view hands out the secret; the first step binds the link to it.
+        let cookie = claim_cookie(&res).expect("the page view sets the claim cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_owned();
         let res = client()
             .post(self.url("/console/api/step"))
             .header(header::ACCEPT, "application/json")
             .header(header::ORIGIN, &self.public)
+            .header(header::COOKIE, &cookie)
             .form(&[("token", token), ("op", "begin")])
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let cookie = claim_cookie(&res).expect("the first step sets the claim cookie");
         assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-            "{cookie}"
+            claim_cookie(&res).is_none(),
+            "the secret stays the page view's"
         );
-        cookie.split(';').next().unwrap().to_owned()
+        cookie
     }
 }
 

@@ -58,6 +58,11 @@ impl Engine {
             return Err(DomainError::HandoffLinkExpired);
         }
         let user = self.user_record_of(session.as_ref()).await?;
+        let candidate = handoff
+            .claimed_at
+            .is_none()
+            .then_some(browser.secret)
+            .flatten();
         Ok(HostedLogin {
             handoff,
             app,
@@ -65,12 +70,17 @@ impl Engine {
             user,
             user_agent: browser.user_agent,
             new_secret: None,
+            candidate,
         })
     }
 
     /// SECURITY: binds the link to this browser, at its first action (never at a page view):
     /// a conditional update, so of two browsers racing exactly one wins, on any number of
-    /// replicas. The login's session is made now, with the claiming browser's agent.
+    /// replicas. The bound secret is the one the browser already holds from its page view
+    /// ([`Engine::new_browser_secret`]) when it has one, so that two first requests of the
+    /// same browser (a form post and the passkey autofill request) both get in; otherwise a new
+    /// one, which the answer hands out. The login's session is made now, with the claiming
+    /// browser's agent.
     async fn claim_login(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
         if login.handoff.claimed_at.is_some() {
             return Ok(());
@@ -79,8 +89,15 @@ impl Engine {
         if login.handoff.link_expires_at <= now {
             return Err(DomainError::HandoffLinkExpired);
         }
-        let secret = crypto::random_token(self.rng.as_ref());
-        let hash = crypto::token_hash(secret.expose());
+        let held = login.candidate.as_deref().and_then(secret_hash);
+        let (new_secret, hash) = match held {
+            Some(hash) => (None, hash),
+            None => {
+                let secret = crypto::random_token(self.rng.as_ref());
+                let hash = crypto::token_hash(secret.expose());
+                (Some(secret), hash)
+            }
+        };
         let won = self
             .store
             .claim_handoff(&login.handoff.id, &hash, now)
@@ -92,16 +109,42 @@ impl Engine {
                 .find_handoff_by_link(&login.handoff.link_hash)
                 .await
                 .map_err(|e| store_err("find handoff", e))?;
-            return Err(match again {
-                Some(h) if h.claimed_at.is_some() => DomainError::HandoffLinkUsed,
-                _ => DomainError::HandoffLinkExpired,
-            });
+            return match again {
+                // This very browser bound it a moment ago, in another request.
+                Some(h) if h.browser_hash == Some(hash) => self.reload_login(login).await,
+                Some(h) if h.claimed_at.is_some() => Err(DomainError::HandoffLinkUsed),
+                _ => Err(DomainError::HandoffLinkExpired),
+            };
         }
         login.handoff.claimed_at = Some(now);
         login.handoff.browser_hash = Some(hash);
-        login.new_secret = Some(secret);
-        self.change_login(login, SessionChange::default()).await?;
+        login.new_secret = new_secret;
+        match self.change_login(login, SessionChange::default()).await {
+            Ok(_) => Ok(()),
+            // Another request of the same browser made the login's session first.
+            Err(DomainError::ConcurrentChange) => self.reload_login(login).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The login read again (its handoff, session and user), keeping what this request knows.
+    async fn reload_login(&self, login: &mut HostedLogin) -> Result<(), DomainError> {
+        let record = self
+            .store
+            .find_login(&login.handoff.link_hash)
+            .await
+            .map_err(|e| store_err("find login", e))?
+            .ok_or(DomainError::HandoffLinkNotFound)?;
+        login.handoff = record.handoff;
+        login.user = self.user_record_of(record.session.as_ref()).await?;
+        login.session = record.session;
         Ok(())
+    }
+
+    /// A secret for a browser that views an unclaimed link (the page sets it as the claim
+    /// cookie; nothing is stored): its first action binds the link to it.
+    pub fn new_browser_secret(&self) -> Secret<String> {
+        crypto::random_token(self.rng.as_ref())
     }
 
     /// Runs the person's `action` on the login and answers with the step that follows: the same

@@ -989,4 +989,33 @@ async fn viewing_a_link_claims_nothing_and_the_first_action_does() {
     let lost = e.login_step(&mut late, LoginAction::Claim).await;
     assert_eq!(lost.refused, Some(DomainError::HandoffLinkUsed));
     assert!(matches!(lost.next, Next::Ended(LoginEnd::LinkUsed)));
+    // Two first requests of one browser (a form post and the passkey autofill request) carry
+    // the secret its page view handed out: both get in, and the link is bound to that secret.
+    let gen = e
+        .generate_handoff(&app, GenerateHandoff::default())
+        .await
+        .unwrap();
+    let token = gen.token.expose().as_str();
+    let held = e.new_browser_secret().into_inner();
+    let mut first = open_as(e, token, Some(&held)).await.unwrap();
+    let mut second = open_as(e, token, Some(&held)).await.unwrap();
+    let one = e.login_step(&mut first, LoginAction::Claim).await;
+    let two = e
+        .login_step(&mut second, LoginAction::WebAuthnStart { passkey: true })
+        .await;
+    assert!(one.refused.is_none(), "{:?}", one.refused);
+    assert!(
+        !matches!(two.refused, Some(DomainError::HandoffLinkUsed)),
+        "{:?}",
+        two.refused
+    );
+    assert!(
+        first.take_new_browser_secret().is_none(),
+        "the browser keeps its secret"
+    );
+    assert!(open_as(e, token, Some(&held)).await.is_ok());
+    assert_eq!(
+        open_as(e, token, None).await.unwrap_err(),
+        DomainError::HandoffLinkUsed
+    );
 }

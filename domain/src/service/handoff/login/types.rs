@@ -25,6 +25,9 @@ pub struct HostedLogin {
     pub(super) user: Option<UserRecord>,
     pub(super) user_agent: Option<UserAgent>,
     pub(super) new_secret: Option<Secret<String>>,
+    /// The secret the browser brought to an unclaimed link (from its page view), which its
+    /// first action binds the link to.
+    pub(super) candidate: Option<String>,
 }
 
 impl HostedLogin {
