@@ -27,7 +27,6 @@ use axum::{
 };
 use domain::{
     input::Lifetime,
-    model::UserAgent,
     service::{
         Browser, GenerateHandoff, HandoffCompletion, HandoffState, HandoffStatus,
         Next as LoginNext, ValidateHandoff,
@@ -538,17 +537,11 @@ pub async fn console_gate(
     }
     let secure = state.settings.public_url.starts_with("https://");
     let mut cookies = ConsoleCookies::read(request.headers(), &token, secure);
+    // A page view never claims, so the browser's agent is recorded by the server function
+    // that does (the gate hands it the client address).
     let browser = Browser {
         secret: cookies.claim().map(str::to_owned),
-        user_agent: Some(UserAgent {
-            ip: client_ip(&request),
-            description: request
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(200).collect()),
-            ..UserAgent::default()
-        }),
+        user_agent: None,
     };
     // A page view claims nothing (a mail scanner's fetch must not use the link up). A browser
     // new to the link gets the secret its first action will bind the link to; nothing is

@@ -245,13 +245,7 @@ impl Engine {
     /// ([`Next::Ended`]); `None` while the person still has steps to take. Reads nothing.
     pub fn login_outcome(&self, login: &HostedLogin) -> Option<Next> {
         match self.login_policy(login) {
-            PolicyState::Satisfied(_) => Some(match &login.handoff.redirect_uri {
-                Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
-                    Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
-                    Err(_) => Next::Ended(LoginEnd::Ended),
-                },
-                None => Next::Done(HandoffCompletion::SignedIn),
-            }),
+            PolicyState::Satisfied(_) => Some(completion(login)),
             PolicyState::Expired | PolicyState::Terminated | PolicyState::UserNotActive => {
                 Some(Next::Ended(LoginEnd::Ended))
             }
@@ -304,14 +298,7 @@ impl Engine {
         let result = self
             .change_login_session(login.session.clone(), fresh, user, &change)
             .await;
-        let (changed, session) = match result {
-            Ok(done) => done,
-            // A concurrent first request of the same browser made the login's session.
-            Err(DomainError::ConcurrentChange) if login.session.is_none() => {
-                return Err(DomainError::ConcurrentChange)
-            }
-            Err(e) => return Err(e),
-        };
+        let (changed, session) = result?;
         if login.session.is_none() {
             login.handoff.session_id = Some(session.id.clone());
         }
@@ -370,9 +357,7 @@ impl Engine {
             return step;
         }
         step.next = match policy {
-            PolicyState::Satisfied(_) => self
-                .login_outcome(login)
-                .unwrap_or(Next::Ended(LoginEnd::Ended)),
+            PolicyState::Satisfied(_) => completion(login),
             PolicyState::NeedsUser => Next::User,
             PolicyState::NeedsFirstFactor { options } => {
                 let password = options.contains(&FactorKind::Password);
@@ -470,6 +455,18 @@ impl From<Checks> for SessionChange {
             checks,
             ..SessionChange::default()
         }
+    }
+}
+
+/// Where a login whose policy is satisfied goes: the redirect URI with its state, or the
+/// signed-in page.
+fn completion(login: &HostedLogin) -> Next {
+    match &login.handoff.redirect_uri {
+        Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
+            Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
+            Err(_) => Next::Ended(LoginEnd::Ended),
+        },
+        None => Next::Done(HandoffCompletion::SignedIn),
     }
 }
 
