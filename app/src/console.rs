@@ -275,11 +275,14 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
         #[cfg(feature = "hydrate")]
         if swapped {
             use leptos::wasm_bindgen::JsCast;
-            if let Step::Done {
-                redirect: Some(url),
-            } = view_state.get_untracked().step
-            {
-                let _ = window().location().set_href(&url);
+            if let Step::Done { redirect } = view_state.get_untracked().step {
+                // Without a redirect, the page's own address now answers with the signed-in
+                // page (its own title, the way back to the app).
+                let location = window().location();
+                let _ = match redirect {
+                    Some(url) => location.set_href(&url),
+                    None => location.reload(),
+                };
                 return;
             }
             let Some(root) = container.get_untracked() else {
@@ -304,16 +307,19 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
         let current = view_state.get();
         let token = token.get_value();
         let app = app.get_value();
-        render_step(&current.step, lang, &token, &app, pending.into())
+        let locked = matches!(current.notice, Some(Notice::LockedMinutes(_)));
+        let who = current.who.map(|name| {
+            view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
+        });
+        view! {
+            {who}
+            {render_step(&current.step, lang, &token, &app, pending.into(), locked)}
+        }
     };
     let notice = move || {
         let current = view_state.get();
         let n = local_notice.get().or(current.notice)?;
-        let to = match &current.step {
-            Step::Code { to, .. } => to.clone(),
-            _ => String::new(),
-        };
-        let text = n.text(lang, current.step.factor(), &to);
+        let text = n.text(lang);
         Some(if n.is_error() {
             Either::Left(view! { <p class="notice error" role="alert" tabindex="-1">{text}</p> })
         } else {

@@ -101,6 +101,8 @@ pub enum Key {
     ErrPasskeyExpired,
     ErrPasskeyExists,
     PasskeyInstead,
+    CodeHintTotp,
+    CodeHintRecovery,
 }
 
 /// Every sentence that holds a number (`{count}` in each of its [`Forms`]).
@@ -159,7 +161,7 @@ impl Forms {
 
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 75] = [
+    pub const ALL: [Key; 77] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -235,6 +237,8 @@ impl Key {
         Key::ErrPasskeyExpired,
         Key::ErrPasskeyExists,
         Key::PasskeyInstead,
+        Key::CodeHintTotp,
+        Key::CodeHintRecovery,
     ];
 }
 
@@ -448,6 +452,8 @@ fn en(key: Key) -> &'static str {
         ErrPasskeyExpired => "That took too long. Try again.",
         ErrPasskeyExists => "This device already holds a passkey for your account.",
         PasskeyInstead => "Use a passkey instead",
+        CodeHintTotp => "Enter the 6-digit code from your authenticator app.",
+        CodeHintRecovery => "Enter one of the recovery codes you saved. Each works once.",
     }
 }
 
@@ -530,6 +536,8 @@ fn de(key: Key) -> &'static str {
         ErrPasskeyExpired => "Das hat zu lange gedauert. Versuchen Sie es erneut.",
         ErrPasskeyExists => "Dieses Gerät hat bereits einen Passkey für Ihr Konto.",
         PasskeyInstead => "Stattdessen einen Passkey verwenden",
+        CodeHintTotp => "Geben Sie den 6-stelligen Code aus Ihrer Authenticator-App ein.",
+        CodeHintRecovery => "Geben Sie einen Ihrer gespeicherten Wiederherstellungscodes ein. Jeder gilt nur einmal.",
     }
 }
 
@@ -612,6 +620,8 @@ fn fr(key: Key) -> &'static str {
         ErrPasskeyExpired => "Cela a pris trop de temps. Réessayez.",
         ErrPasskeyExists => "Cet appareil contient déjà une clé d'accès pour votre compte.",
         PasskeyInstead => "Utiliser plutôt une clé d'accès",
+        CodeHintTotp => "Saisissez le code à 6 chiffres de votre application d’authentification.",
+        CodeHintRecovery => "Saisissez l’un des codes de récupération que vous avez conservés. Chacun ne sert qu’une fois.",
     }
 }
 
@@ -694,6 +704,8 @@ fn es(key: Key) -> &'static str {
         ErrPasskeyExpired => "Eso tardó demasiado. Inténtelo de nuevo.",
         ErrPasskeyExists => "Este dispositivo ya tiene una llave de acceso para su cuenta.",
         PasskeyInstead => "Usar una llave de acceso en su lugar",
+        CodeHintTotp => "Introduzca el código de 6 dígitos de su aplicación de autenticación.",
+        CodeHintRecovery => "Introduzca uno de los códigos de recuperación que guardó. Cada uno sirve una sola vez.",
     }
 }
 
@@ -1119,7 +1131,9 @@ mod tests {
             | Key::ErrPasskeyFailed
             | Key::ErrPasskeyExpired
             | Key::ErrPasskeyExists
-            | Key::PasskeyInstead => seen.contains(&k),
+            | Key::PasskeyInstead
+            | Key::CodeHintTotp
+            | Key::CodeHintRecovery => seen.contains(&k),
         };
         assert!(Key::ALL.into_iter().all(unlisted));
     }

@@ -143,12 +143,14 @@ pub struct Branding {
     pub logo_url: Option<String>,
     pub primary_color: Option<String>,
     pub background_color: Option<String>,
+    /// The app's own address (`http:` or `https:`), for the way back on the signed-in page.
+    pub home_url: Option<String>,
 }
 
 impl Branding {
     /// The branding as it may be stored: a display name of 1–200 characters without control
-    /// characters, an `https:` logo, `#rrggbb` colours (kept lowercase). The admin API, the CLI
-    /// and the engine all check with this.
+    /// characters, an `https:` logo, `#rrggbb` colours (kept lowercase), an absolute `http(s):`
+    /// home URL. The admin API, the CLI and the engine all check with this.
     pub fn checked(self) -> Result<Branding, crate::DomainError> {
         use crate::input::{Color, DisplayName, LogoUrl};
         if let Some(name) = &self.display_name {
@@ -167,12 +169,23 @@ impl Branding {
                 .map(|c| Color::parse(field, c).map(|c| c.as_str().to_owned()))
                 .transpose()
         };
+        if let Some(url) = &self.home_url {
+            crate::input::HttpUrl::parse("branding.home_url", url)?;
+        }
         Ok(Branding {
             primary_color: colour("branding.primary_color", &self.primary_color)?,
             background_color: colour("branding.background_color", &self.background_color)?,
             display_name: self.display_name,
             logo_url,
+            home_url: self.home_url,
         })
+    }
+
+    /// The link back to the app on the signed-in page, when it is an absolute `http(s):` URL.
+    pub fn page_home(&self) -> Option<&str> {
+        self.home_url
+            .as_deref()
+            .filter(|u| crate::input::HttpUrl::parse("branding.home_url", u).is_ok())
     }
 
     /// The logo the page may show: an `https:` URL (its CSP allows no other remote image).

@@ -35,7 +35,10 @@ for (const js of [true, false]) {
       // The only factor is sent by email: the choice shows it checked; continuing sends the code.
       await expect(page.getByRole('radio', { name: /Code by email to/ })).toBeChecked();
       await page.getByRole('button', { name: 'Continue' }).click();
-      await expect(page.getByRole('status')).toContainText('We sent a code by email to');
+      // The step says where the code went and who is signing in; the field points to it.
+      await expect(page.locator('#code-hint')).toHaveText(/^We sent a code by email to .\u2022\u2022\u2022@mail\.test\.$/);
+      await expect(page.getByLabel('6-digit code')).toHaveAttribute('aria-describedby', 'code-hint');
+      await expect(page.getByText(`Signing in as ${user.login}`)).toBeVisible();
       if (js) await expect(page.getByLabel('6-digit code')).toBeFocused();
       // A wrong code first: refused with a plain sentence, the step stays.
       await page.getByLabel('6-digit code').fill('000000');
@@ -84,7 +87,9 @@ test('password then SMS code from the provider endpoint, after a resend', async 
   await passwordStep(page, user.login, true);
   await page.getByRole('radio', { name: /Code by text message to/ }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
-  await expect(page.getByRole('status')).toContainText('We sent a code by text message to');
+  // The number as the person knows it, all but the country code and the last two digits hidden.
+  const masked = new RegExp(`^We sent a code by text message to \\+49 [\u2022 ]+${user.phone.slice(-2)}\\.$`);
+  await expect(page.locator('#code-hint')).toHaveText(masked);
   const first = await receivedCode(request, user.phone);
   // Asking again at once is refused with the time to wait, and nothing new is sent.
   await page.getByRole('button', { name: 'Send a new code' }).click();

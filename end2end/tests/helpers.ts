@@ -82,7 +82,7 @@ export async function freshStep() {
 
 let adminKey: string | undefined;
 /// Calls the admin API (/admin/v1) with an admin API key made once per worker through the CLI.
-export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' | 'GET' | 'DELETE', path: string, data?: unknown): Promise<any> {
+export async function admin(request: APIRequestContext, method: 'POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE', path: string, data?: unknown): Promise<any> {
   adminKey ??= cli(['apikey', 'add', '--name', unique('e2e'), '--scope', 'admin']).key;
   const res = await request.fetch(`/admin/v1${path}`, {
     method,

@@ -571,13 +571,15 @@ pub async fn console_gate(
                 Err(_) => link_problem_page(&state, &DomainError::Internal, lang),
             }
         }
-        Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => page(
-            &state,
-            StatusCode::OK,
-            lang,
-            GatePage::SignedIn,
-            login.app_name(),
-        ),
+        Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => {
+            let css = crate::http::Assets::read(&state.settings.site_root).css;
+            let home = login.branding().page_home();
+            html_page(
+                StatusCode::OK,
+                lang,
+                app::console::gate::signed_in_document(lang, login.app_name(), home, &css),
+            )
+        }
         Some(LoginNext::Ended(_)) => link_problem_page(&state, &DomainError::HandoffEnded, lang),
         _ => {
             request
@@ -672,13 +674,21 @@ fn link_problem_page(state: &AppState, err: &DomainError, lang: Lang) -> Respons
 fn page(state: &AppState, status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
     // The style sheet's hashed name, from the built site (these pages are rare: read each time).
     let css = crate::http::Assets::read(&state.settings.site_root).css;
+    html_page(
+        status,
+        lang,
+        app::console::gate::gate_document(lang, which, app, &css),
+    )
+}
+
+fn html_page(status: StatusCode, lang: Lang, html: String) -> Response {
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_LANGUAGE, lang.code()),
         ],
-        app::console::gate::gate_document(lang, which, app, &css),
+        html,
     )
         .into_response()
 }

@@ -1234,6 +1234,7 @@ fn app(id: &str, key: &str, name: &str) -> App {
             logo_url: Some("https://app.example.com/logo.svg".to_owned()),
             primary_color: Some("#112233".to_owned()),
             background_color: None,
+            home_url: Some("https://app.example.com/".to_owned()),
         },
         created_at: at(0),
         updated_at: at(0),

@@ -9,8 +9,22 @@ use crate::i18n::{gate::GatePage, Lang};
 /// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page) and
 /// `css` the style sheet's file name under `/pkg/` (content-hashed by the site build).
 pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> String {
+    document(lang, which, app, None, css)
+}
+
+/// The signed-in page of a finished login, with a link back to the app at `home` when the app
+/// has one.
+pub fn signed_in_document(lang: Lang, app: &str, home: Option<&str>, css: &str) -> String {
+    document(lang, GatePage::SignedIn, app, home, css)
+}
+
+fn document(lang: Lang, which: GatePage, app: &str, home: Option<&str>, css: &str) -> String {
     let title = which.title(lang);
     let text = which.text(lang, app);
+    let back = home.map(|href| {
+        let label = GatePage::back_to(lang, app);
+        view! { <p><a class="button" href=href.to_owned()>{label}</a></p> }
+    });
     let page = view! {
         <html lang=lang.code()>
             <head>
@@ -23,6 +37,7 @@ pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> Strin
                 <main class="card">
                     <h1>{title}</h1>
                     <p>{text}</p>
+                    {back}
                 </main>
             </body>
         </html>
@@ -50,5 +65,21 @@ mod tests {
         assert!(!html.contains("<b>"), "{html}");
         assert!(html.contains("&lt;b&gt;"), "{html}");
         assert!(html.contains("Sie sind angemeldet"), "{html}");
+        assert!(!html.contains("<a "), "no home URL, no link: {html}");
+    }
+
+    #[test]
+    fn the_signed_in_page_links_back_to_the_app_it_names() {
+        let html = signed_in_document(
+            Lang::En,
+            "Shop",
+            Some("https://shop.example/?a=1&b=2"),
+            "vestibule-0123abcd.css",
+        );
+        assert!(html.contains("<title>You are signed in</title>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="https://shop.example/?a=1&amp;b=2" class="button">Go back to Shop</a>"#),
+            "{html}"
+        );
     }
 }

@@ -274,7 +274,10 @@ pub async fn load_page(
         passkey_first: cookies.passkey_first(pending.as_deref()),
     };
     let view = present::view_of(&hosted, &seen);
-    data.view = StepView::with(view.step, notice.or(view.notice));
+    data.view = StepView {
+        notice: notice.or(view.notice),
+        ..view
+    };
     send_cookies(&mut cookies);
     data
 }

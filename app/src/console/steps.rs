@@ -18,10 +18,27 @@ pub(super) fn hidden(token: String, lang: Lang, op: &'static str) -> impl IntoVi
 }
 
 pub(super) fn submit(label: String, pending: Signal<bool>) -> impl IntoView {
+    submit_unless(label, pending, false)
+}
+
+/// The step's button, also disabled while the account is `locked` (the notice says until when).
+fn submit_unless(label: String, pending: Signal<bool>, locked: bool) -> impl IntoView {
     view! {
-        <button type="submit" class="primary" disabled=move || pending.get()>
+        <button type="submit" class="primary" disabled=move || locked || pending.get()>
             {label}
         </button>
+    }
+}
+
+/// "Choose another way": back to the list of the user's other ways to confirm.
+fn another_way(token: &str, lang: Lang, pending: Signal<bool>) -> impl IntoView {
+    view! {
+        <form action=STEP_URL method="post" class="alt">
+            {hidden(token.to_owned(), lang, "back")}
+            <button type="submit" class="link" disabled=move || pending.get()>
+                {lang.text(Key::ChooseAnother)}
+            </button>
+        </form>
     }
 }
 
@@ -91,12 +108,15 @@ pub(super) fn nojs_note(text: String) -> impl IntoView {
     view! { <p class="notice info nojs">{text}</p> }
 }
 
+/// The form of `step`. `locked`: the notice says the account is locked for now, so the fields
+/// and the button that would only be refused are disabled.
 pub(super) fn render_step(
     step: &Step,
     lang: Lang,
     token: &str,
     app: &str,
     pending: Signal<bool>,
+    locked: bool,
 ) -> impl IntoView {
     use leptos::either::EitherOf11;
     let t = move |k: Key| lang.text(k).to_owned();
@@ -146,7 +166,7 @@ pub(super) fn render_step(
             lang,
             pending,
         )),
-        Step::WebAuthn { factor } => {
+        Step::WebAuthn { factor, others } => {
             let (title, text, button) = match factor {
                 Factor::SecurityKey => (
                     Key::SecurityKeyTitle,
@@ -164,7 +184,7 @@ pub(super) fn render_step(
                     factor: Some(factor),
                     button: t(button),
                     no_js: t(Key::SecurityKeyNeedsJs),
-                    alt: Some(("back", t(Key::ChooseAnother), "link")),
+                    alt: others.then(|| ("back", t(Key::ChooseAnother), "link")),
                 },
                 &token,
                 lang,
@@ -197,20 +217,17 @@ pub(super) fn render_step(
             login_name,
             passkey,
         } => {
-            let who = login_name.clone().map(|name| {
-                view! { <p class="who">{lang.fill(Key::SigningInAs, &[("name", &name)])}</p> }
-            });
             EitherOf11::E(view! {
                 <form action=STEP_URL method="post" class="step" id="step-password">
                     {hidden(token.clone(), lang, "password")}
-                    {who}
                     // For password managers: the account this password belongs to.
                     <input type="text" name="login_name" autocomplete="username" hidden
                         value=login_name.unwrap_or_default() />
                     <label for="password">{t(Key::PasswordLabel)}</label>
                     <input id="password" name="password" type="password"
-                        autocomplete="current-password" required maxlength=MAX_SECRET_CHARS />
-                    {submit(t(Key::SignIn), pending)}
+                        autocomplete="current-password" required maxlength=MAX_SECRET_CHARS
+                        disabled=locked />
+                    {submit_unless(t(Key::SignIn), pending, locked)}
                 </form>
                 <div class="or" hidden=!passkey>
                     {ceremony_button(&token, lang, "webauthn-start", Some(Factor::Passkey), t(Key::PasskeyInstead), "secondary")}
@@ -251,10 +268,18 @@ pub(super) fn render_step(
                 </form>
             })
         }
-        Step::Code { factor, .. } => {
+        Step::Code { factor, to, others } => {
             let (label, autocomplete, inputmode, capitals) = match factor {
                 Factor::Recovery => (t(Key::RecoveryCodeLabel), "off", "text", "characters"),
                 _ => (t(Key::CodeLabel), "one-time-code", "numeric", "none"),
+            };
+            // What to do and where the code comes from; the field points to it, so a screen
+            // reader reads it with the label.
+            let hint = match factor {
+                Factor::Sms => lang.fill(Key::CodeSentSms, &[("to", &to)]),
+                Factor::Email => lang.fill(Key::CodeSentEmail, &[("to", &to)]),
+                Factor::Recovery => t(Key::CodeHintRecovery),
+                _ => t(Key::CodeHintTotp),
             };
             let resend_token = token.clone();
             let resend_form = factor.is_sent().then(move || {
@@ -268,17 +293,21 @@ pub(super) fn render_step(
                     </form>
                 }
             });
+            let another = others.then(|| another_way(&token, lang, pending));
             EitherOf11::G(view! {
                 <form action=STEP_URL method="post" class="step" id="step-code">
                     {hidden(token.clone(), lang, "code")}
                     <input type="hidden" name="factor" value=factor.code() />
+                    <p id="code-hint">{hint}</p>
                     <label for="code">{label}</label>
                     <input id="code" name="code" type="text" autocomplete=autocomplete
                         inputmode=inputmode required maxlength=MAX_SECRET_CHARS
-                        autocapitalize=capitals spellcheck="false" />
-                    {submit(t(Key::Verify), pending)}
+                        autocapitalize=capitals spellcheck="false" aria-describedby="code-hint"
+                        disabled=locked />
+                    {submit_unless(t(Key::Verify), pending, locked)}
                 </form>
                 {resend_form}
+                {another}
             })
         }
         Step::Enroll {

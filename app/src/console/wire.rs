@@ -137,14 +137,17 @@ pub enum Step {
     Choose {
         options: Vec<FactorOption>,
     },
-    /// `to`: the masked address a code was sent to (SMS and email).
+    /// `to`: the masked address a code was sent to (SMS and email). `others`: the user has
+    /// another allowed way ("Choose another way" is offered).
     Code {
         factor: Factor,
         to: String,
+        others: bool,
     },
     /// A passkey or security key as the second factor.
     WebAuthn {
         factor: Factor,
+        others: bool,
     },
     /// Create a passkey now, offered after a sign-in ("Not now" skips it).
     PasskeyOffer,
@@ -187,7 +190,7 @@ impl Step {
     /// The `f` query parameter that brings a reload back to this step (no-JS path).
     pub fn factor(&self) -> Option<Factor> {
         match self {
-            Step::Code { factor, .. } | Step::WebAuthn { factor } => Some(*factor),
+            Step::Code { factor, .. } | Step::WebAuthn { factor, .. } => Some(*factor),
             _ => None,
         }
     }
@@ -206,7 +209,6 @@ pub enum Notice {
     CodeExpired,
     CodeAttempts,
     TooManyCodes(u32),
-    CodeSent,
     Required,
     TooLong,
     Busy,
@@ -240,7 +242,6 @@ impl Notice {
             Notice::CodeExpired => "codeexp".into(),
             Notice::CodeAttempts => "codeatt".into(),
             Notice::TooManyCodes(n) => format!("wait-{n}"),
-            Notice::CodeSent => "sent".into(),
             Notice::Required => "required".into(),
             Notice::TooLong => "long".into(),
             Notice::Busy => "busy".into(),
@@ -270,7 +271,6 @@ impl Notice {
             ("codeexp", None) => Notice::CodeExpired,
             ("codeatt", None) => Notice::CodeAttempts,
             ("wait", Some(n)) => Notice::TooManyCodes(n),
-            ("sent", None) => Notice::CodeSent,
             ("required", None) => Notice::Required,
             ("long", None) => Notice::TooLong,
             ("busy", None) => Notice::Busy,
@@ -288,11 +288,11 @@ impl Notice {
 
     /// Errors are announced at once (`role=alert`); confirmations politely (`role=status`).
     pub fn is_error(self) -> bool {
-        !matches!(self, Notice::CodeSent | Notice::PasskeyCreated)
+        !matches!(self, Notice::PasskeyCreated)
     }
 
-    /// The sentence a person reads. `to` is the masked address for [`Notice::CodeSent`].
-    pub fn text(self, lang: Lang, factor: Option<Factor>, to: &str) -> String {
+    /// The sentence a person reads.
+    pub fn text(self, lang: Lang) -> String {
         match self {
             Notice::WrongCredentials => lang.text(Key::ErrWrongCredentials).into(),
             Notice::AttemptsLeft(left) => format!(
@@ -310,10 +310,6 @@ impl Notice {
             Notice::CodeExpired => lang.text(Key::ErrCodeExpired).into(),
             Notice::CodeAttempts => lang.text(Key::ErrCodeAttempts).into(),
             Notice::TooManyCodes(s) => lang.count(Counted::WaitSeconds, s),
-            Notice::CodeSent => match factor {
-                Some(Factor::Sms) => lang.fill(Key::CodeSentSms, &[("to", to)]),
-                _ => lang.fill(Key::CodeSentEmail, &[("to", to)]),
-            },
             Notice::Required => lang.text(Key::ErrRequired).into(),
             Notice::TooLong => lang.text(Key::ErrTooLong).into(),
             Notice::Busy => lang.text(Key::ErrBusy).into(),
@@ -346,6 +342,9 @@ pub struct Ceremony {
 pub struct StepView {
     pub step: Step,
     pub notice: Option<Notice>,
+    /// "Signing in as …", on every step after the user is known.
+    #[serde(default)]
+    pub who: Option<String>,
     /// Only in answers to the island (never on a rendered page).
     #[serde(default)]
     pub ceremony: Option<Ceremony>,
@@ -359,6 +358,7 @@ impl StepView {
         Self {
             step,
             notice,
+            who: None,
             ceremony: None,
         }
     }
@@ -379,7 +379,6 @@ mod tests {
             Notice::CodeExpired,
             Notice::CodeAttempts,
             Notice::TooManyCodes(30),
-            Notice::CodeSent,
             Notice::Required,
             Notice::TooLong,
             Notice::Busy,
@@ -416,18 +415,16 @@ mod tests {
     #[test]
     fn notices_read_as_sentences_in_every_language() {
         for lang in Lang::ALL {
-            let text = Notice::AttemptsLeft(2).text(lang, None, "");
+            let text = Notice::AttemptsLeft(2).text(lang);
             assert!(text.contains('2'), "{lang:?}: {text}");
-            let text = Notice::LockedMinutes(15).text(lang, None, "");
+            let text = Notice::LockedMinutes(15).text(lang);
             assert!(
                 text.contains("15") && !text.contains('{'),
                 "{lang:?}: {text}"
             );
-            let text = Notice::CodeSent.text(lang, Some(Factor::Sms), "•••• 42");
-            assert!(text.contains("•••• 42"), "{lang:?}: {text}");
         }
         assert_eq!(
-            Notice::WrongCredentials.text(Lang::En, None, ""),
+            Notice::WrongCredentials.text(Lang::En),
             "The login name or password is not right."
         );
     }

@@ -37,6 +37,17 @@ impl GatePage {
         self.words(lang).1.replace("{app}", app)
     }
 
+    /// The signed-in page's link back to the app named `app`.
+    pub fn back_to(lang: Lang, app: &str) -> String {
+        let words = match lang {
+            Lang::En => "Go back to {app}",
+            Lang::De => "Zurück zu {app}",
+            Lang::Fr => "Revenir à {app}",
+            Lang::Es => "Volver a {app}",
+        };
+        words.replace("{app}", app)
+    }
+
     fn words(self, lang: Lang) -> (&'static str, &'static str) {
         use GatePage::*;
         match lang {

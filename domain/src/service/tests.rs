@@ -1929,6 +1929,16 @@ async fn apps() {
         ),
         (
             NewApp {
+                branding: Branding {
+                    home_url: Some("javascript:alert(1)".into()),
+                    ..Default::default()
+                },
+                ..new_app()
+            },
+            "branding.home_url",
+        ),
+        (
+            NewApp {
                 policy: LoginPolicy {
                     allowed_factors: vec![FactorKind::Totp],
                     ..LoginPolicy::default()

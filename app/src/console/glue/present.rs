@@ -103,15 +103,18 @@ pub fn step_of(hosted: &HostedStep, seen: &Seen<'_>) -> Step {
                     })
                 })
                 .collect();
+            let others = offered.len() > 1;
             let step_for = |option: &FactorOption| {
                 if option.factor.is_webauthn() {
                     Step::WebAuthn {
                         factor: option.factor,
+                        others,
                     }
                 } else {
                     Step::Code {
                         factor: option.factor,
                         to: option.to.clone(),
+                        others,
                     }
                 }
             };
@@ -140,14 +143,24 @@ pub fn step_of(hosted: &HostedStep, seen: &Seen<'_>) -> Step {
     }
 }
 
-/// The view of an answer: its step and the notice its refusal (or its sent code) reads as.
+/// The view of an answer: its step, the notice its refusal reads as, and who is signing in
+/// (on every step after the user is known). A sent code is not a notice: the code step says
+/// where it went.
 pub fn view_of(hosted: &HostedStep, seen: &Seen<'_>) -> StepView {
     let step = step_of(hosted, seen);
-    let notice = match &hosted.refused {
-        Some(err) => notice_of(err).ok(),
-        None => hosted.code_sent.map(|_| Notice::CodeSent),
+    let notice = hosted.refused.as_ref().and_then(|err| notice_of(err).ok());
+    let who = if step.can_restart() {
+        hosted
+            .login_name
+            .clone()
+            .or_else(|| seen.pending.map(str::to_owned))
+    } else {
+        None
     };
-    StepView::with(step, notice)
+    StepView {
+        who,
+        ..StepView::with(step, notice)
+    }
 }
 
 /// A refusal as the person reads it; `Err` when the login cannot go on from this page.

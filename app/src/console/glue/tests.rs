@@ -204,29 +204,35 @@ fn second_factor_steps() {
         step(&all, None, None, Some(Factor::Sms)),
         Step::Code {
             factor: Factor::Sms,
-            to: "•••• 42".into()
+            to: "•••• 42".into(),
+            others: true,
         }
     );
     assert_eq!(
         step(&all, None, None, Some(Factor::SecurityKey)),
         Step::WebAuthn {
-            factor: Factor::SecurityKey
+            factor: Factor::SecurityKey,
+            others: true,
         }
     );
-    // A code just sent opens its step, with the notice that says where it went.
+    // A code just sent opens its step, which says where it went (no notice on top), and who
+    // is signing in.
     let sent = HostedStep {
         code_sent: Some(FactorKind::OtpEmail),
+        login_name: Some("alice".into()),
         ..all.clone()
     };
     let view = present::view_of(&sent, &Seen::default());
     assert_eq!(
-        (view.step, view.notice),
+        (view.step, view.notice, view.who.as_deref()),
         (
             Step::Code {
                 factor: Factor::Email,
-                to: "a•••@example.com".into()
+                to: "a•••@example.com".into(),
+                others: true,
             },
-            Some(Notice::CodeSent)
+            None,
+            Some("alice")
         )
     );
     let only_totp = hosted(Next::SecondFactor {
@@ -236,9 +242,10 @@ fn second_factor_steps() {
         step(&only_totp, None, None, Some(Factor::Email)),
         Step::Code {
             factor: Factor::Totp,
-            to: String::new()
+            to: String::new(),
+            others: false,
         },
-        "a single factor without sending goes straight to its code"
+        "a single factor without sending goes straight to its code, with no other way offered"
     );
     let only_key = hosted(Next::SecondFactor {
         options: vec![FactorKind::SecurityKey],
@@ -246,7 +253,8 @@ fn second_factor_steps() {
     assert_eq!(
         step(&only_key, None, None, None),
         Step::WebAuthn {
-            factor: Factor::SecurityKey
+            factor: Factor::SecurityKey,
+            others: false,
         },
         "and so does a single security key"
     );
@@ -488,7 +496,7 @@ fn no_notice_shows_an_error_id() {
             continue;
         };
         for lang in Lang::ALL {
-            let text = notice.text(lang, None, "");
+            let text = notice.text(lang);
             assert!(!text.contains(err.id()), "{text}");
             assert!(!text.contains('{'), "{text}");
         }
@@ -543,6 +551,7 @@ fn the_no_js_redirect_carries_only_short_codes() {
         Step::Code {
             factor: Factor::Email,
             to: "a•••@example.com".into(),
+            others: false,
         },
         Some(Notice::CodeWrongLeft(2)),
     );

@@ -25,11 +25,43 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// `•••• 42`: the last two digits.
+/// `+41 •• ••• •• 12`: the number in its international format (libphonenumber's grouping, by
+/// the `phonenumber` crate), every digit hidden but the country code and the last two. A number
+/// the crate cannot read keeps only its last two digits (`•••• 12`).
 pub fn mask_phone(phone: &str) -> String {
     let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
     let tail: String = digits[digits.len().saturating_sub(2)..].iter().collect();
-    format!("•••• {tail}")
+    let Ok(number) = phonenumber::parse(None, phone) else {
+        return format!("•••• {tail}");
+    };
+    let formatted = number
+        .format()
+        .mode(phonenumber::Mode::International)
+        .to_string();
+    let country = number.code().value().to_string();
+    // The grouping is the crate's; digits are counted from the end so that the last two stay.
+    let Some(rest) = formatted
+        .strip_prefix('+')
+        .and_then(|f| f.strip_prefix(country.as_str()))
+    else {
+        return format!("•••• {tail}");
+    };
+    let mut shown = rest.chars().filter(char::is_ascii_digit).count();
+    let masked: String = rest
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            shown -= 1;
+            if shown < 2 {
+                c
+            } else {
+                '•'
+            }
+        })
+        .collect();
+    format!("+{country}{masked}")
 }
 
 impl Engine {
@@ -216,7 +248,11 @@ mod tests {
     fn contacts_are_masked() {
         assert_eq!(mask_email("alice@example.com"), "a•••@example.com");
         assert_eq!(mask_email("nonsense"), "•••");
-        assert_eq!(mask_phone("+49 170 1234567"), "•••• 67");
+        assert_eq!(mask_phone("+41791234512"), "+41 •• ••• •• 12");
+        assert_eq!(mask_phone("+4917012345678"), "+49 ••• ••••••78");
+        assert_eq!(mask_phone("+16502530000"), "+1 •••-•••-••00");
+        // Not a number the crate knows: the last two digits only.
+        assert_eq!(mask_phone("+999123"), "•••• 23");
         assert_eq!(mask_phone(""), "•••• ");
     }
 }

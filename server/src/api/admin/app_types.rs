@@ -89,6 +89,11 @@ pub struct BrandingIo {
     #[serde(default)]
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub background_color: Option<String>,
+    /// The app's own address, an absolute http or https URL: the signed-in page of a login
+    /// that does not redirect links back to it.
+    #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^https?://")]
+    pub home_url: Option<String>,
 }
 
 impl From<&Branding> for BrandingIo {
@@ -98,6 +103,7 @@ impl From<&Branding> for BrandingIo {
             logo_url: b.logo_url.clone(),
             primary_color: b.primary_color.clone(),
             background_color: b.background_color.clone(),
+            home_url: b.home_url.clone(),
         }
     }
 }
@@ -109,6 +115,7 @@ pub(super) fn branding(b: BrandingIo) -> Result<Branding, ApiError> {
         logo_url: b.logo_url,
         primary_color: b.primary_color,
         background_color: b.background_color,
+        home_url: b.home_url,
     };
     Ok(branding.checked()?)
 }
