@@ -288,6 +288,18 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
             let Some(root) = container.get_untracked() else {
                 return;
             };
+            // A refused password or code is not left in its field: the form starts over (a
+            // redrawn step may keep its input elements, and with them what was typed).
+            if view_state.with_untracked(|v| v.notice.is_some_and(Notice::is_error)) {
+                if let Some(form) = root
+                    .query_selector("form.step")
+                    .ok()
+                    .flatten()
+                    .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
+                {
+                    form.reset();
+                }
+            }
             let target = root
                 .query_selector(
                     "input:not([type=hidden]):not([hidden]):not([disabled]), [role=alert], button:not([hidden]), a",
