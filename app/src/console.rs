@@ -6,10 +6,14 @@
 //! step (and a notice named by a short query code). With JavaScript the island sends the same form
 //! by fetch and swaps the step in place.
 
+#[cfg(feature = "hydrate")]
+mod fetch;
 mod steps;
 pub mod webauthn;
 pub mod wire;
 
+#[cfg(feature = "hydrate")]
+use fetch::{post_fields, post_form, run_ceremony};
 use steps::{hidden, render_step};
 
 #[cfg(feature = "ssr")]
@@ -275,14 +279,11 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
         #[cfg(feature = "hydrate")]
         if swapped {
             use leptos::wasm_bindgen::JsCast;
-            if let Step::Done { redirect } = view_state.get_untracked().step {
-                // Without a redirect, the page's own address now answers with the signed-in
-                // page (its own title, the way back to the app).
-                let location = window().location();
-                let _ = match redirect {
-                    Some(url) => location.set_href(&url),
-                    None => location.reload(),
-                };
+            if let Step::Done {
+                redirect: Some(url),
+            } = view_state.get_untracked().step
+            {
+                let _ = window().location().set_href(&url);
                 return;
             }
             let Some(root) = container.get_untracked() else {
@@ -368,94 +369,6 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
 
 /// Where every form posts: the one server function.
 const STEP_URL: &str = <ConsoleStep as leptos::server_fn::ServerFn>::PATH;
-
-/// Runs the ceremony the server asked for and sends its credential on: `Ok` with the next
-/// step (`None` when the server could not be reached), or `Err` with what to tell the person
-/// when the browser ended it.
-#[cfg(feature = "hydrate")]
-async fn run_ceremony(
-    ceremony: Ceremony,
-    token: &str,
-    lang: Lang,
-    factor: Option<Factor>,
-) -> Result<Option<StepView>, Option<Notice>> {
-    let Some(browser) = webauthn::ready() else {
-        return Err(Some(Notice::PasskeyUnsupported));
-    };
-    let factor = factor
-        .filter(|f| f.is_webauthn())
-        .unwrap_or(Factor::Passkey)
-        .code();
-    match ceremony.registration_id {
-        None => {
-            let credential = browser
-                .get(ceremony.options, false)
-                .await
-                .map_err(|f| f.notice())?;
-            let fields = [("factor", factor), ("credential", credential.as_str())];
-            Ok(post_fields(token, lang, "webauthn", &fields).await)
-        }
-        Some(registration_id) => {
-            let credential = browser
-                .create(ceremony.options)
-                .await
-                .map_err(|f| f.notice())?;
-            let fields = [
-                ("registration_id", registration_id.as_str()),
-                ("credential", credential.as_str()),
-            ];
-            Ok(post_fields(token, lang, "passkey-registered", &fields).await)
-        }
-    }
-}
-
-/// Sends a step's form as the browser would without JavaScript (URL-encoded, to its `action`),
-/// but asking for the answer as JSON (no `text/html` in `Accept`), and decodes the next step.
-#[cfg(feature = "hydrate")]
-async fn post_form(form: &leptos::web_sys::HtmlFormElement) -> Option<StepView> {
-    use leptos::web_sys::{FormData, UrlSearchParams};
-    let data = FormData::new_with_form(form).ok()?;
-    let body = UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
-    post_body(&form.action(), &body).await
-}
-
-/// Posts one step that no form on the page describes (the WebAuthn follow-ups).
-#[cfg(feature = "hydrate")]
-async fn post_fields(
-    token: &str,
-    lang: Lang,
-    op: &str,
-    fields: &[(&str, &str)],
-) -> Option<StepView> {
-    let body = leptos::web_sys::UrlSearchParams::new().ok()?;
-    body.append("token", token);
-    body.append("lang", lang.code());
-    body.append("op", op);
-    for (name, value) in fields {
-        body.append(name, value);
-    }
-    post_body(STEP_URL, &body).await
-}
-
-#[cfg(feature = "hydrate")]
-async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Option<StepView> {
-    use leptos::wasm_bindgen::JsCast;
-    use leptos::web_sys::{RequestInit, Response};
-    use wasm_bindgen_futures::JsFuture;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(body);
-    let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
-    let response: Response = fetched.await.ok()?.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let text = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    leptos::serde_json::from_str(&text).ok()
-}
 
 async fn load_page(
     token: String,

@@ -574,10 +574,11 @@ pub async fn console_gate(
         Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => {
             let css = crate::http::Assets::read(&state.settings.site_root).css;
             let home = login.branding().page_home();
+            let news = gate_news(&request).map(|n| n.text(lang));
             html_page(
                 StatusCode::OK,
                 lang,
-                app::console::gate::signed_in_document(lang, login.app_name(), home, &css),
+                app::console::gate::signed_in_document(lang, login.app_name(), home, news, &css),
             )
         }
         Some(LoginNext::Ended(_)) => link_problem_page(&state, &DomainError::HandoffEnded, lang),
@@ -640,6 +641,17 @@ fn allow_forms_to_reach(mut page: Response, redirect_uri: Option<&str>) -> Respo
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
     page
+}
+
+/// What the last step did, for the signed-in page (the `n` the console's last answer put in the
+/// page's address); only news, never an error.
+fn gate_news(request: &Request) -> Option<app::console::wire::Notice> {
+    let code = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "n")
+            .map(|(_, v)| v.into_owned())
+    })?;
+    app::console::wire::Notice::from_code(&code).filter(|n| !n.is_error())
 }
 
 /// The language of a gate page: the page's `?lang=` (the console's switcher), else the app's

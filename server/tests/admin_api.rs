@@ -690,7 +690,7 @@ async fn apps(b: Backend) {
     assert_eq!(
         minimal["app"]["branding"],
         json!({"display_name": null, "logo_url": null, "primary_color": null,
-               "background_color": null})
+               "background_color": null, "home_url": null})
     );
     let (st, full) = srv
         .admin(
@@ -742,7 +742,8 @@ async fn apps(b: Backend) {
             Some(
                 json!({"name": "Shop 2", "redirect_uris": ["http://localhost:8080/cb"],
                         "policy": {"require_secret_on_validate": true},
-                        "branding": {"background_color": "#000000"}}),
+                        "branding": {"background_color": "#000000",
+                                     "home_url": "http://localhost:8080/"}}),
             ),
         )
         .await;
@@ -758,8 +759,18 @@ async fn apps(b: Backend) {
     assert_eq!(
         upd["branding"],
         json!({"display_name": null, "logo_url": null, "primary_color": null,
-               "background_color": "#000000"})
+               "background_color": "#000000", "home_url": "http://localhost:8080/"})
     );
+    // The way back to the app is a link on a page: a script URL is refused, naming the field.
+    let res = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"branding": {"home_url": "javascript:alert(1)"}})),
+        )
+        .await;
+    assert_error(&res, 400, 3, "ARG-Inval1");
+    assert!(res.1.to_string().contains("branding.home_url"), "{}", res.1);
     assert_eq!(upd["app_key"], app["app_key"]);
     // Passwordless takes passkeys among the allowed factors, and is read back as set.
     let res = srv

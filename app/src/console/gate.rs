@@ -9,16 +9,30 @@ use crate::i18n::{gate::GatePage, Lang};
 /// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page) and
 /// `css` the style sheet's file name under `/pkg/` (content-hashed by the site build).
 pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> String {
-    document(lang, which, app, None, css)
+    document(lang, which, app, None, None::<()>, css)
 }
 
 /// The signed-in page of a finished login, with a link back to the app at `home` when the app
-/// has one.
-pub fn signed_in_document(lang: Lang, app: &str, home: Option<&str>, css: &str) -> String {
-    document(lang, GatePage::SignedIn, app, home, css)
+/// has one, and `news` (what the last step did, such as a passkey saved) above it.
+pub fn signed_in_document(
+    lang: Lang,
+    app: &str,
+    home: Option<&str>,
+    news: Option<String>,
+    css: &str,
+) -> String {
+    let news = news.map(|text| view! { <p class="notice info" role="status">{text}</p> });
+    document(lang, GatePage::SignedIn, app, home, news, css)
 }
 
-fn document(lang: Lang, which: GatePage, app: &str, home: Option<&str>, css: &str) -> String {
+fn document(
+    lang: Lang,
+    which: GatePage,
+    app: &str,
+    home: Option<&str>,
+    news: Option<impl IntoView + 'static>,
+    css: &str,
+) -> String {
     let title = which.title(lang);
     let text = which.text(lang, app);
     let back = home.map(|href| {
@@ -35,6 +49,7 @@ fn document(lang: Lang, which: GatePage, app: &str, home: Option<&str>, css: &st
             </head>
             <body>
                 <main class="card">
+                    {news}
                     <h1>{title}</h1>
                     <p>{text}</p>
                     {back}
@@ -74,11 +89,18 @@ mod tests {
             Lang::En,
             "Shop",
             Some("https://shop.example/?a=1&b=2"),
+            Some("Your passkey is saved.".into()),
             "vestibule-0123abcd.css",
+        );
+        assert!(
+            html.contains(r#"<p class="notice info" role="status">Your passkey is saved.</p>"#),
+            "{html}"
         );
         assert!(html.contains("<title>You are signed in</title>"), "{html}");
         assert!(
-            html.contains(r#"<a href="https://shop.example/?a=1&amp;b=2" class="button">Go back to Shop</a>"#),
+            html.contains(
+                r#"<a href="https://shop.example/?a=1&amp;b=2" class="button">Go back to Shop</a>"#
+            ),
             "{html}"
         );
     }

@@ -163,11 +163,18 @@ pub async fn run_step(
         plain,
         user_agent: user_agent(&headers),
     };
-    let view = call.run(op, fields).await;
+    let mut view = call.run(op, fields).await;
     send_cookies(&mut call.cookies);
+    let lang = lang.as_deref().and_then(Lang::from_tag);
     if plain {
-        let lang = lang.as_deref().and_then(Lang::from_tag);
         leptos_axum::redirect(&page_url(&call.token, lang, &view));
+    } else if view.step == (Step::Done { redirect: None }) {
+        // The signed-in page is the gate's, with its own title and the way back to the app:
+        // the island goes to the page's own address (with the notice, if any), as a form post
+        // without JavaScript does.
+        view.step = Step::Done {
+            redirect: Some(page_url(&call.token, lang, &view)),
+        };
     }
     Ok(view)
 }

@@ -30,14 +30,17 @@ fn submit_unless(label: String, pending: Signal<bool>, locked: bool) -> impl Int
     }
 }
 
-/// "Choose another way": back to the list of the user's other ways to confirm.
-fn another_way(token: &str, lang: Lang, pending: Signal<bool>) -> impl IntoView {
+/// A form of one button beside the step: the way out (`op`), such as "Choose another way".
+fn alt_form(
+    token: &str,
+    lang: Lang,
+    (op, label, class): (&'static str, String, &'static str),
+    pending: Signal<bool>,
+) -> impl IntoView {
     view! {
         <form action=STEP_URL method="post" class="alt">
-            {hidden(token.to_owned(), lang, "back")}
-            <button type="submit" class="link" disabled=move || pending.get()>
-                {lang.text(Key::ChooseAnother)}
-            </button>
+            {hidden(token.to_owned(), lang, op)}
+            <button type="submit" class=class disabled=move || pending.get()>{label}</button>
         </form>
     }
 }
@@ -82,14 +85,7 @@ pub(super) fn ceremony_step(
     lang: Lang,
     pending: Signal<bool>,
 ) -> impl IntoView {
-    let alt = c.alt.map(|(op, label, class)| {
-        view! {
-            <form action=STEP_URL method="post" class="alt">
-                {hidden(token.to_owned(), lang, op)}
-                <button type="submit" class=class disabled=move || pending.get()>{label}</button>
-            </form>
-        }
-    });
+    let alt = c.alt.map(|alt| alt_form(token, lang, alt, pending));
     view! {
         <section class="step" id=c.id>
             <h2>{c.title}</h2>
@@ -293,7 +289,10 @@ pub(super) fn render_step(
                     </form>
                 }
             });
-            let another = others.then(|| another_way(&token, lang, pending));
+            let another = others.then(|| {
+                let alt = ("back", t(Key::ChooseAnother), "link");
+                alt_form(&token, lang, alt, pending)
+            });
             EitherOf11::G(view! {
                 <form action=STEP_URL method="post" class="step" id="step-code">
                     {hidden(token.clone(), lang, "code")}

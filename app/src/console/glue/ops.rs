@@ -155,13 +155,13 @@ impl Call {
                 value: value.chars().take(MAX_LOGIN_NAME_CHARS).collect(),
                 passkey: false,
             };
-            Ok(StepView::with(step, Some(notice)))
+            StepView::with(step, Some(notice))
         };
         if name.is_empty() {
-            return stay("", Notice::Required);
+            return Ok(stay("", Notice::Required));
         }
         if name.chars().count() > MAX_LOGIN_NAME_CHARS || LoginName::parse(name.clone()).is_err() {
-            return stay(&name, Notice::TooLong);
+            return Ok(stay(&name, Notice::TooLong));
         }
         // The first step binds the link to this browser.
         let hosted = self.step(LoginAction::Claim).await?;
