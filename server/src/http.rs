@@ -456,6 +456,10 @@ impl BoundServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), CliError> {
+        // Stopped with the server, so a test's servers leave nothing running behind them.
+        let purge =
+            crate::retention::spawn(self.state.engine.clone(), self.state.settings.retention);
+        let _stop_purge = AbortOnDrop(purge);
         if let Some((listener, handle)) = self.metrics {
             let app =
                 crate::metrics::router(handle, self.state.db.clone(), self.state.engine.clone());
@@ -485,6 +489,15 @@ impl BoundServer {
                     .map_err(CliError::Serve)
             }
         }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
