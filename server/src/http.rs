@@ -198,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(client_errors_are_400))
         .layer(compress_pages());
     let metered = state_metrics_on(&router_settings);
-    let router = with_security_headers(router);
+    let router = with_security_headers(router, router_settings.public_url.starts_with("https://"));
     let router = if metered {
         router.layer(axum::middleware::from_fn(crate::metrics::track))
     } else {
@@ -277,8 +277,13 @@ fn state_metrics_on(settings: &Settings) -> bool {
     settings.metrics_addr.is_some()
 }
 
+/// `Strict-Transport-Security` on every answer when the public URL is https: a year, and for
+/// the subdomains too.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// Headers every response carries. Rendered pages set their own CSP, with a nonce, first.
-fn with_security_headers(router: Router) -> Router {
+/// With `https`, HSTS too.
+fn with_security_headers(router: Router, https: bool) -> Router {
     let csp = HeaderValue::from_str(&app::security::content_security_policy(None))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     // A policy and a framing rule govern documents; a script, style sheet or wasm module (sent
@@ -304,6 +309,19 @@ fn with_security_headers(router: Router) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             for_documents(HeaderValue::from_static("DENY")),
+        ))
+        // SECURITY: answers carry session tokens, login links, codes, API keys and app
+        // secrets; none may be kept by a browser or a proxy. Only what sets its own caching
+        // (the hashed files under /pkg, the texts scripts) is cached; every other answer,
+        // whichever door it came through, is `no-store`.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        // SECURITY: once a browser has seen the https service, it never tries plain http again.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::response::Response| https.then(|| HeaderValue::from_static(HSTS)),
         ))
 }
 
