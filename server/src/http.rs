@@ -214,7 +214,8 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("-");
             let client = crate::client_addr::ClientAddr::of(req.extensions())
                 .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
-            tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %req.uri().path())
+            let path = path_for_logs(req.uri().path());
+            tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %path)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_response(no_request_id_on_assets))
@@ -222,6 +223,16 @@ pub fn router(state: AppState) -> Router {
             router_settings.proxies.clone(),
             crate::client_addr::record,
         ))
+}
+
+/// The request path as logs show it. SECURITY: a login link's path is its token, so the token
+/// never reaches a log line (the query string is never logged at all).
+pub fn path_for_logs(path: &str) -> std::borrow::Cow<'_, str> {
+    const LINK: &str = "/console/session/";
+    match path.strip_prefix(LINK) {
+        Some(rest) if !rest.is_empty() => format!("{LINK}[link]").into(),
+        _ => path.into(),
+    }
 }
 
 /// A script, style sheet or wasm module is the same for everyone and kept for good: its request
@@ -686,4 +697,20 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_never_show_a_link_token() {
+        assert_eq!(
+            path_for_logs("/console/session/AbC123-secret_token"),
+            "/console/session/[link]"
+        );
+        assert_eq!(path_for_logs("/console/session/"), "/console/session/");
+        assert_eq!(path_for_logs("/v2/sessions/42"), "/v2/sessions/42");
+        assert_eq!(path_for_logs("/console/api/step"), "/console/api/step");
+    }
 }
