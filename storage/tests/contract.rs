@@ -2227,6 +2227,18 @@ async fn retention_purges_only_what_ended_long_ago(db: &Database) {
         .attach_handoff_session("h-live", "active-until-later")
         .await
         .unwrap());
+    // A handoff of a session that ended long ago goes with its session, even when the handoff
+    // itself is younger than its retention (the session's foreign key cascades).
+    let of_old_session = Handoff {
+        created_at: at(recently),
+        link_expires_at: at(recently + 600),
+        ..claimed("h-of-old-session", 7)
+    };
+    db.insert_handoff(&of_old_session).await.unwrap();
+    assert!(db
+        .attach_handoff_session("h-of-old-session", "expired-old")
+        .await
+        .unwrap());
     // Recovery codes: one spent long ago goes; a recent one and an unspent one stay.
     db.replace_recovery_codes(
         "u1",
@@ -2283,6 +2295,7 @@ async fn retention_purges_only_what_ended_long_ago(db: &Database) {
         (4, "h-never-opened", false),
         (5, "h-fresh", true),
         (6, "h-recent", true),
+        (7, "h-of-old-session", false),
     ] {
         assert_eq!(
             db.find_handoff_by_link(&[n; 32]).await.unwrap().is_some(),
