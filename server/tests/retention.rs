@@ -1,6 +1,7 @@
-//! The background purge in the server: the task runs at once and then every interval, and a
-//! started server runs it with its configured retention. SQLite here; the purge's SQL is run
-//! on both databases by the storage contract tests.
+//! The background purge in the server: the task runs at once and then every interval, a
+//! started server runs it with its configured retention (SQLite), and replicas purging at the
+//! same moment share the work (SQLite and PostgreSQL). The purge's SQL is run on both databases
+//! by the storage contract tests too.
 
 use std::time::Duration;
 
@@ -119,4 +120,97 @@ async fn a_started_server_purges_with_its_configured_retention() {
     let _ = stop.send(());
     let _ = running.await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two replicas' databases: two connections to one SQLite file (as two processes have), or two
+/// pools on one PostgreSQL schema; and what to drop afterwards.
+async fn two_replicas(
+    dir: &std::path::Path,
+    postgres: bool,
+) -> (Settings, Settings, Option<(sqlx::PgPool, String)>) {
+    let mut first = settings(dir, FileConfig::default());
+    let mut schema = None;
+    if postgres {
+        let url = std::env::var("VESTIBULE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is needed at {url}: {e}"));
+        let name = format!(
+            "ret_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        sqlx::query(&format!("CREATE SCHEMA \"{name}\""))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        first.database_url = format!("{url}{separator}options=-c%20search_path%3D{name}");
+        schema = Some((admin, name));
+    }
+    let second = first.clone();
+    (first, second, schema)
+}
+
+/// Replicas purging at the same moment, in small rounds, share the work: every purge succeeds,
+/// and together they delete each old row once.
+async fn replicas_purging_at_once_share_the_work(postgres: bool) {
+    let dir = temp_dir("replicas");
+    let (a, b, schema) = two_replicas(&dir, postgres).await;
+    let db_a = server::http::open_database(&a).await.unwrap();
+    let db_b = server::http::open_database(&b).await.unwrap();
+    let engine_a = server::wiring::build_engine(&a, db_a.clone())
+        .await
+        .unwrap();
+    let engine_b = server::wiring::build_engine(&b, db_b.clone())
+        .await
+        .unwrap();
+    let old: Vec<NewEvent> = (0..120).map(|_| event(100, "old")).collect();
+    db_a.append_events(&old).await.unwrap();
+    db_a.append_events(&[event(1, "young")]).await.unwrap();
+    let settings = RetentionSettings {
+        keep: domain::service::Retention {
+            batch: 7,
+            ..domain::service::Retention::default()
+        },
+        ..RetentionSettings::default()
+    };
+    let runs = |engine: std::sync::Arc<domain::Engine>| async move {
+        let mut events = 0;
+        for _ in 0..3 {
+            let counts = server::retention::purge_once(&engine, &settings)
+                .await
+                .expect("every purge succeeds");
+            events += counts.events;
+        }
+        events
+    };
+    let (from_a, from_b) = tokio::join!(runs(engine_a), runs(engine_b));
+    assert_eq!(from_a + from_b, 120, "{from_a} + {from_b}");
+    assert_eq!(kinds(&db_b).await, ["young"]);
+    if let Some((admin, name)) = schema {
+        for db in [&db_a, &db_b] {
+            if let storage::Database::Postgres(pool) = db {
+                pool.close().await;
+            }
+        }
+        let _ = sqlx::query(&format!("DROP SCHEMA \"{name}\" CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_replicas_purging_at_once_share_the_work() {
+    replicas_purging_at_once_share_the_work(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_purging_at_once_share_the_work() {
+    replicas_purging_at_once_share_the_work(true).await;
 }
