@@ -280,6 +280,10 @@ async fn a_whole_login_leaves_no_secret_in_the_log() {
     // The capture works, and it saw the code deliveries, masked.
     assert!(text.contains("email code sent"), "{text}");
     assert!(text.contains("a•••@example.com"), "{text}");
+    assert!(
+        !text.contains("sms code sent"),
+        "the SMS went to the provider stub"
+    );
     let digits = PHONE.trim_start_matches('+');
     for (what, secret) in [
         ("link token", token.as_str()),
