@@ -436,6 +436,8 @@ impl Notifier for LogNotifier {
         code: &Secret<String>,
         context: &CodeContext,
     ) -> Result<(), NotifyError> {
+        // SECURITY: at info level only the masked address: logs travel further than mail.
+        let to = crate::service::mask_email(to);
         tracing::info!(to, user_id = %context.user_id, session_id = %context.session_id, "email code sent (log notifier)");
         tracing::debug!(code = %code.expose(), url = ?context.url.as_ref().map(|u| u.expose()), "development only: email code");
         Ok(())
@@ -446,6 +448,7 @@ impl Notifier for LogNotifier {
         code: &Secret<String>,
         context: &CodeContext,
     ) -> Result<(), NotifyError> {
+        let to = crate::service::mask_phone(to);
         tracing::info!(to, user_id = %context.user_id, session_id = %context.session_id, "sms code sent (log notifier)");
         tracing::debug!(code = %code.expose(), "development only: sms code");
         Ok(())

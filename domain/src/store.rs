@@ -252,6 +252,49 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
+/// One round of the retention purge: rows that ended before their kind's cutoff go, at most
+/// `limit` of each kind, so that no single round holds the database's write lock for long.
+/// Every delete is idempotent: replicas may run rounds at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeRound {
+    /// Sessions or handoffs still alive at `now` are never purged.
+    pub now: OffsetDateTime,
+    /// Terminated sessions whose last change, and expired sessions whose expiry, came before this.
+    pub sessions_before: OffsetDateTime,
+    /// Handoffs created before this whose link has expired and whose session (if any) has ended.
+    pub handoffs_before: OffsetDateTime,
+    /// Recovery codes used before this.
+    pub codes_before: OffsetDateTime,
+    /// Events (the audit log) recorded before this.
+    pub events_before: OffsetDateTime,
+    /// Most rows of each kind one round deletes (at least 1).
+    pub limit: u32,
+}
+
+/// How many rows of each kind a purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub sessions: u64,
+    pub handoffs: u64,
+    pub codes: u64,
+    pub events: u64,
+}
+
+impl PurgeCounts {
+    /// All rows deleted, of every kind.
+    pub fn total(&self) -> u64 {
+        self.sessions + self.handoffs + self.codes + self.events
+    }
+
+    /// Adds another round's counts.
+    pub fn add(&mut self, other: PurgeCounts) {
+        self.sessions += other.sessions;
+        self.handoffs += other.handoffs;
+        self.codes += other.codes;
+        self.events += other.events;
+    }
+}
+
 /// Persistence of everything the engine keeps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -396,6 +439,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes handoffs that were never claimed and whose link expired before `now`; returns how
     /// many went.
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Deletes what [`PurgeRound`] names, at most `round.limit` rows of each kind, each kind in
+    /// its own short statement or transaction; returns how many of each went.
+    async fn purge_round(&self, round: &PurgeRound) -> Result<PurgeCounts, StoreError>;
 
     // --- WebAuthn credentials ---
     /// `Duplicate { what: "webauthn_credential" }` when the authenticator's credential id is

@@ -21,8 +21,8 @@ use crate::notifier::RecordingNotifier;
 use crate::service::{Config, Engine};
 use crate::store::{
     AttemptReservation, CodeChannel, EventFilter, FailureCounter, FailureWrite, LockoutRule,
-    Reserved, SessionFilter, SessionPage, SessionQuery, SessionWrite, Store, StoreError,
-    TimeCompare, UserEffect,
+    PurgeCounts, PurgeRound, Reserved, SessionFilter, SessionPage, SessionQuery, SessionWrite,
+    Store, StoreError, TimeCompare, UserEffect,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -34,6 +34,8 @@ struct State {
     keys: BTreeMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
     events: Vec<Event>,
+    /// The newest position handed out: purged events never give theirs back.
+    last_sequence: i64,
     handoffs: BTreeMap<String, Handoff>,
     /// By our credential id.
     webauthn: BTreeMap<String, WebAuthnCredential>,
@@ -41,7 +43,8 @@ struct State {
 
 impl State {
     fn append(&mut self, event: &NewEvent) -> i64 {
-        let sequence = self.events.len() as i64 + 1;
+        self.last_sequence += 1;
+        let sequence = self.last_sequence;
         self.events.push(Event {
             sequence,
             event: event.clone(),
@@ -584,6 +587,72 @@ impl Store for MemoryStore {
         s.handoffs
             .retain(|_, h| h.claimed_at.is_some() || h.link_expires_at > now);
         Ok((before - s.handoffs.len()) as u64)
+    }
+    async fn purge_round(&self, round: &PurgeRound) -> Result<PurgeCounts, StoreError> {
+        let mut s = self.state();
+        let limit = round.limit as usize;
+        let mut counts = PurgeCounts::default();
+        // Handoffs first, while their sessions are still there to tell whether they ended.
+        let session_live = |s: &State, id: &Option<String>| {
+            id.as_ref()
+                .and_then(|id| s.sessions.get(id))
+                .is_some_and(|x| !x.terminated && x.expires_at.is_none_or(|e| e > round.now))
+        };
+        let handoffs: Vec<String> = s
+            .handoffs
+            .values()
+            .filter(|h| {
+                h.created_at < round.handoffs_before
+                    && h.link_expires_at <= round.now
+                    && !session_live(&s, &h.session_id)
+            })
+            .take(limit)
+            .map(|h| h.id.clone())
+            .collect();
+        for id in &handoffs {
+            s.handoffs.remove(id);
+        }
+        counts.handoffs = handoffs.len() as u64;
+        let sessions: Vec<String> = s
+            .sessions
+            .values()
+            .filter(|x| {
+                (x.terminated && x.changed_at < round.sessions_before)
+                    || x.expires_at.is_some_and(|e| e < round.sessions_before)
+            })
+            .take(limit)
+            .map(|x| x.id.clone())
+            .collect();
+        for id in &sessions {
+            s.sessions.remove(id);
+            // As the databases' foreign keys do.
+            s.handoffs
+                .retain(|_, h| h.session_id.as_deref() != Some(id.as_str()));
+        }
+        counts.sessions = sessions.len() as u64;
+        let mut left = limit;
+        for codes in s.recovery.values_mut() {
+            let before = codes.len();
+            codes.retain(|c| {
+                let spent = left > 0 && c.used_at.is_some_and(|u| u < round.codes_before);
+                if spent {
+                    left -= 1;
+                }
+                !spent
+            });
+            counts.codes += (before - codes.len()) as u64;
+        }
+        let before = s.events.len();
+        let mut left = limit;
+        s.events.retain(|e| {
+            let old = left > 0 && e.event.at < round.events_before;
+            if old {
+                left -= 1;
+            }
+            !old
+        });
+        counts.events = (before - s.events.len()) as u64;
+        Ok(counts)
     }
 
     async fn insert_webauthn_credential(

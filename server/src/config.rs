@@ -39,6 +39,14 @@ pub enum ConfigError {
     TrustedProxy { value: String },
     #[error("`{value}` is not a proxy header: use x-forwarded-for or forwarded")]
     ProxyHeader { value: String },
+    #[error("`retention.{key} = {value}` is out of range: use {min} to {max} ({unit})")]
+    Retention {
+        key: &'static str,
+        value: u64,
+        min: u32,
+        max: u32,
+        unit: &'static str,
+    },
     #[error("`{key}` must be set because {because}")]
     Missing {
         key: &'static str,
@@ -83,6 +91,8 @@ pub struct FileConfig {
     pub max_session_lifetime_secs: Option<u32>,
     /// `[rate_limits]`: any rule left out keeps its default.
     pub rate_limits: Option<RateLimits>,
+    /// `[retention]`: how long ended records are kept; any key left out keeps its default.
+    pub retention: Option<RetentionFile>,
     /// WebAuthn relying party id (default: the public URL's host; a parent domain is allowed).
     pub webauthn_rp_id: Option<String>,
     /// More origins WebAuthn ceremonies may run on, besides the public URL's.
@@ -127,6 +137,106 @@ impl Default for RateLimits {
             admin_api_per_key: Rule::per_minute(300),
             admin_api_per_address: Rule::per_minute(300),
         }
+    }
+}
+
+/// The `[retention]` table: how long what has ended is kept before the background purge
+/// deletes it, in days, and how often the purge runs. Every key is optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionFile {
+    /// Terminated and expired sessions, counted from their end (default 90).
+    pub sessions_days: u64,
+    /// Login links (handoffs) whose link expired and whose session ended, counted from their
+    /// creation (default 90).
+    pub handoffs_days: u64,
+    /// Used recovery codes, counted from their use (default 90).
+    pub codes_days: u64,
+    /// Events, the audit trail, counted from when they happened (default 90). Separate from
+    /// the rest: keep it as long as your audit needs, up to 100 years.
+    pub events_days: u64,
+    /// Minutes between two purges (default 60). Every replica purges; the deletes are
+    /// idempotent, so replicas running at once only share the work.
+    pub interval_minutes: u64,
+    /// Rows of each kind one round deletes at most (default 500): short rounds never hold
+    /// SQLite's write lock for long.
+    pub batch_size: u64,
+}
+
+impl Default for RetentionFile {
+    fn default() -> Self {
+        Self {
+            sessions_days: 90,
+            handoffs_days: 90,
+            codes_days: 90,
+            events_days: 90,
+            interval_minutes: 60,
+            batch_size: 500,
+        }
+    }
+}
+
+/// The retention the server purges with, every value checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub keep: domain::service::Retention,
+    /// Time between two purges.
+    pub interval: std::time::Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        // The defaults are in range.
+        RetentionFile::default()
+            .resolve()
+            .unwrap_or(RetentionSettings {
+                keep: domain::service::Retention::default(),
+                interval: std::time::Duration::from_secs(3600),
+            })
+    }
+}
+
+/// Longest retention: 100 years.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+
+impl RetentionFile {
+    /// Checks each value against its range.
+    pub fn resolve(self) -> Result<RetentionSettings, ConfigError> {
+        let in_range = |key: &'static str, value: u64, min: u32, max: u32, unit: &'static str| {
+            if value < u64::from(min) || value > u64::from(max) {
+                Err(ConfigError::Retention {
+                    key,
+                    value,
+                    min,
+                    max,
+                    unit,
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let days = |key: &'static str, value: u64| {
+            in_range(key, value, 1, MAX_RETENTION_DAYS, "days")
+                .map(|d| time::Duration::days(d as i64))
+        };
+        let keep = domain::service::Retention {
+            sessions: days("sessions_days", self.sessions_days)?,
+            handoffs: days("handoffs_days", self.handoffs_days)?,
+            codes: days("codes_days", self.codes_days)?,
+            events: days("events_days", self.events_days)?,
+            batch: in_range("batch_size", self.batch_size, 1, 10_000, "rows")? as u32,
+        };
+        let minutes = in_range(
+            "interval_minutes",
+            self.interval_minutes,
+            1,
+            7 * 24 * 60,
+            "minutes",
+        )?;
+        Ok(RetentionSettings {
+            keep,
+            interval: std::time::Duration::from_secs(minutes * 60),
+        })
     }
 }
 
@@ -223,6 +333,8 @@ pub struct Settings {
     /// Longest lifetime a request may give a session (default 30 days).
     pub max_session_lifetime: std::time::Duration,
     pub rate_limits: RateLimits,
+    /// What the background purge deletes, and how often it runs.
+    pub retention: RetentionSettings,
     pub webauthn: WebAuthnSettings,
 }
 
@@ -385,6 +497,7 @@ impl Settings {
             std::time::Duration::from_secs(30 * 24 * 3600),
         )?;
         let rate_limits = file.rate_limits.unwrap_or_default();
+        let retention = file.retention.unwrap_or_default().resolve()?;
         let mut extra_origins = Vec::new();
         for origin in file.webauthn_extra_origins.unwrap_or_default() {
             extra_origins.push(parse_public_url(&origin)?);
@@ -413,6 +526,7 @@ impl Settings {
             handoff,
             max_session_lifetime,
             rate_limits,
+            retention,
             webauthn,
         })
     }
@@ -641,6 +755,44 @@ mod tests {
         let err = Settings::resolve(over, FileConfig::default()).unwrap_err();
         assert!(err.to_string().contains("x-real-ip"), "{err}");
         assert!(toml::from_str::<FileConfig>("trusted_proxies = \"10.0.0.0/8\"").is_err());
+    }
+
+    #[test]
+    fn retention_comes_from_the_file_and_is_checked() {
+        let s = Settings::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.retention, RetentionSettings::default());
+        assert_eq!(s.retention.keep.events, time::Duration::days(90));
+        assert_eq!(s.retention.keep.sessions, time::Duration::days(90));
+        assert_eq!(s.retention.interval, std::time::Duration::from_secs(3600));
+        let file: FileConfig = toml::from_str(
+            "[retention]\nevents_days = 400\nsessions_days = 7\ninterval_minutes = 5",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides::default(), file).unwrap();
+        assert_eq!(s.retention.keep.events, time::Duration::days(400));
+        assert_eq!(s.retention.keep.sessions, time::Duration::days(7));
+        assert_eq!(s.retention.keep.handoffs, time::Duration::days(90));
+        assert_eq!(s.retention.keep.batch, 500);
+        assert_eq!(s.retention.interval, std::time::Duration::from_secs(300));
+        for (text, key) in [
+            ("events_days = 0", "events_days"),
+            ("sessions_days = 36501", "sessions_days"),
+            ("codes_days = 0", "codes_days"),
+            ("handoffs_days = 99999999999", "handoffs_days"),
+            ("interval_minutes = 0", "interval_minutes"),
+            ("batch_size = 0", "batch_size"),
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[retention]\n{text}")).unwrap();
+            let err = Settings::resolve(Overrides::default(), file).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Retention { .. }),
+                "{text}: {err}"
+            );
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        assert!(toml::from_str::<FileConfig>("[retention]\nevent_days = 5").is_err());
+        assert!(toml::from_str::<FileConfig>("[retention]\nevents_days = -1").is_err());
+        assert!(toml::from_str::<FileConfig>("[retention]\nevents_days = \"90\"").is_err());
     }
 
     #[test]

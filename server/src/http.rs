@@ -198,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(client_errors_are_400))
         .layer(compress_pages());
     let metered = state_metrics_on(&router_settings);
-    let router = with_security_headers(router);
+    let router = with_security_headers(router, router_settings.public_url.starts_with("https://"));
     let router = if metered {
         router.layer(axum::middleware::from_fn(crate::metrics::track))
     } else {
@@ -214,7 +214,8 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("-");
             let client = crate::client_addr::ClientAddr::of(req.extensions())
                 .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
-            tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %req.uri().path())
+            let path = path_for_logs(req.uri().path());
+            tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %path)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_response(no_request_id_on_assets))
@@ -222,6 +223,16 @@ pub fn router(state: AppState) -> Router {
             router_settings.proxies.clone(),
             crate::client_addr::record,
         ))
+}
+
+/// The request path as logs show it. SECURITY: a login link's path is its token, so the token
+/// never reaches a log line (the query string is never logged at all).
+pub fn path_for_logs(path: &str) -> std::borrow::Cow<'_, str> {
+    const LINK: &str = "/console/session/";
+    match path.strip_prefix(LINK) {
+        Some(rest) if !rest.is_empty() => format!("{LINK}[link]").into(),
+        _ => path.into(),
+    }
 }
 
 /// A script, style sheet or wasm module is the same for everyone and kept for good: its request
@@ -277,8 +288,13 @@ fn state_metrics_on(settings: &Settings) -> bool {
     settings.metrics_addr.is_some()
 }
 
+/// `Strict-Transport-Security` on every answer when the public URL is https: a year, and for
+/// the subdomains too.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// Headers every response carries. Rendered pages set their own CSP, with a nonce, first.
-fn with_security_headers(router: Router) -> Router {
+/// With `https`, HSTS too.
+fn with_security_headers(router: Router, https: bool) -> Router {
     let csp = HeaderValue::from_str(&app::security::content_security_policy(None))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     // A policy and a framing rule govern documents; a script, style sheet or wasm module (sent
@@ -304,6 +320,19 @@ fn with_security_headers(router: Router) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             for_documents(HeaderValue::from_static("DENY")),
+        ))
+        // SECURITY: answers carry session tokens, login links, codes, API keys and app
+        // secrets; none may be kept by a browser or a proxy. Only what sets its own caching
+        // (the hashed files under /pkg, the texts scripts) is cached; every other answer,
+        // whichever door it came through, is `no-store`.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        // SECURITY: once a browser has seen the https service, it never tries plain http again.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::response::Response| https.then(|| HeaderValue::from_static(HSTS)),
         ))
 }
 
@@ -456,6 +485,10 @@ impl BoundServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), CliError> {
+        // Stopped with the server, so a test's servers leave nothing running behind them.
+        let purge =
+            crate::retention::spawn(self.state.engine.clone(), self.state.settings.retention);
+        let _stop_purge = AbortOnDrop(purge);
         if let Some((listener, handle)) = self.metrics {
             let app =
                 crate::metrics::router(handle, self.state.db.clone(), self.state.engine.clone());
@@ -485,6 +518,15 @@ impl BoundServer {
                     .map_err(CliError::Serve)
             }
         }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -655,4 +697,20 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_never_show_a_link_token() {
+        assert_eq!(
+            path_for_logs("/console/session/AbC123-secret_token"),
+            "/console/session/[link]"
+        );
+        assert_eq!(path_for_logs("/console/session/"), "/console/session/");
+        assert_eq!(path_for_logs("/v2/sessions/42"), "/v2/sessions/42");
+        assert_eq!(path_for_logs("/console/api/step"), "/console/api/step");
+    }
 }

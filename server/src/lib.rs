@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod ratelimit;
+pub mod retention;
 pub mod telemetry;
 pub mod tls;
 pub mod wiring;

@@ -30,9 +30,24 @@ pub enum NotifyError {
     #[error("building the email failed: {0}")]
     Email(#[from] lettre::error::Error),
     #[error("SMS provider unreachable: {0}")]
-    SmsTransport(#[from] reqwest::Error),
+    SmsTransport(reqwest::Error),
     #[error("SMS provider answered {0}")]
     SmsRejected(u16),
+}
+
+// SECURITY: a provider's URL may carry a key in its query string; the error keeps none of it.
+impl From<reqwest::Error> for NotifyError {
+    fn from(err: reqwest::Error) -> Self {
+        NotifyError::SmsTransport(err.without_url())
+    }
+}
+
+/// The SMS provider's URL without its query string (which may hold a key), for logs.
+pub fn sms_url_for_logs(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?[redacted]"),
+        None => url.to_owned(),
+    }
 }
 
 /// How to reach the SMTP server.
@@ -88,7 +103,7 @@ impl SmtpMailer {
     pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), NotifyError> {
         let to: Mailbox = to
             .parse()
-            .map_err(|_| NotifyError::Address(to.to_owned()))?;
+            .map_err(|_| NotifyError::Address(domain::service::mask_email(to)))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -176,7 +191,7 @@ impl std::fmt::Debug for SmtpSettings {
 impl std::fmt::Debug for SmsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmsSettings")
-            .field("url", &self.url)
+            .field("url", &sms_url_for_logs(&self.url))
             .field(
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "[redacted]"),

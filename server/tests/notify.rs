@@ -406,13 +406,21 @@ async fn a_provider_refusal_or_absence_is_an_error() {
         sms.send("+1555", "x").await,
         Err(NotifyError::SmsRejected(500))
     ));
-    let sms = HttpSms::new(SmsSettings {
-        url: format!("http://127.0.0.1:{}/sms", free_port()),
-        bearer_token: None,
-    })
-    .unwrap();
-    assert!(matches!(
-        sms.send("+1555", "x").await,
-        Err(NotifyError::SmsTransport(_))
-    ));
+    let settings = SmsSettings {
+        url: format!("http://127.0.0.1:{}/sms?key=query-secret-77", free_port()),
+        bearer_token: Some("bearer-secret-88".into()),
+    };
+    // SECURITY: neither the error (it reaches the log) nor the settings' Debug carry the
+    // provider URL's query or the token.
+    let shown = format!("{settings:?}");
+    assert!(
+        !shown.contains("query-secret-77") && !shown.contains("bearer-secret-88"),
+        "{shown}"
+    );
+    let sms = HttpSms::new(settings).unwrap();
+    let err = sms.send("+1555", "x").await.unwrap_err();
+    assert!(matches!(err, NotifyError::SmsTransport(_)), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("query-secret-77"), "{text}");
+    assert!(!text.contains("/sms"), "{text}");
 }

@@ -7,8 +7,8 @@ use domain::{
         WebAuthnCredential,
     },
     store::{
-        AttemptReservation, EventFilter, FailureWrite, Reserved, SessionPage, SessionQuery,
-        SessionWrite, Store, StoreError,
+        AttemptReservation, EventFilter, FailureWrite, PurgeCounts, PurgeRound, Reserved,
+        SessionPage, SessionQuery, SessionWrite, Store, StoreError,
     },
 };
 use time::OffsetDateTime;
@@ -212,6 +212,10 @@ impl Store for Database {
 
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         dispatch!(self, purge_handoffs(now))
+    }
+
+    async fn purge_round(&self, round: &PurgeRound) -> Result<PurgeCounts, StoreError> {
+        dispatch!(self, purge_round(round))
     }
 
     async fn insert_webauthn_credential(

@@ -21,8 +21,8 @@ use domain::{
     },
     store::{
         AttemptReservation, CodeChannel, EventFilter, FailureCounter, FailureRecord, FailureWrite,
-        LockoutLimits, LockoutRule, SessionFilter, SessionQuery, SessionWrite, Store, StoreError,
-        TimeCompare, UserEffect,
+        LockoutLimits, LockoutRule, PurgeCounts, PurgeRound, SessionFilter, SessionQuery,
+        SessionWrite, Store, StoreError, TimeCompare, UserEffect,
     },
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -206,6 +206,8 @@ contract!(
     rate_counters_count_every_hit,
     webauthn_credentials_round_trip,
     webauthn_use_effect_needs_a_rising_counter,
+    retention_purges_only_what_ended_long_ago,
+    retention_purges_in_bounded_rounds,
 );
 
 // --- fixtures ---
@@ -2125,4 +2127,254 @@ async fn webauthn_use_effect_needs_a_rising_counter(db: &Database) {
         StoreError::Replayed,
     )
     .await;
+}
+
+// --- retention ---
+
+const DAY: i64 = 24 * 3600;
+
+/// A purge round at `now` with the same retention for every kind.
+fn purge_round(now: OffsetDateTime, keep: Duration, limit: u32) -> PurgeRound {
+    PurgeRound {
+        now,
+        sessions_before: now - keep,
+        handoffs_before: now - keep,
+        codes_before: now - keep,
+        events_before: now - keep,
+        limit,
+    }
+}
+
+/// A recovery code, used at `used_at` (or not).
+fn spent_code(id: &str, user_id: &str, used_at: Option<OffsetDateTime>) -> RecoveryCode {
+    RecoveryCode {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        code_hash: format!("hash-{id}"),
+        used_at,
+    }
+}
+
+async fn retention_purges_only_what_ended_long_ago(db: &Database) {
+    let now = at(100 * DAY);
+    let long_ago = 2 * DAY;
+    let recently = 95 * DAY;
+    db.insert_user(&user("u1", "alice")).await.unwrap();
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    // Sessions: two that ended long ago go; the rest stay.
+    let expired_old = Session {
+        expires_at: Some(at(long_ago)),
+        ..session("expired-old", 0)
+    };
+    let terminated_old = Session {
+        terminated: true,
+        changed_at: at(long_ago),
+        ..session("terminated-old", 0)
+    };
+    let active_forever = session("active", 0);
+    let active_until_later = Session {
+        expires_at: Some(at(101 * DAY)),
+        ..session("active-until-later", 0)
+    };
+    let expired_recently = Session {
+        expires_at: Some(at(recently)),
+        ..session("expired-recently", 0)
+    };
+    let terminated_recently = Session {
+        terminated: true,
+        changed_at: at(recently),
+        ..session("terminated-recently", 0)
+    };
+    for s in [
+        &expired_old,
+        &terminated_old,
+        &active_forever,
+        &active_until_later,
+        &expired_recently,
+        &terminated_recently,
+    ] {
+        create(db, s).await;
+    }
+    // Handoffs, all created long ago unless said otherwise.
+    let claimed = |id: &str, n: u8| Handoff {
+        claimed_at: Some(at(10)),
+        browser_hash: Some([9; 32]),
+        ..handoff(id, "a1", n)
+    };
+    db.insert_handoff(&claimed("h-finished", 1)).await.unwrap();
+    db.insert_handoff(&claimed("h-live", 2)).await.unwrap();
+    db.insert_handoff(&claimed("h-abandoned", 3)).await.unwrap();
+    db.insert_handoff(&handoff("h-never-opened", "a1", 4))
+        .await
+        .unwrap();
+    let fresh_link = Handoff {
+        created_at: now - Duration::minutes(1),
+        link_expires_at: now + Duration::minutes(9),
+        ..handoff("h-fresh", "a1", 5)
+    };
+    db.insert_handoff(&fresh_link).await.unwrap();
+    let finished_recently = Handoff {
+        created_at: at(recently),
+        link_expires_at: at(recently + 600),
+        ..claimed("h-recent", 6)
+    };
+    db.insert_handoff(&finished_recently).await.unwrap();
+    assert!(db
+        .attach_handoff_session("h-finished", "terminated-recently")
+        .await
+        .unwrap());
+    assert!(db
+        .attach_handoff_session("h-live", "active-until-later")
+        .await
+        .unwrap());
+    // A handoff of a session that ended long ago goes with its session, even when the handoff
+    // itself is younger than its retention (the session's foreign key cascades).
+    let of_old_session = Handoff {
+        created_at: at(recently),
+        link_expires_at: at(recently + 600),
+        ..claimed("h-of-old-session", 7)
+    };
+    db.insert_handoff(&of_old_session).await.unwrap();
+    assert!(db
+        .attach_handoff_session("h-of-old-session", "expired-old")
+        .await
+        .unwrap());
+    // Recovery codes: one spent long ago goes; a recent one and an unspent one stay.
+    db.replace_recovery_codes(
+        "u1",
+        &[
+            spent_code("c-spent-old", "u1", Some(at(long_ago))),
+            spent_code("c-spent-recently", "u1", Some(at(recently))),
+            spent_code("c-unspent", "u1", None),
+        ],
+    )
+    .await
+    .unwrap();
+    // Events: the six `session.created` at 0 are old; two young ones stay.
+    db.append_events(&[
+        event("old", None, None, long_ago),
+        event("young", None, None, recently),
+        event("today", None, None, 100 * DAY - 60),
+    ])
+    .await
+    .unwrap();
+
+    let counts = db
+        .purge_round(&purge_round(now, Duration::days(90), 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        PurgeCounts {
+            sessions: 2,
+            handoffs: 3,
+            codes: 1,
+            events: 7,
+        }
+    );
+    for (id, kept) in [
+        ("expired-old", false),
+        ("terminated-old", false),
+        ("active", true),
+        ("active-until-later", true),
+        ("expired-recently", true),
+        ("terminated-recently", true),
+    ] {
+        assert_eq!(
+            db.find_session(id).await.unwrap().is_some(),
+            kept,
+            "session {id}"
+        );
+    }
+    // A handoff is kept while its session is: the finished handoff of a recently ended session
+    // is old itself and goes; the live one stays.
+    for (n, id, kept) in [
+        (1u8, "h-finished", false),
+        (2, "h-live", true),
+        (3, "h-abandoned", false),
+        (4, "h-never-opened", false),
+        (5, "h-fresh", true),
+        (6, "h-recent", true),
+        (7, "h-of-old-session", false),
+    ] {
+        assert_eq!(
+            db.find_handoff_by_link(&[n; 32]).await.unwrap().is_some(),
+            kept,
+            "handoff {id}"
+        );
+    }
+    let codes: Vec<String> = db
+        .list_recovery_codes("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert!(!codes.contains(&"c-spent-old".to_owned()));
+    let kinds: Vec<String> = all_events(db)
+        .await
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(kinds, ["young", "today"]);
+    // Running again finds nothing: the purge is idempotent.
+    let again = db
+        .purge_round(&purge_round(now, Duration::days(90), 100))
+        .await
+        .unwrap();
+    assert_eq!(again, PurgeCounts::default());
+    // The audit log is still append-only for everything younger than the horizon.
+    let refused = match db {
+        Database::Sqlite(db) => sqlx::query("DELETE FROM events")
+            .execute(db.writer())
+            .await
+            .is_err(),
+        Database::Postgres(pool) => sqlx::query("DELETE FROM events")
+            .execute(pool)
+            .await
+            .is_err(),
+    };
+    assert!(refused);
+    assert_eq!(all_events(db).await.len(), 2);
+}
+
+async fn retention_purges_in_bounded_rounds(db: &Database) {
+    let now = at(100 * DAY);
+    let old: Vec<NewEvent> = (0..7).map(|i| event("old", None, None, i)).collect();
+    db.append_events(&old).await.unwrap();
+    db.append_events(&[event("young", None, None, 99 * DAY)])
+        .await
+        .unwrap();
+    let round = purge_round(now, Duration::days(90), 3);
+    let mut rounds = Vec::new();
+    loop {
+        let counts = db.purge_round(&round).await.unwrap();
+        rounds.push(counts.events);
+        if counts.events < 3 {
+            break;
+        }
+    }
+    assert_eq!(rounds, [3, 3, 1]);
+    // Two purges at once (two replicas) delete each row once.
+    db.append_events(
+        &(0..10)
+            .map(|i| event("old", None, None, i))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let (a, b) = tokio::join!(db.purge_round(&round), db.purge_round(&round));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.events + b.events <= 6, "{a:?} {b:?}");
+    let mut total = a.events + b.events;
+    loop {
+        let counts = db.purge_round(&round).await.unwrap();
+        total += counts.events;
+        if counts.events == 0 {
+            break;
+        }
+    }
+    assert_eq!(total, 10);
+    assert_eq!(all_events(db).await.len(), 1);
 }

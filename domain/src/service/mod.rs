@@ -5,6 +5,7 @@ mod admin;
 mod enroll;
 mod handoff;
 mod policy;
+mod retention;
 mod session;
 mod webauthn;
 
@@ -31,6 +32,7 @@ pub use handoff::{
     LoginAction, LoginEnd, Next,
 };
 pub use policy::{PolicyState, VerifiedSession};
+pub use retention::Retention;
 pub use session::{
     Caller, ChallengeRequests, ChallengeResponse, Checks, CreateSessionRequest, Details,
     EmailCodeDelivery, ListSessionsQuery, SessionChange, SessionChanged, SetSessionRequest,

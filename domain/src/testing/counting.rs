@@ -11,8 +11,8 @@ use crate::model::{
     WebAuthnCredential,
 };
 use crate::store::{
-    AttemptReservation, EventFilter, FailureWrite, LoginRecord, Reserved, SessionPage,
-    SessionQuery, SessionWrite, Store, StoreError, UserRecord,
+    AttemptReservation, EventFilter, FailureWrite, LoginRecord, PurgeCounts, PurgeRound, Reserved,
+    SessionPage, SessionQuery, SessionWrite, Store, StoreError, UserRecord,
 };
 
 /// Whether a store call only reads.
@@ -204,6 +204,9 @@ impl<S: Store> Store for CountingStore<S> {
     }
     async fn purge_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         write!(self, purge_handoffs(now))
+    }
+    async fn purge_round(&self, round: &PurgeRound) -> Result<PurgeCounts, StoreError> {
+        write!(self, purge_round(round))
     }
     async fn insert_webauthn_credential(
         &self,

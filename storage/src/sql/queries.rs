@@ -35,3 +35,4 @@ include!("queries/apps.rs");
 include!("queries/sessions.rs");
 include!("queries/handoff.rs");
 include!("queries/webauthn.rs");
+include!("queries/retention.rs");
