@@ -101,6 +101,7 @@ pub enum Key {
     ErrPasskeyExpired,
     ErrPasskeyExists,
     PasskeyInstead,
+    ErrTooManyNames,
 }
 
 /// Every sentence that holds a number (`{count}` in each of its [`Forms`]).
@@ -114,14 +115,17 @@ pub enum Counted {
     WaitSeconds,
     /// Seconds until a new code may be asked for.
     ResendIn,
+    /// Seconds until a throttled page takes requests again (the hosted page's rate limits).
+    TryAgainIn,
 }
 
 impl Counted {
-    pub const ALL: [Counted; 4] = [
+    pub const ALL: [Counted; 5] = [
         Counted::AttemptsLeft,
         Counted::LockedMinutes,
         Counted::WaitSeconds,
         Counted::ResendIn,
+        Counted::TryAgainIn,
     ];
 }
 
@@ -159,7 +163,7 @@ impl Forms {
 
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 75] = [
+    pub const ALL: [Key; 76] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -235,6 +239,7 @@ impl Key {
         Key::ErrPasskeyExpired,
         Key::ErrPasskeyExists,
         Key::PasskeyInstead,
+        Key::ErrTooManyNames,
     ];
 }
 
@@ -448,6 +453,7 @@ fn en(key: Key) -> &'static str {
         ErrPasskeyExpired => "That took too long. Try again.",
         ErrPasskeyExists => "This device already holds a passkey for your account.",
         PasskeyInstead => "Use a passkey instead",
+        ErrTooManyNames => "This link was tried with too many login names. Use one you tried before, or go back to the app to start again.",
     }
 }
 
@@ -530,6 +536,7 @@ fn de(key: Key) -> &'static str {
         ErrPasskeyExpired => "Das hat zu lange gedauert. Versuchen Sie es erneut.",
         ErrPasskeyExists => "Dieses Gerät hat bereits einen Passkey für Ihr Konto.",
         PasskeyInstead => "Stattdessen einen Passkey verwenden",
+        ErrTooManyNames => "Mit diesem Link wurden zu viele Benutzernamen versucht. Verwenden Sie einen bereits versuchten oder beginnen Sie in der App neu.",
     }
 }
 
@@ -612,6 +619,7 @@ fn fr(key: Key) -> &'static str {
         ErrPasskeyExpired => "Cela a pris trop de temps. Réessayez.",
         ErrPasskeyExists => "Cet appareil contient déjà une clé d'accès pour votre compte.",
         PasskeyInstead => "Utiliser plutôt une clé d'accès",
+        ErrTooManyNames => "Trop d’identifiants ont été essayés avec ce lien. Utilisez-en un déjà essayé, ou revenez à l’application pour recommencer.",
     }
 }
 
@@ -694,6 +702,7 @@ fn es(key: Key) -> &'static str {
         ErrPasskeyExpired => "Eso tardó demasiado. Inténtelo de nuevo.",
         ErrPasskeyExists => "Este dispositivo ya tiene una llave de acceso para su cuenta.",
         PasskeyInstead => "Usar una llave de acceso en su lugar",
+        ErrTooManyNames => "Se probaron demasiados nombres de usuario con este enlace. Use uno que ya probó, o vuelva a la aplicación para empezar de nuevo.",
     }
 }
 
@@ -716,6 +725,10 @@ fn en_counted(counted: Counted) -> Forms {
         ResendIn => (
             "You can ask for a new code in {count} second.",
             "You can ask for a new code in {count} seconds.",
+        ),
+        TryAgainIn => (
+            "Too many attempts. Try again in {count} second.",
+            "Too many attempts. Try again in {count} seconds.",
         ),
     };
     Forms {
@@ -744,6 +757,10 @@ fn de_counted(counted: Counted) -> Forms {
         ResendIn => (
             "Einen neuen Code können Sie in {count} Sekunde anfordern.",
             "Einen neuen Code können Sie in {count} Sekunden anfordern.",
+        ),
+        TryAgainIn => (
+            "Zu viele Versuche. Versuchen Sie es in {count} Sekunde wieder.",
+            "Zu viele Versuche. Versuchen Sie es in {count} Sekunden wieder.",
         ),
     };
     Forms {
@@ -778,6 +795,11 @@ fn fr_counted(counted: Counted) -> Forms {
             "Vous pourrez demander un nouveau code dans {count} de secondes.",
             "Vous pourrez demander un nouveau code dans {count} secondes.",
         ),
+        TryAgainIn => (
+            "Trop de tentatives. Réessayez dans {count} seconde.",
+            "Trop de tentatives. Réessayez dans {count} de secondes.",
+            "Trop de tentatives. Réessayez dans {count} secondes.",
+        ),
     };
     Forms {
         one,
@@ -810,6 +832,11 @@ fn es_counted(counted: Counted) -> Forms {
             "Podrá pedir un código nuevo en {count} segundo.",
             "Podrá pedir un código nuevo en {count} de segundos.",
             "Podrá pedir un código nuevo en {count} segundos.",
+        ),
+        TryAgainIn => (
+            "Demasiados intentos. Inténtelo de nuevo en {count} segundo.",
+            "Demasiados intentos. Inténtelo de nuevo en {count} de segundos.",
+            "Demasiados intentos. Inténtelo de nuevo en {count} segundos.",
         ),
     };
     Forms {
@@ -1091,6 +1118,7 @@ mod tests {
             | Key::ErrUnavailable
             | Key::ErrCodeAttempts
             | Key::ErrBusy
+            | Key::ErrTooManyNames
             | Key::SigningInAs
             | Key::ContinueTo
             | Key::Back

@@ -4,13 +4,29 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::{gate::GatePage, Lang};
+use crate::i18n::{gate::GatePage, Counted, Lang};
 
 /// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page) and
 /// `css` the style sheet's file name under `/pkg/` (content-hashed by the site build).
 pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> String {
-    let title = which.title(lang);
-    let text = which.text(lang, app);
+    document(lang, which.title(lang), None, which.text(lang, app), css)
+}
+
+/// The page of a request the hosted page's rate limits refused: how long to wait, in `lang`.
+pub fn throttled_document(lang: Lang, retry_after_secs: u32, css: &str) -> String {
+    let wait = lang.count(Counted::TryAgainIn, retry_after_secs.max(1));
+    let which = GatePage::TooMany;
+    document(
+        lang,
+        which.title(lang),
+        Some(wait),
+        which.text(lang, ""),
+        css,
+    )
+}
+
+fn document(lang: Lang, title: &str, lead: Option<String>, text: String, css: &str) -> String {
+    let lead = lead.map(|lead| view! { <p role="alert">{lead}</p> });
     let page = view! {
         <html lang=lang.code()>
             <head>
@@ -22,6 +38,7 @@ pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> Strin
             <body>
                 <main class="card">
                     <h1>{title}</h1>
+                    {lead}
                     <p>{text}</p>
                 </main>
             </body>
@@ -50,5 +67,18 @@ mod tests {
         assert!(!html.contains("<b>"), "{html}");
         assert!(html.contains("&lt;b&gt;"), "{html}");
         assert!(html.contains("Sie sind angemeldet"), "{html}");
+    }
+
+    #[test]
+    fn the_throttled_page_says_how_long_to_wait_in_its_language() {
+        let html = throttled_document(Lang::Fr, 42, "v.css");
+        assert!(
+            html.starts_with("<!DOCTYPE html><html lang=\"fr\""),
+            "{html}"
+        );
+        assert!(html.contains("Trop de tentatives"), "{html}");
+        assert!(html.contains("Réessayez dans 42 secondes."), "{html}");
+        let html = throttled_document(Lang::En, 1, "v.css");
+        assert!(html.contains("Try again in 1 second."), "{html}");
     }
 }

@@ -226,6 +226,10 @@ pub enum Notice {
     PasskeyExists,
     /// A new passkey was saved.
     PasskeyCreated,
+    /// The hosted page's rate limits refused the request: seconds until it takes more.
+    TooManyTries(u32),
+    /// The link was tried with too many login names and takes no new one.
+    TooManyNames,
 }
 
 impl Notice {
@@ -252,6 +256,8 @@ impl Notice {
             Notice::PasskeyExpired => "pkexp".into(),
             Notice::PasskeyExists => "pkexists".into(),
             Notice::PasskeyCreated => "pkadded".into(),
+            Notice::TooManyTries(n) => format!("many-{n}"),
+            Notice::TooManyNames => "names".into(),
         }
     }
 
@@ -282,6 +288,8 @@ impl Notice {
             ("pkexp", None) => Notice::PasskeyExpired,
             ("pkexists", None) => Notice::PasskeyExists,
             ("pkadded", None) => Notice::PasskeyCreated,
+            ("many", Some(n)) => Notice::TooManyTries(n),
+            ("names", None) => Notice::TooManyNames,
             _ => return None,
         })
     }
@@ -325,6 +333,8 @@ impl Notice {
             Notice::PasskeyExpired => lang.text(Key::ErrPasskeyExpired).into(),
             Notice::PasskeyExists => lang.text(Key::ErrPasskeyExists).into(),
             Notice::PasskeyCreated => lang.text(Key::PasskeyCreated).into(),
+            Notice::TooManyTries(s) => lang.count(Counted::TryAgainIn, s.max(1)),
+            Notice::TooManyNames => lang.text(Key::ErrTooManyNames).into(),
         }
     }
 }
@@ -391,6 +401,8 @@ mod tests {
             Notice::PasskeyExpired,
             Notice::PasskeyExists,
             Notice::PasskeyCreated,
+            Notice::TooManyTries(42),
+            Notice::TooManyNames,
         ];
         for notice in all {
             assert_eq!(Notice::from_code(&notice.code()), Some(notice));
