@@ -148,12 +148,17 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
     // browser and sends its credential on.
     let pending = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
-    let swap = move |next: Answer| {
+    // No answer: the step stays, with a notice. A refusal of the page's rate limits (429)
+    // carries its notice in a placeholder view: the step stays, with that notice.
+    let swap = move |next: Option<StepView>| {
         local_notice.set(None);
-        let next = next.unwrap_or_else(|refused| StepView {
-            notice: refused.or(Some(Notice::Server)),
-            ..view_state.get_untracked()
-        });
+        let next = match next {
+            Some(view) if !matches!(view.notice, Some(Notice::TooManyTries(_))) => view,
+            other => StepView {
+                notice: other.map_or(Some(Notice::Server), |v| v.notice),
+                ..view_state.get_untracked()
+            },
+        };
         view_state.set(next);
         swaps.update(|n| *n += 1);
     };
@@ -177,7 +182,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
                 let answer = post_form(&form).await;
                 let factor = view_state.get_untracked().step.factor();
                 let outcome = match answer {
-                    Ok(StepView {
+                    Some(StepView {
                         ceremony: Some(ceremony),
                         notice: None,
                         ..
@@ -234,7 +239,7 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
                 if browser.autofill().await {
                     let started =
                         post_fields(&token, lang, "webauthn-start", &[("factor", "passkey")]).await;
-                    if let Ok(StepView {
+                    if let Some(StepView {
                         ceremony:
                             Some(Ceremony {
                                 options,
@@ -348,23 +353,19 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
     }
 }
 
-/// The server's answer to a post: the next step, or `Err` with the notice of a refusal that
-/// keeps the step (`None`: the server could not be reached or said something unreadable).
-#[cfg(feature = "hydrate")]
-type Answer = Result<StepView, Option<Notice>>;
-
 /// Where every form posts: the one server function.
 const STEP_URL: &str = <ConsoleStep as leptos::server_fn::ServerFn>::PATH;
 
-/// Runs the ceremony the server asked for and sends its credential on: `Ok` with the server's
-/// answer, or `Err` with what to tell the person when the browser ended it.
+/// Runs the ceremony the server asked for and sends its credential on: `Ok` with the next
+/// step (`None` when the server could not be reached), or `Err` with what to tell the person
+/// when the browser ended it.
 #[cfg(feature = "hydrate")]
 async fn run_ceremony(
     ceremony: Ceremony,
     token: &str,
     lang: Lang,
     factor: Option<Factor>,
-) -> Result<Answer, Option<Notice>> {
+) -> Result<Option<StepView>, Option<Notice>> {
     let Some(browser) = webauthn::ready() else {
         return Err(Some(Notice::PasskeyUnsupported));
     };
@@ -398,17 +399,22 @@ async fn run_ceremony(
 /// Sends a step's form as the browser would without JavaScript (URL-encoded, to its `action`),
 /// but asking for the answer as JSON (no `text/html` in `Accept`), and decodes the next step.
 #[cfg(feature = "hydrate")]
-async fn post_form(form: &leptos::web_sys::HtmlFormElement) -> Answer {
+async fn post_form(form: &leptos::web_sys::HtmlFormElement) -> Option<StepView> {
     use leptos::web_sys::{FormData, UrlSearchParams};
-    let data = FormData::new_with_form(form).map_err(|_| None)?;
-    let body = UrlSearchParams::new_with_str_sequence_sequence(&data).map_err(|_| None)?;
+    let data = FormData::new_with_form(form).ok()?;
+    let body = UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
     post_body(&form.action(), &body).await
 }
 
 /// Posts one step that no form on the page describes (the WebAuthn follow-ups).
 #[cfg(feature = "hydrate")]
-async fn post_fields(token: &str, lang: Lang, op: &str, fields: &[(&str, &str)]) -> Answer {
-    let body = leptos::web_sys::UrlSearchParams::new().map_err(|_| None)?;
+async fn post_fields(
+    token: &str,
+    lang: Lang,
+    op: &str,
+    fields: &[(&str, &str)],
+) -> Option<StepView> {
+    let body = leptos::web_sys::UrlSearchParams::new().ok()?;
     body.append("token", token);
     body.append("lang", lang.code());
     body.append("op", op);
@@ -419,25 +425,21 @@ async fn post_fields(token: &str, lang: Lang, op: &str, fields: &[(&str, &str)])
 }
 
 #[cfg(feature = "hydrate")]
-async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Answer {
+async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Option<StepView> {
     use leptos::wasm_bindgen::JsCast;
     use leptos::web_sys::{RequestInit, Response};
     use wasm_bindgen_futures::JsFuture;
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(body);
-    let text = async {
-        let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
-        let response: Response = fetched.await.ok()?.dyn_into().ok()?;
-        let text = JsFuture::from(response.text().ok()?).await.ok()?;
-        Some((response.ok(), text.as_string()?))
-    };
-    match text.await {
-        Some((true, text)) => leptos::serde_json::from_str(&text).map_err(|_| None),
-        // A refusal the page words itself (the rate limits' 429 carries its notice).
-        Some((false, text)) => Err(leptos::serde_json::from_str(&text).ok()),
-        None => Err(None),
-    }
+    let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
+    // Any answer that reads as a view: the rate limits' 429 carries one (see `swap`).
+    let response: Response = fetched.await.ok()?.dyn_into().ok()?;
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    leptos::serde_json::from_str(&text).ok()
 }
 
 async fn load_page(

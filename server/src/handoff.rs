@@ -691,12 +691,17 @@ impl ConsoleGate {
     }
 }
 
-/// A throttled post of the page's script: 429 with the notice the island shows over its step
-/// (a serialized [`app::console::wire::Notice`], worded in the page's language by the island).
+/// A throttled post of the page's script: 429 with a view whose notice the island shows over
+/// the step it has (the view's step is a placeholder it ignores for this notice; see the
+/// island's `swap`), worded in the page's language by the island.
 fn throttled_fetch(retry: RetryAfter) -> Response {
+    use app::console::wire::{EndReason, Notice, Step, StepView};
     let seconds = u32::try_from(retry.0).unwrap_or(u32::MAX);
-    let notice = app::console::wire::Notice::TooManyTries(seconds);
-    let body = serde_json::to_string(&notice).unwrap_or_default();
+    let placeholder = Step::End {
+        reason: EndReason::Ended,
+    };
+    let view = StepView::with(placeholder, Some(Notice::TooManyTries(seconds)));
+    let body = serde_json::to_string(&view).unwrap_or_default();
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
         [(header::CONTENT_TYPE, "application/json")],

@@ -226,7 +226,9 @@ pub enum Notice {
     PasskeyExists,
     /// A new passkey was saved.
     PasskeyCreated,
-    /// The hosted page's rate limits refused the request: seconds until it takes more.
+    /// The hosted page's rate limits refused the request: seconds until it takes more. Sent
+    /// only in their 429 answer to the island, whose step is a placeholder: the island keeps
+    /// the step it shows and puts this notice above it.
     TooManyTries(u32),
     /// The link was tried with too many login names and takes no new one.
     TooManyNames,

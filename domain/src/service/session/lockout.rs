@@ -124,7 +124,9 @@ impl Engine {
     /// link cannot walk a list of names (with the password limit above, one guess each). Asked
     /// before any lookup, so the answer is the same for a name that exists and one that does
     /// not. A name the login has seen goes on to the usual checks; a new one is recorded as a
-    /// `login.name:<tag>` event on the session (see [`crypto::login_name_tag`]).
+    /// `login.name:<tag>` event on the session (see [`crypto::login_name_tag`]). Read, then
+    /// written: posts racing with new names may each get one more in, which the hosted page's
+    /// per-link rate limit bounds.
     pub(super) async fn refuse_new_login_name(
         &self,
         draft: &Draft,
