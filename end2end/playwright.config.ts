@@ -46,8 +46,10 @@ const wideLimits = '[rate_limits]\n' +
     .map((rule) => `${rule} = { limit = 1000000, window_secs = 60 }\n`).join('');
 const e2eConfig = join(dataDir, 'e2e.toml');
 writeFileSync(e2eConfig, wideLimits);
+// The short-link server also takes few requests per link, for console-throttle.spec.ts.
 const shortConfig = join(dataDir, 'short-links.toml');
-writeFileSync(shortConfig, 'handoff_link_ttl_secs = 3\n' + wideLimits);
+writeFileSync(shortConfig, 'handoff_link_ttl_secs = 3\n' +
+  wideLimits.replace(/console_per_link = .*\n/, 'console_per_link = { limit = 6, window_secs = 3600 }\n'));
 
 const serve = (p: string, extra: string) =>
   `${serverBin} serve --listen 127.0.0.1:${p} --public-url http://localhost:${p} ${extra}`;

@@ -147,9 +147,9 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
     // An answer that carries a WebAuthn ceremony keeps the step, runs the ceremony in the
     // browser and sends its credential on.
     let pending = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
     // No answer: the step stays, with a notice. A refusal of the page's rate limits (429)
     // carries its notice in a placeholder view: the step stays, with that notice.
+    #[cfg(feature = "hydrate")]
     let swap = move |next: Option<StepView>| {
         local_notice.set(None);
         let next = match next {
