@@ -151,13 +151,18 @@ fn ConsoleSteps(token: String, lang: Lang, app: String, initial: String) -> impl
     // An answer that carries a WebAuthn ceremony keeps the step, runs the ceremony in the
     // browser and sends its credential on.
     let pending = RwSignal::new(false);
+    // No answer: the step stays, with a notice. A refusal of the page's rate limits (429)
+    // carries its notice in a placeholder view: the step stays, with that notice.
     #[cfg(feature = "hydrate")]
     let swap = move |next: Option<StepView>| {
         local_notice.set(None);
-        let next = next.unwrap_or_else(|| StepView {
-            notice: Some(Notice::Server),
-            ..view_state.get_untracked()
-        });
+        let next = match next {
+            Some(view) if !matches!(view.notice, Some(Notice::TooManyTries(_))) => view,
+            other => StepView {
+                notice: other.map_or(Some(Notice::Server), |v| v.notice),
+                ..view_state.get_untracked()
+            },
+        };
         view_state.set(next);
         swaps.update(|n| *n += 1);
     };

@@ -103,6 +103,7 @@ pub enum Key {
     PasskeyInstead,
     CodeHintTotp,
     CodeHintRecovery,
+    ErrTooManyNames,
 }
 
 /// Every sentence that holds a number (`{count}` in each of its [`Forms`]).
@@ -116,14 +117,17 @@ pub enum Counted {
     WaitSeconds,
     /// Seconds until a new code may be asked for.
     ResendIn,
+    /// Seconds until a throttled page takes requests again (the hosted page's rate limits).
+    TryAgainIn,
 }
 
 impl Counted {
-    pub const ALL: [Counted; 4] = [
+    pub const ALL: [Counted; 5] = [
         Counted::AttemptsLeft,
         Counted::LockedMinutes,
         Counted::WaitSeconds,
         Counted::ResendIn,
+        Counted::TryAgainIn,
     ];
 }
 
@@ -161,7 +165,7 @@ impl Forms {
 
 impl Key {
     /// Every key, for tests that walk the whole table.
-    pub const ALL: [Key; 77] = [
+    pub const ALL: [Key; 78] = [
         Key::PageTitle,
         Key::SignInTo,
         Key::LoginNameLabel,
@@ -239,6 +243,7 @@ impl Key {
         Key::PasskeyInstead,
         Key::CodeHintTotp,
         Key::CodeHintRecovery,
+        Key::ErrTooManyNames,
     ];
 }
 
@@ -454,6 +459,7 @@ fn en(key: Key) -> &'static str {
         PasskeyInstead => "Use a passkey instead",
         CodeHintTotp => "Enter the 6-digit code from your authenticator app.",
         CodeHintRecovery => "Enter one of the recovery codes you saved. Each works once.",
+        ErrTooManyNames => "This link was tried with too many login names. Use one you tried before, or go back to the app to start again.",
     }
 }
 
@@ -538,6 +544,7 @@ fn de(key: Key) -> &'static str {
         PasskeyInstead => "Stattdessen einen Passkey verwenden",
         CodeHintTotp => "Geben Sie den 6-stelligen Code aus Ihrer Authenticator-App ein.",
         CodeHintRecovery => "Geben Sie einen Ihrer gespeicherten Wiederherstellungscodes ein. Jeder gilt nur einmal.",
+        ErrTooManyNames => "Mit diesem Link wurden zu viele Benutzernamen versucht. Verwenden Sie einen bereits versuchten oder beginnen Sie in der App neu.",
     }
 }
 
@@ -622,6 +629,7 @@ fn fr(key: Key) -> &'static str {
         PasskeyInstead => "Utiliser plutôt une clé d'accès",
         CodeHintTotp => "Saisissez le code à 6 chiffres de votre application d’authentification.",
         CodeHintRecovery => "Saisissez l’un des codes de récupération que vous avez conservés. Chacun ne sert qu’une fois.",
+        ErrTooManyNames => "Trop d’identifiants ont été essayés avec ce lien. Utilisez-en un déjà essayé, ou revenez à l’application pour recommencer.",
     }
 }
 
@@ -706,6 +714,7 @@ fn es(key: Key) -> &'static str {
         PasskeyInstead => "Usar una llave de acceso en su lugar",
         CodeHintTotp => "Introduzca el código de 6 dígitos de su aplicación de autenticación.",
         CodeHintRecovery => "Introduzca uno de los códigos de recuperación que guardó. Cada uno sirve una sola vez.",
+        ErrTooManyNames => "Se probaron demasiados nombres de usuario con este enlace. Use uno que ya probó, o vuelva a la aplicación para empezar de nuevo.",
     }
 }
 
@@ -728,6 +737,10 @@ fn en_counted(counted: Counted) -> Forms {
         ResendIn => (
             "You can ask for a new code in {count} second.",
             "You can ask for a new code in {count} seconds.",
+        ),
+        TryAgainIn => (
+            "Too many attempts. Try again in {count} second.",
+            "Too many attempts. Try again in {count} seconds.",
         ),
     };
     Forms {
@@ -756,6 +769,10 @@ fn de_counted(counted: Counted) -> Forms {
         ResendIn => (
             "Einen neuen Code können Sie in {count} Sekunde anfordern.",
             "Einen neuen Code können Sie in {count} Sekunden anfordern.",
+        ),
+        TryAgainIn => (
+            "Zu viele Versuche. Versuchen Sie es in {count} Sekunde wieder.",
+            "Zu viele Versuche. Versuchen Sie es in {count} Sekunden wieder.",
         ),
     };
     Forms {
@@ -790,6 +807,11 @@ fn fr_counted(counted: Counted) -> Forms {
             "Vous pourrez demander un nouveau code dans {count} de secondes.",
             "Vous pourrez demander un nouveau code dans {count} secondes.",
         ),
+        TryAgainIn => (
+            "Trop de tentatives. Réessayez dans {count} seconde.",
+            "Trop de tentatives. Réessayez dans {count} de secondes.",
+            "Trop de tentatives. Réessayez dans {count} secondes.",
+        ),
     };
     Forms {
         one,
@@ -822,6 +844,11 @@ fn es_counted(counted: Counted) -> Forms {
             "Podrá pedir un código nuevo en {count} segundo.",
             "Podrá pedir un código nuevo en {count} de segundos.",
             "Podrá pedir un código nuevo en {count} segundos.",
+        ),
+        TryAgainIn => (
+            "Demasiados intentos. Inténtelo de nuevo en {count} segundo.",
+            "Demasiados intentos. Inténtelo de nuevo en {count} de segundos.",
+            "Demasiados intentos. Inténtelo de nuevo en {count} segundos.",
         ),
     };
     Forms {
@@ -1103,6 +1130,7 @@ mod tests {
             | Key::ErrUnavailable
             | Key::ErrCodeAttempts
             | Key::ErrBusy
+            | Key::ErrTooManyNames
             | Key::SigningInAs
             | Key::ContinueTo
             | Key::Back

@@ -414,6 +414,21 @@ pub fn argon2_verify_in(
     })
 }
 
+/// A login name as one session's events record it: a hash keyed with the server key and the
+/// session id, of the name in lower case, so two tries of one name match, the name cannot be
+/// read back, and tags of different sessions cannot be linked. 16 hex digits.
+pub fn login_name_tag(key: &ServerKey, session_id: &str, login_name: &str) -> String {
+    let mut data = Vec::with_capacity(64 + session_id.len() + login_name.len());
+    data.extend_from_slice(b"vestibule.login-name\0");
+    data.extend_from_slice(&key.0);
+    data.extend_from_slice(session_id.as_bytes());
+    data.push(0);
+    data.extend_from_slice(login_name.trim().to_lowercase().as_bytes());
+    let mut hex = to_hex(&sha256(&data));
+    hex.truncate(16);
+    hex
+}
+
 /// The server's 32-byte key for encrypting secrets at rest (TOTP secrets).
 #[derive(Clone)]
 pub struct ServerKey([u8; 32]);

@@ -80,6 +80,11 @@ pub enum DomainError {
         attempts_left: Option<u32>,
         lock_seconds: Option<i64>,
     },
+    /// Hosted flow only: this login has been tried with `limit` different login names and takes
+    /// no new one (names it has seen still work). Refused before any lookup, so the answer is
+    /// the same for every name. Ours: `SESSION-Lgn02`, ResourceExhausted.
+    #[error("This login has been tried with too many login names")]
+    LoginNamesSpent { limit: u32 },
     /// `COMMAND-JLK35`, FailedPrecondition: the user is locked, or every attempt of the lock
     /// window is taken; the guess was not evaluated. The answer is the same whatever the guess.
     #[error("User is locked")]
@@ -266,6 +271,7 @@ impl DomainError {
             E::UserNotActive => "SESSION-Gj4ko",
             E::WrongPassword { .. } => "COMMAND-3M0fs",
             E::LoginFailed { .. } => "SESSION-Lgn01",
+            E::LoginNamesSpent { .. } => "SESSION-Lgn02",
             E::Locked { .. } => "COMMAND-JLK35",
             E::PasswordNotSet => "COMMAND-3nJ4t",
             E::UserMissing { check } => match check {
@@ -387,7 +393,7 @@ impl DomainError {
             | E::ContactNotVerified { .. } => K::FailedPrecondition,
             E::InvalidSessionToken { .. } => K::PermissionDenied,
             E::InvalidApiKey | E::InvalidAppCredentials => K::Unauthenticated,
-            E::ResendCooldown { .. } => K::ResourceExhausted,
+            E::ResendCooldown { .. } | E::LoginNamesSpent { .. } => K::ResourceExhausted,
             E::LoginNameTaken => K::AlreadyExists,
             E::ConcurrentChange => K::Aborted,
             E::WebAuthnUnavailable => K::Unimplemented,

@@ -124,6 +124,17 @@ pub struct RateLimits {
     /// Admin API calls per client address, counted before the key is checked (default 300 a
     /// minute).
     pub admin_api_per_address: Rule,
+    /// Posts of the hosted login page (`/console/api/*`, every step a person takes) per client
+    /// address (default 60 a minute; one sign-in takes a handful).
+    pub console_per_address: Rule,
+    /// Views of the hosted login page (`GET /console/session/<token>`) per client address
+    /// (default 120 a minute).
+    pub console_pages_per_address: Rule,
+    /// Posts and views of the hosted login page per login link (default 30 a minute).
+    pub console_per_link: Rule,
+    /// Different login names one link takes (default 3; 0 turns the rule off): a new name
+    /// after that is refused with `SESSION-Lgn02`, whether it exists or not.
+    pub console_names_per_link: u32,
 }
 
 impl Default for RateLimits {
@@ -136,6 +147,10 @@ impl Default for RateLimits {
             session_api_per_address: Rule::per_minute(2400),
             admin_api_per_key: Rule::per_minute(300),
             admin_api_per_address: Rule::per_minute(300),
+            console_per_address: Rule::per_minute(60),
+            console_pages_per_address: Rule::per_minute(120),
+            console_per_link: Rule::per_minute(30),
+            console_names_per_link: 3,
         }
     }
 }
@@ -664,6 +679,37 @@ mod tests {
             "[rate_limits]\nfoo = { limit = 1, window_secs = 1 }"
         )
         .is_err());
+    }
+
+    #[test]
+    fn the_hosted_page_limits_have_defaults_and_come_from_the_file() {
+        let defaults = RateLimits::default();
+        assert_eq!(defaults.console_per_address, Rule::per_minute(60));
+        assert_eq!(defaults.console_pages_per_address, Rule::per_minute(120));
+        assert_eq!(defaults.console_per_link, Rule::per_minute(30));
+        assert_eq!(defaults.console_names_per_link, 3);
+        let file: FileConfig = toml::from_str(
+            "[rate_limits]\nconsole_per_address = { limit = 7, window_secs = 10 }\n\
+             console_per_link = { limit = 0, window_secs = 60 }\nconsole_names_per_link = 5",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides::default(), file).unwrap();
+        assert_eq!(
+            s.rate_limits.console_per_address,
+            Rule {
+                limit: 7,
+                window_secs: 10
+            }
+        );
+        assert_eq!(s.rate_limits.console_per_link, Rule::off());
+        assert_eq!(s.rate_limits.console_names_per_link, 5);
+        assert_eq!(
+            s.rate_limits.console_pages_per_address,
+            defaults.console_pages_per_address
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[rate_limits]\nconsole_names_per_link = -1").is_err()
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ use app::i18n::{gate::GatePage, Lang};
 
 use crate::{
     http::AppState,
-    ratelimit::{RateLimiter, RetryAfter},
+    ratelimit::{RateLimiter, RetryAfter, Rule},
 };
 
 /// Largest request body the handoff endpoints read.
@@ -57,6 +57,8 @@ const PURGE_EVERY_SECS: i64 = 60;
 const CONSOLE_PREFIX: &str = "/console/session/";
 /// Where the hosted page's server function is.
 const CONSOLE_API_PREFIX: &str = "/console/api/";
+/// Largest post the hosted page's server function takes (a WebAuthn registration is a few KiB).
+const CONSOLE_BODY_LIMIT: usize = 256 * 1024;
 
 /// What the handoff handlers share besides the app state.
 #[derive(Debug, Clone)]
@@ -490,19 +492,64 @@ fn status_json(session_id: &str, status: &HandoffStatus) -> Value {
 ///
 /// - A post to `/console/api/*` must come from our own origin (checked once here, for every
 ///   operation, before any of them runs).
+/// - Posts and page views are throttled per client address and per link ([`ConsoleGate`]):
+///   a refused post of the page's script gets 429 with the notice to show, a refused form
+///   post or page view a 429 page of its own; both with `Retry-After`.
 /// - A `GET /console/session/<token>` opens the login once, claiming nothing (the first step
 ///   the person takes binds the link to their browser): the claiming browser comes back in,
 ///   other browsers (once it is claimed), expired and unknown links get a page of their own. A finished login is sent on to the app's redirect
 ///   URI (or a signed-in page). Otherwise the opened login goes on to the page, which renders
 ///   it without opening it again.
 pub async fn console_gate(
-    State(state): State<AppState>,
+    State(gate): State<ConsoleGate>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let state = gate.state.clone();
+    let limits = state.settings.rate_limits;
     if request.method() == Method::POST && request.uri().path().starts_with(CONSOLE_API_PREFIX) {
         if let Some(refused) = origin_refusal(&state, request.headers()) {
             return refused;
+        }
+        // The post's fields (the link's token, the page's language), for its limits.
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, CONSOLE_BODY_LIMIT).await else {
+            return HandoffError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "REQ-Size01",
+                format!("the body is larger than {CONSOLE_BODY_LIMIT} bytes or could not be read"),
+            )
+            .into_response();
+        };
+        let field = |name: &str| {
+            url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let (token, lang) = (field("token"), field("lang"));
+        request = Request::from_parts(parts, Body::from(bytes));
+        let address = crate::client_addr::rate_key_of(request.extensions());
+        let throttled = gate
+            .throttle(
+                &format!("console.post.addr:{address}"),
+                limits.console_per_address,
+                token.as_deref(),
+            )
+            .await;
+        if let Err(retry) = throttled {
+            let plain = request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"));
+            if !plain {
+                return throttled_fetch(retry);
+            }
+            let lang = lang
+                .as_deref()
+                .and_then(Lang::from_tag)
+                .unwrap_or_else(|| gate_lang(&request, None));
+            return throttled_page(&state, retry, lang);
         }
         // The address the login's session records, should this post claim the link.
         if let Some(ip) = client_ip(&request) {
@@ -534,6 +581,17 @@ pub async fn console_gate(
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
         return no_store(r);
+    }
+    let address = crate::client_addr::rate_key_of(request.extensions());
+    let throttled = gate
+        .throttle(
+            &format!("console.page.addr:{address}"),
+            limits.console_pages_per_address,
+            Some(&token),
+        )
+        .await;
+    if let Err(retry) = throttled {
+        return throttled_page(&state, retry, gate_lang(&request, None));
     }
     let secure = state.settings.public_url.starts_with("https://");
     let mut cookies = ConsoleCookies::read(request.headers(), &token, secure);
@@ -595,6 +653,87 @@ pub async fn console_gate(
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
+    no_store(response)
+}
+
+/// What the console gate holds: the app state and the hosted page's rate limiter.
+#[derive(Clone)]
+pub struct ConsoleGate {
+    state: AppState,
+    limiter: RateLimiter,
+}
+
+impl ConsoleGate {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            state: state.clone(),
+            limiter: RateLimiter::new(state.db.clone()),
+        }
+    }
+
+    /// SECURITY: the hosted page's rate limits, counted in the database so that every replica
+    /// shares them: one hit on the client address's counter (`address_key` under
+    /// `address_rule`), then, when the request names its link, one on the link's (posts and
+    /// views together). Counted before anything is read or hashed for the request. The link
+    /// is counted under the SHA-256 of its token, which is never stored.
+    async fn throttle(
+        &self,
+        address_key: &str,
+        address_rule: Rule,
+        token: Option<&str>,
+    ) -> Result<(), RetryAfter> {
+        self.limiter.check(address_key, address_rule).await?;
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            let hash = domain::crypto::to_hex(&domain::crypto::sha256(token.as_bytes()));
+            let rule = self.state.settings.rate_limits.console_per_link;
+            self.limiter
+                .check(&format!("console.link:{hash}"), rule)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A throttled post of the page's script: 429 with a view whose notice the island shows over
+/// the step it has (the view's step is a placeholder it ignores for this notice; see the
+/// island's `swap`), worded in the page's language by the island.
+fn throttled_fetch(retry: RetryAfter) -> Response {
+    use app::console::wire::{EndReason, Notice, Step, StepView};
+    let seconds = u32::try_from(retry.0).unwrap_or(u32::MAX);
+    let placeholder = Step::End {
+        reason: EndReason::Ended,
+    };
+    let view = StepView::with(placeholder, Some(Notice::TooManyTries(seconds)));
+    let body = serde_json::to_string(&view).unwrap_or_default();
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry.0));
+    no_store(response)
+}
+
+/// A throttled page view or form post without script: a page of its own saying how long to
+/// wait, in `lang`, with `Retry-After`.
+fn throttled_page(state: &AppState, retry: RetryAfter, lang: Lang) -> Response {
+    let seconds = u32::try_from(retry.0).unwrap_or(u32::MAX);
+    let css = crate::http::Assets::read(&state.settings.site_root).css;
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_LANGUAGE, lang.code()),
+        ],
+        app::console::gate::throttled_document(lang, seconds, &css),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry.0));
     no_store(response)
 }
 

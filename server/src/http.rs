@@ -152,7 +152,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            crate::handoff::ConsoleGate::new(&state),
             crate::handoff::console_gate,
         ))
         .nest_service(

@@ -119,6 +119,7 @@ fn engine_config(settings: &Settings) -> domain::Config {
         rp_origin,
         rp_extra_origins: settings.webauthn.extra_origins.clone(),
         rp_name: settings.webauthn.rp_name.clone(),
+        hosted_login_names: settings.rate_limits.console_names_per_link,
         ..domain::Config::default()
     }
 }

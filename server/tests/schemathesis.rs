@@ -70,6 +70,7 @@ fn unthrottled() -> FileConfig {
             session_api_per_address: wide,
             admin_api_per_key: wide,
             admin_api_per_address: wide,
+            ..RateLimits::default()
         }),
         ..FileConfig::default()
     }

@@ -81,10 +81,8 @@ async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Option
     init.set_method("POST");
     init.set_body(body);
     let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
+    // Any answer that reads as a view: the rate limits' 429 carries one (see `swap`).
     let response: Response = fetched.await.ok()?.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
     let text = JsFuture::from(response.text().ok()?)
         .await
         .ok()?

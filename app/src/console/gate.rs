@@ -4,12 +4,13 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::{gate::GatePage, Lang};
+use crate::i18n::{gate::GatePage, Counted, Lang};
 
 /// The whole HTML document of `which` in `lang`; `app` is the app's name (signed-in page) and
 /// `css` the style sheet's file name under `/pkg/` (content-hashed by the site build).
 pub fn gate_document(lang: Lang, which: GatePage, app: &str, css: &str) -> String {
-    document(lang, which, app, None, None::<()>, css)
+    let page = Page::new(lang, which, app);
+    document(lang, page, css)
 }
 
 /// The signed-in page of a finished login, with a link back to the app at `home` when the app
@@ -21,24 +22,56 @@ pub fn signed_in_document(
     news: Option<String>,
     css: &str,
 ) -> String {
-    let news = news.map(|text| view! { <p class="notice info" role="status">{text}</p> });
-    document(lang, GatePage::SignedIn, app, home, news, css)
+    let page = Page {
+        news,
+        back: home.map(|href| (href.to_owned(), GatePage::back_to(lang, app))),
+        ..Page::new(lang, GatePage::SignedIn, app)
+    };
+    document(lang, page, css)
 }
 
-fn document(
-    lang: Lang,
-    which: GatePage,
-    app: &str,
-    home: Option<&str>,
-    news: Option<impl IntoView + 'static>,
-    css: &str,
-) -> String {
-    let title = which.title(lang);
-    let text = which.text(lang, app);
-    let back = home.map(|href| {
-        let label = GatePage::back_to(lang, app);
-        view! { <p><a class="button" href=href.to_owned()>{label}</a></p> }
-    });
+/// The page of a request the hosted page's rate limits refused: how long to wait, in `lang`.
+pub fn throttled_document(lang: Lang, retry_after_secs: u32, css: &str) -> String {
+    let page = Page {
+        lead: Some(lang.count(Counted::TryAgainIn, retry_after_secs.max(1))),
+        ..Page::new(lang, GatePage::TooMany, "")
+    };
+    document(lang, page, css)
+}
+
+/// What a gate page says: `news` above the heading (a status), `lead` under it (an alert), the
+/// text, and a link `back` (address and label).
+struct Page {
+    title: &'static str,
+    news: Option<String>,
+    lead: Option<String>,
+    text: String,
+    back: Option<(String, String)>,
+}
+
+impl Page {
+    fn new(lang: Lang, which: GatePage, app: &str) -> Self {
+        Self {
+            title: which.title(lang),
+            news: None,
+            lead: None,
+            text: which.text(lang, app),
+            back: None,
+        }
+    }
+}
+
+fn document(lang: Lang, page: Page, css: &str) -> String {
+    let Page {
+        title,
+        news,
+        lead,
+        text,
+        back,
+    } = page;
+    let news = news.map(|text| view! { <p class="notice info" role="status">{text}</p> });
+    let lead = lead.map(|lead| view! { <p role="alert">{lead}</p> });
+    let back = back.map(|(href, label)| view! { <p><a class="button" href=href>{label}</a></p> });
     let page = view! {
         <html lang=lang.code()>
             <head>
@@ -51,6 +84,7 @@ fn document(
                 <main class="card">
                     {news}
                     <h1>{title}</h1>
+                    {lead}
                     <p>{text}</p>
                     {back}
                 </main>
@@ -103,5 +137,18 @@ mod tests {
             ),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_throttled_page_says_how_long_to_wait_in_its_language() {
+        let html = throttled_document(Lang::Fr, 42, "v.css");
+        assert!(
+            html.starts_with("<!DOCTYPE html><html lang=\"fr\""),
+            "{html}"
+        );
+        assert!(html.contains("Trop de tentatives"), "{html}");
+        assert!(html.contains("Réessayez dans 42 secondes."), "{html}");
+        let html = throttled_document(Lang::En, 1, "v.css");
+        assert!(html.contains("Try again in 1 second."), "{html}");
     }
 }

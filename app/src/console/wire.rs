@@ -228,6 +228,12 @@ pub enum Notice {
     PasskeyExists,
     /// A new passkey was saved.
     PasskeyCreated,
+    /// The hosted page's rate limits refused the request: seconds until it takes more. Sent
+    /// only in their 429 answer to the island, whose step is a placeholder: the island keeps
+    /// the step it shows and puts this notice above it.
+    TooManyTries(u32),
+    /// The link was tried with too many login names and takes no new one.
+    TooManyNames,
 }
 
 impl Notice {
@@ -253,6 +259,8 @@ impl Notice {
             Notice::PasskeyExpired => "pkexp".into(),
             Notice::PasskeyExists => "pkexists".into(),
             Notice::PasskeyCreated => "pkadded".into(),
+            Notice::TooManyTries(n) => format!("many-{n}"),
+            Notice::TooManyNames => "names".into(),
         }
     }
 
@@ -282,6 +290,8 @@ impl Notice {
             ("pkexp", None) => Notice::PasskeyExpired,
             ("pkexists", None) => Notice::PasskeyExists,
             ("pkadded", None) => Notice::PasskeyCreated,
+            ("many", Some(n)) => Notice::TooManyTries(n),
+            ("names", None) => Notice::TooManyNames,
             _ => return None,
         })
     }
@@ -321,6 +331,8 @@ impl Notice {
             Notice::PasskeyExpired => lang.text(Key::ErrPasskeyExpired).into(),
             Notice::PasskeyExists => lang.text(Key::ErrPasskeyExists).into(),
             Notice::PasskeyCreated => lang.text(Key::PasskeyCreated).into(),
+            Notice::TooManyTries(s) => lang.count(Counted::TryAgainIn, s.max(1)),
+            Notice::TooManyNames => lang.text(Key::ErrTooManyNames).into(),
         }
     }
 }
@@ -390,6 +402,8 @@ mod tests {
             Notice::PasskeyExpired,
             Notice::PasskeyExists,
             Notice::PasskeyCreated,
+            Notice::TooManyTries(42),
+            Notice::TooManyNames,
         ];
         for notice in all {
             assert_eq!(Notice::from_code(&notice.code()), Some(notice));

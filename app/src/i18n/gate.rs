@@ -15,16 +15,20 @@ pub enum GatePage {
     Failed,
     /// `{app}` in the text is the app's name.
     SignedIn,
+    /// The hosted page's rate limits refused the request (the page shows how long to wait
+    /// above this text, see `gate::throttled_document`).
+    TooMany,
 }
 
 impl GatePage {
-    pub const ALL: [GatePage; 6] = [
+    pub const ALL: [GatePage; 7] = [
         GatePage::NotValid,
         GatePage::Expired,
         GatePage::Used,
         GatePage::Ended,
         GatePage::Failed,
         GatePage::SignedIn,
+        GatePage::TooMany,
     ];
 
     /// The heading (and the document title) in `lang`.
@@ -58,6 +62,7 @@ impl GatePage {
                 Ended => ("This sign-in has ended", "It expired or was cancelled. Go back to the app and start again."),
                 Failed => ("Something went wrong", "Something went wrong on our side. Please try again in a moment."),
                 SignedIn => ("You are signed in", "You are signed in to {app}. You can close this tab and return to the app."),
+                TooMany => ("Too many attempts", "Wait a moment, then go back and try again."),
             },
             Lang::De => match self {
                 NotValid => ("Dieser Anmeldelink ist ungültig", "Prüfen Sie, ob Sie den ganzen Link geöffnet haben, oder kehren Sie zur App zurück und beginnen Sie neu."),
@@ -66,6 +71,7 @@ impl GatePage {
                 Ended => ("Diese Anmeldung ist beendet", "Sie ist abgelaufen oder wurde abgebrochen. Kehren Sie zur App zurück und beginnen Sie neu."),
                 Failed => ("Etwas ist schiefgelaufen", "Bei uns ist etwas schiefgelaufen. Bitte versuchen Sie es gleich noch einmal."),
                 SignedIn => ("Sie sind angemeldet", "Sie sind bei {app} angemeldet. Sie können diesen Tab schließen und zur App zurückkehren."),
+                TooMany => ("Zu viele Versuche", "Warten Sie einen Moment, gehen Sie dann zurück und versuchen Sie es erneut."),
             },
             Lang::Fr => match self {
                 NotValid => ("Ce lien de connexion n’est pas valide", "Vérifiez que vous avez ouvert le lien en entier, ou revenez à l’application pour recommencer."),
@@ -74,6 +80,7 @@ impl GatePage {
                 Ended => ("Cette connexion est terminée", "Elle a expiré ou a été annulée. Revenez à l’application pour recommencer."),
                 Failed => ("Une erreur s’est produite", "Une erreur s’est produite de notre côté. Réessayez dans un instant."),
                 SignedIn => ("Vous êtes connecté", "Vous êtes connecté à {app}. Vous pouvez fermer cet onglet et revenir à l’application."),
+                TooMany => ("Trop de tentatives", "Patientez un instant, puis revenez en arrière et réessayez."),
             },
             Lang::Es => match self {
                 NotValid => ("Este enlace de inicio de sesión no es válido", "Compruebe que abrió el enlace completo, o vuelva a la aplicación para empezar de nuevo."),
@@ -82,6 +89,7 @@ impl GatePage {
                 Ended => ("Este inicio de sesión ha terminado", "Caducó o se canceló. Vuelva a la aplicación para empezar de nuevo."),
                 Failed => ("Algo salió mal", "Algo salió mal por nuestra parte. Inténtelo de nuevo en un momento."),
                 SignedIn => ("Ha iniciado sesión", "Ha iniciado sesión en {app}. Puede cerrar esta pestaña y volver a la aplicación."),
+                TooMany => ("Demasiados intentos", "Espere un momento, vuelva atrás e inténtelo de nuevo."),
             },
         }
     }

@@ -81,6 +81,9 @@ pub struct Config {
     pub rp_name: String,
     /// How long a WebAuthn challenge or registration can be finished (default 5 minutes).
     pub webauthn_ttl: Duration,
+    /// Different login names one hosted login takes (default 3; 0 turns the rule off): a link
+    /// that has seen this many refuses new ones with `SESSION-Lgn02`, names it saw still work.
+    pub hosted_login_names: u32,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             rp_extra_origins: Vec::new(),
             rp_name: "Vestibule".to_owned(),
             webauthn_ttl: Duration::minutes(5),
+            hosted_login_names: 3,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::input::{
     MAX_METADATA_ENTRIES,
 };
 use crate::model::{
-    CodeChallenge, NewEvent, Outcome, Scope, Session, User, UserAgent, UserFactor, UserState,
+    CodeChallenge, Event, NewEvent, Outcome, Scope, Session, User, UserAgent, UserFactor, UserState,
 };
 use crate::notifier::{CodeContext, UrlTemplate};
 use crate::store::{

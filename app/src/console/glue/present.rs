@@ -203,6 +203,7 @@ pub fn notice_of(err: &DomainError) -> Result<Notice, EndReason> {
             Notice::TooManyCodes(u32::try_from((*seconds_left).max(1)).unwrap_or(u32::MAX))
         }
         E::ConcurrentChange => Notice::Busy,
+        E::LoginNamesSpent { .. } => Notice::TooManyNames,
         E::WebAuthnCredentialUnknown | E::WebAuthnNotReady => Notice::PasskeyUnknown,
         E::WebAuthnAssertionInvalid
         | E::WebAuthnRegistrationInvalid

@@ -38,8 +38,19 @@ impl Engine {
             }
         }
         let checks = &change.checks;
-        if checks.password.is_some() {
-            self.refuse_spent_login(draft).await?;
+        let named = match &checks.user {
+            Some(UserRef::LoginName(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        // The hosted page's rules before any lookup or hash, on one read of the session's events.
+        if draft.conceal && !draft.is_new() && (checks.password.is_some() || named.is_some()) {
+            let events = self.session_events(draft).await?;
+            if checks.password.is_some() {
+                self.refuse_spent_login(draft, &events)?;
+            }
+            if let Some(name) = named {
+                self.refuse_new_login_name(draft, name, &events).await?;
+            }
         }
         if let Some(user_ref) = &checks.user {
             self.check_user(draft, user_ref, checks.password.as_ref())

@@ -5,6 +5,18 @@ use time::OffsetDateTime;
 
 use super::*;
 
+/// The event kind (before `:<tag>`) of a login name a hosted login has seen.
+const LOGIN_NAME_EVENT: &str = "login.name";
+
+/// The concealed failures among a session's events.
+fn concealed_in(events: &[Event]) -> u32 {
+    let failures = events
+        .iter()
+        .filter(|e| e.event.error_id.as_deref() == Some("SESSION-Lgn01"))
+        .count();
+    u32::try_from(failures).unwrap_or(u32::MAX)
+}
+
 impl Engine {
     pub(super) fn event(&self, draft: &Draft, kind: &str, error: Option<&DomainError>) -> NewEvent {
         NewEvent {
@@ -69,39 +81,84 @@ impl Engine {
 
     /// The concealed failures recorded on the draft's session.
     pub(super) async fn concealed_failures(&self, draft: &Draft) -> Result<u32, DomainError> {
+        Ok(concealed_in(&self.session_events(draft).await?))
+    }
+
+    /// The events of the draft's session, which the hosted page's concealed counts read.
+    pub(super) async fn session_events(&self, draft: &Draft) -> Result<Vec<Event>, DomainError> {
         let filter = EventFilter {
             session_id: Some(draft.session.id.clone()),
             user_id: None,
             after: 0,
             limit: 0,
         };
-        let events = self
-            .store
+        self.store
             .list_events(&filter)
             .await
-            .map_err(|e| store_err("count concealed failures", e))?;
-        let failures = events
-            .iter()
-            .filter(|e| e.event.error_id.as_deref() == Some("SESSION-Lgn01"))
-            .count();
-        Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+            .map_err(|e| store_err("list session events", e))
     }
 
     /// SECURITY: a hosted login whose session has used up the password limit takes no more
     /// guesses, for any name: the answer is the lock, before any lookup or hash, so a link
-    /// tests at most `limit` passwords in all (whatever names they are tried with).
-    pub(super) async fn refuse_spent_login(&self, draft: &Draft) -> Result<(), DomainError> {
+    /// tests at most `limit` passwords in all (whatever names they are tried with). `events`:
+    /// the session's ([`Engine::session_events`]).
+    pub(super) fn refuse_spent_login(
+        &self,
+        draft: &Draft,
+        events: &[Event],
+    ) -> Result<(), DomainError> {
         let limit = self.config.password_lockout.limit;
         if !draft.conceal || limit == 0 || draft.is_new() {
             return Ok(());
         }
-        if self.concealed_failures(draft).await? >= limit {
+        if concealed_in(events) >= limit {
             return Err(DomainError::LoginFailed {
                 attempts_left: Some(0),
                 lock_seconds: Some(self.config.password_lockout.lock_for.whole_seconds()),
             });
         }
         Ok(())
+    }
+
+    /// SECURITY: a hosted login takes at most `hosted_login_names` different login names, so a
+    /// link cannot walk a list of names (with the password limit above, one guess each). Asked
+    /// before any lookup, so the answer is the same for a name that exists and one that does
+    /// not. A name the login has seen goes on to the usual checks; a new one is recorded as a
+    /// `login.name:<tag>` event on the session (see [`crypto::login_name_tag`]). Read, then
+    /// written: posts racing with new names may each get one more in, which the hosted page's
+    /// per-link rate limit bounds.
+    pub(super) async fn refuse_new_login_name(
+        &self,
+        draft: &Draft,
+        login_name: &str,
+        events: &[Event],
+    ) -> Result<(), DomainError> {
+        let limit = self.config.hosted_login_names;
+        if !draft.conceal || limit == 0 || draft.is_new() {
+            return Ok(());
+        }
+        let kind = format!(
+            "{LOGIN_NAME_EVENT}:{}",
+            crypto::login_name_tag(&self.key, &draft.session.id, login_name)
+        );
+        let seen: std::collections::HashSet<&str> = events
+            .iter()
+            .map(|e| e.event.kind.as_str())
+            .filter(|k| k.starts_with(&format!("{LOGIN_NAME_EVENT}:")))
+            .collect();
+        if seen.contains(kind.as_str()) {
+            return Ok(());
+        }
+        if seen.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+            return Err(self
+                .fail(draft, "check.user", DomainError::LoginNamesSpent { limit })
+                .await);
+        }
+        let event = self.event(draft, &kind, None);
+        self.store
+            .append_events(&[event])
+            .await
+            .map_err(|e| store_err("record login name", e))
     }
 
     /// A hosted-page refusal that must read like a wrong password (a deactivated or locked
