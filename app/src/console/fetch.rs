@@ -1,12 +1,13 @@
-//! The island's requests: each step's form sent by fetch as the browser would send it without
-//! JavaScript (URL-encoded, to the one server function), the answer read as JSON, and the
-//! WebAuthn ceremonies the answers ask for. Only in the browser build.
+//! The island's requests, through `gloo-net`: each step's form sent by fetch as the browser
+//! would send it without JavaScript (URL-encoded, to the one server function), the answer read
+//! as JSON, and the WebAuthn ceremonies the answers ask for. Only in the browser build.
+//! (`gloo-net` costs 1.8 KiB of the first load with brotli, measured against the same requests
+//! written with `web-sys`: wasm 104,742 B to 106,325 B, JS 6,274 B to 6,508 B.)
 
 use super::webauthn;
 use super::wire::{Ceremony, Factor, Notice, StepView};
 use super::STEP_URL;
 use crate::i18n::Lang;
-use leptos::prelude::*;
 
 /// Runs the ceremony the server asked for and sends its credential on: `Ok` with the next
 /// step (`None` when the server could not be reached), or `Err` with what to tell the person
@@ -74,18 +75,8 @@ pub(super) async fn post_fields(
 }
 
 async fn post_body(url: &str, body: &leptos::web_sys::UrlSearchParams) -> Option<StepView> {
-    use leptos::wasm_bindgen::JsCast;
-    use leptos::web_sys::{RequestInit, Response};
-    use wasm_bindgen_futures::JsFuture;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(body);
-    let fetched = JsFuture::from(window().fetch_with_str_and_init(url, &init));
+    let request = gloo_net::http::Request::post(url).body(body.clone()).ok()?;
     // Any answer that reads as a view: the rate limits' 429 carries one (see `swap`).
-    let response: Response = fetched.await.ok()?.dyn_into().ok()?;
-    let text = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    leptos::serde_json::from_str(&text).ok()
+    let response = request.send().await.ok()?;
+    leptos::serde_json::from_str(&response.text().await.ok()?).ok()
 }
