@@ -1212,6 +1212,15 @@ async fn code_bound_validate_answers_only_to_the_redirects_code(backend: Backend
     .await;
     let (res, _) = open_link(&forwarded, Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()[header::CACHE_CONTROL],
+        "no-store",
+        "it carries the code"
+    );
+    // Any other browser (the attacker's, say) gets no redirect and no code.
+    let (other, _) = open_link(&forwarded, None).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    assert!(other.headers().get(header::LOCATION).is_none());
     let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
     assert!(
         location.starts_with(&format!("{CALLBACK}?code=")),
