@@ -148,6 +148,22 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     sha256(token.as_bytes())
 }
 
+/// The single-use code the handoff's redirect carries, derived from the claiming browser's
+/// secret (base64url, 43 characters). SECURITY: only the browser holding that secret (and the
+/// server while it serves that browser) can compute it; the stored browser hash does not give
+/// it, and the code does not give the secret.
+pub fn handoff_code(browser_secret: &str) -> Secret<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"vestibule-handoff-code\0");
+    hasher.update(browser_secret.as_bytes());
+    Secret(URL_SAFE_NO_PAD.encode(hasher.finalize()))
+}
+
+/// RFC 7636 `S256`: BASE64URL-no-pad(SHA-256(verifier)).
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Six decimal digits drawn uniformly (rejection sampling, no modulo bias).
 pub fn six_digit_code(rng: &dyn Rng) -> Secret<String> {
     let n: u32 = RngAdapter(rng).gen_range(0..1_000_000);

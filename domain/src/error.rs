@@ -250,6 +250,16 @@ pub enum DomainError {
     /// Ours: `HANDOFF-Ses01`, NotFound: no handoff with this `session_id`.
     #[error("Session could not be found")]
     HandoffNotFound,
+    /// Ours: `HANDOFF-Cod01`, InvalidArgument: the app's policy binds validate to the redirect's
+    /// code, and the request lacks `code` (or `code_verifier`, when the link was generated with a
+    /// `code_challenge`). Decided from the request and the app alone, so it tells nothing about
+    /// the login.
+    #[error("This app validates with the code from the redirect: send code (and code_verifier when a code_challenge was given)")]
+    HandoffCodeRequired,
+    /// Ours: `HANDOFF-Cod02`, InvalidArgument: the code is wrong, was already used, or the
+    /// `code_verifier` does not match the `code_challenge`; one answer for all three.
+    #[error("The code is not valid or was already used")]
+    HandoffCodeInvalid,
     /// Ours: `HANDOFF-Rdr01`, InvalidArgument: the redirect URI is not registered for the app.
     #[error("redirect_uri is not registered for this app")]
     RedirectUriMismatch,
@@ -341,6 +351,8 @@ impl DomainError {
             E::HandoffLinkUsed => "HANDOFF-Lnk03",
             E::HandoffNotFound => "HANDOFF-Ses01",
             E::RedirectUriMismatch => "HANDOFF-Rdr01",
+            E::HandoffCodeRequired => "HANDOFF-Cod01",
+            E::HandoffCodeInvalid => "HANDOFF-Cod02",
             E::HandoffEnded => "HANDOFF-End01",
             E::Internal => "INTERNAL-0001",
         }
@@ -367,7 +379,9 @@ impl DomainError {
             | E::WebAuthnNotReady
             | E::WebAuthnCredentialNew => K::FailedPrecondition,
             E::WebAuthnCredentialExists => K::AlreadyExists,
-            E::RedirectUriMismatch => K::InvalidArgument,
+            E::RedirectUriMismatch | E::HandoffCodeRequired | E::HandoffCodeInvalid => {
+                K::InvalidArgument
+            }
             E::HandoffLinkExpired | E::HandoffLinkUsed | E::HandoffEnded => K::FailedPrecondition,
             E::WrongPassword { .. }
             | E::LoginFailed { .. }

@@ -113,6 +113,11 @@ pub struct LoginPolicy {
     /// allowed ways and must register a passkey, then use it, before the login is done.
     #[serde(default)]
     pub passwordless: bool,
+    /// The code-bound validate mode: the redirect after sign-in carries a single-use `code`, and
+    /// `POST /session/validate/` answers only to that code (and its `code_verifier` when the
+    /// link was generated with a `code_challenge`). Needs a redirect URI to carry the code.
+    #[serde(default)]
+    pub require_code_on_validate: bool,
 }
 
 impl Default for LoginPolicy {
@@ -130,6 +135,7 @@ impl Default for LoginPolicy {
             require_second_factor: false,
             require_secret_on_validate: false,
             passwordless: false,
+            require_code_on_validate: false,
         }
     }
 }
@@ -499,4 +505,12 @@ pub struct Handoff {
     pub browser_hash: Option<[u8; 32]>,
     /// The engine session, once the link is claimed.
     pub session_id: Option<String>,
+    /// SHA-256 of the single-use code the redirect carries, derived from the claiming browser's
+    /// secret and recorded at the claim (code-bound validate mode).
+    pub code_hash: Option<[u8; 32]>,
+    /// The app's PKCE `code_challenge` (S256, base64url of SHA-256 of its verifier), given at
+    /// generate; validate then needs the matching `code_verifier`.
+    pub code_challenge: Option<String>,
+    /// When validate accepted the code; a code works once.
+    pub code_spent_at: Option<OffsetDateTime>,
 }

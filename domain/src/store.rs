@@ -424,12 +424,17 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Binds the handoff to a browser, atomically: only when it is unclaimed and its link has not
     /// expired at `now`. False when another browser won or the link expired (nothing written).
+    /// `code_hash` is the hash of the code-bound mode's code, recorded with the claim.
     async fn claim_handoff(
         &self,
         id: &str,
         browser_hash: &[u8; 32],
+        code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+    /// Marks the handoff's code as used at `now`, atomically: only when it is unspent. False
+    /// when another request spent it first (or the handoff is gone).
+    async fn spend_handoff_code(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// Records the engine session of a claimed handoff, only when it has none yet. False when
     /// another request attached one first (or the handoff is gone or unclaimed).
     async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError>;

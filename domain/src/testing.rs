@@ -546,6 +546,7 @@ impl Store for MemoryStore {
         &self,
         id: &str,
         browser_hash: &[u8; 32],
+        code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut s = self.state();
@@ -553,6 +554,17 @@ impl Store for MemoryStore {
             Some(h) if h.claimed_at.is_none() && h.link_expires_at > now => {
                 h.claimed_at = Some(now);
                 h.browser_hash = Some(*browser_hash);
+                h.code_hash = Some(*code_hash);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn spend_handoff_code(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        match s.handoffs.get_mut(id) {
+            Some(h) if h.code_spent_at.is_none() => {
+                h.code_spent_at = Some(now);
                 Ok(true)
             }
             _ => Ok(false),

@@ -120,6 +120,10 @@ pub enum AppCommand {
         /// Passwordless: only a passkey completes a sign-in (users without one register one)
         #[arg(long)]
         passwordless: bool,
+        /// Code-bound validate (recommended for apps that redirect back): the redirect carries
+        /// a single-use code and POST /session/validate/ answers only to it (needs --redirect-uri)
+        #[arg(long)]
+        require_code_on_validate: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -264,6 +268,7 @@ pub async fn app(engine: &Engine, command: AppCommand) -> Result<(), CliError> {
             require_second_factor,
             require_secret_on_validate,
             passwordless,
+            require_code_on_validate,
             output,
         } => {
             let redirect_uris = redirect_uris
@@ -274,6 +279,7 @@ pub async fn app(engine: &Engine, command: AppCommand) -> Result<(), CliError> {
                 require_second_factor,
                 require_secret_on_validate,
                 passwordless,
+                require_code_on_validate,
                 ..LoginPolicy::default()
             };
             let (app, secret) = engine

@@ -29,7 +29,7 @@ use domain::{
     input::Lifetime,
     service::{
         Browser, GenerateHandoff, HandoffCompletion, HandoffState, HandoffStatus,
-        Next as LoginNext, ValidateHandoff,
+        Next as LoginNext, ValidateHandoff, ValidateProof,
     },
     DomainError, ErrorKind,
 };
@@ -336,6 +336,8 @@ async fn generate(
         login_hint: fields.take("login_hint"),
         ui_locales: fields.take("ui_locales"),
         lifetime,
+        code_challenge: fields.take("code_challenge"),
+        code_challenge_method: fields.take("code_challenge_method"),
     };
     let generated = state.engine.generate_handoff(&app, request).await?;
     purge_now_and_then(&state, &shared);
@@ -399,11 +401,18 @@ async fn validate(
         Some(text) if !text.is_empty() => parse_wait(&text)?,
         _ => 0,
     };
-    let app_key = fields.take("app_key").filter(|v| !v.is_empty());
-    let app_secret = fields.take("app_secret").filter(|v| !v.is_empty());
+    let mut take = |name: &str| fields.take(name).filter(|v| !v.is_empty());
+    let (app_key, app_secret) = (take("app_key"), take("app_secret"));
+    let (code, code_verifier) = (take("code"), take("code_verifier"));
+    let proof = ValidateProof {
+        app_key: app_key.as_deref(),
+        app_secret: app_secret.as_deref(),
+        code: code.as_deref(),
+        code_verifier: code_verifier.as_deref(),
+    };
     let found = state
         .engine
-        .find_handoff_for_validate(&session_id, app_key.as_deref(), app_secret.as_deref())
+        .find_handoff_for_validate(&session_id, proof)
         .await?;
     shared
         .limiter

@@ -685,7 +685,7 @@ async fn apps(b: Backend) {
         json!({"allowed_factors": ["password", "totp", "otp_sms", "otp_email", "recovery_code",
                                    "passkey", "security_key"],
                "require_second_factor": false, "require_secret_on_validate": false,
-               "passwordless": false})
+               "passwordless": false, "require_code_on_validate": false})
     );
     assert_eq!(
         minimal["app"]["branding"],
@@ -790,6 +790,49 @@ async fn apps(b: Backend) {
         .await;
     assert_eq!(st, StatusCode::OK, "{strict}");
     assert_eq!(strict["policy"]["passwordless"], true);
+    // The code-bound validate mode needs a redirect URI to carry the code: refused for an app
+    // without one, read back where there is one, and the last URI stays while it is on.
+    let res = srv
+        .admin(
+            Method::POST,
+            "/apps",
+            Some(json!({"name": "Kiosk", "policy": {"require_code_on_validate": true}})),
+        )
+        .await;
+    assert_error(&res, 400, 3, "ARG-Inval1");
+    assert!(
+        res.1
+            .to_string()
+            .contains("policy.require_code_on_validate"),
+        "{}",
+        res.1
+    );
+    let (st, coded) = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"policy": {"require_code_on_validate": true}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{coded}");
+    assert_eq!(coded["policy"]["require_code_on_validate"], true);
+    let res = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"redirect_uris": []})),
+        )
+        .await;
+    assert_error(&res, 400, 3, "ARG-Inval1");
+    assert!(res.1.to_string().contains("redirect_uris"), "{}", res.1);
+    let (st, _) = srv
+        .admin(
+            Method::PATCH,
+            &format!("/apps/{id}"),
+            Some(json!({"policy": {}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
     let (_, upd2) = srv
         .admin(
             Method::PATCH,

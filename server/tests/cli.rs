@@ -285,6 +285,35 @@ async fn apps_get_a_secret_shown_once_that_rotates() {
         ),
         "ARG-Inval1",
     );
+    // The code-bound validate mode: offered by `app add`, and only with a redirect URI.
+    let coded = json_of(&server(
+        &dir,
+        &[
+            "app",
+            "add",
+            "--name",
+            "Coded",
+            "--redirect-uri",
+            "https://coded.example/cb",
+            "--require-code-on-validate",
+            "--json",
+        ],
+    ));
+    assert_eq!(coded["policy"]["require_code_on_validate"], true);
+    assert_eq!(app["policy"]["require_code_on_validate"], false);
+    failed_with(
+        &server(
+            &dir,
+            &[
+                "app",
+                "add",
+                "--name",
+                "Kiosk",
+                "--require-code-on-validate",
+            ],
+        ),
+        "policy.require_code_on_validate",
+    );
     failed_with(
         &server(&dir, &["app", "rotate-secret", "nope"]),
         "QUERY-App01",

@@ -338,6 +338,7 @@ on_both!(
     apps_may_require_their_secret_on_validate,
     secrets_are_stored_only_as_hashes,
     the_seed_python_example_runs_unchanged,
+    code_bound_validate_answers_only_to_the_redirects_code,
 );
 
 async fn generate_accepts_every_encoding_with_and_without_slash(backend: Backend) {
@@ -1120,4 +1121,176 @@ async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Str
         .await
         .expect("the example answers in time")
         .expect("the example printed a line")
+}
+
+/// One step of the hosted page as its script posts it (200 expected).
+async fn post_step(link: &str, cookie: &(String, String, String), fields: &[(&str, &str)]) {
+    let (origin, token) = link.split_once("/console/session/").unwrap();
+    let mut form = vec![("token", token)];
+    form.extend_from_slice(fields);
+    let res = client()
+        .post(format!("{origin}/console/api/step"))
+        .header(header::ACCEPT, "application/json")
+        .header(header::ORIGIN, origin)
+        .header(header::COOKIE, format!("{}={}", cookie.0, cookie.1))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{fields:?}");
+}
+
+/// RFC 7636's example verifier and its S256 challenge (appendix B).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn code_bound_validate_answers_only_to_the_redirects_code(backend: Backend) {
+    let policy = LoginPolicy {
+        require_code_on_validate: true,
+        ..LoginPolicy::default()
+    };
+    let srv = TestServer::start_with(backend, |_| {}, policy).await;
+    let error_of = |(status, body): (StatusCode, Value)| {
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    // Only S256, and only a well-formed challenge.
+    for (challenge, method) in [(CHALLENGE, "plain"), (CHALLENGE, ""), ("short", "S256")] {
+        let mut body = srv.creds();
+        body["code_challenge"] = json!(challenge);
+        body["code_challenge_method"] = json!(method);
+        let res = client()
+            .post(srv.url("/session/generate/"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "{challenge} {method}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "ARG-Inval1", "{body}");
+    }
+
+    // The attacker starts a login at the app and forwards the link: the app backend holds
+    // session_id for the attacker's session.
+    let state = "cart=1&next=/pay ü";
+    let answer = srv
+        .generate(json!({
+            "state": state,
+            "code_challenge": CHALLENGE,
+            "code_challenge_method": "S256",
+        }))
+        .await;
+    let sid = answer["session_id"].as_str().unwrap().to_owned();
+    let forwarded = link(&answer);
+    let alone = json!({ "session_id": sid, "wait": 0 });
+    assert_eq!(
+        error_of(srv.validate(alone.clone()).await),
+        (StatusCode::BAD_REQUEST, "HANDOFF-Cod01".to_owned())
+    );
+
+    // The victim opens it and signs in on the hosted page, over HTTP.
+    let (page, cookie) = claim_link(&forwarded).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let cookie = cookie.unwrap();
+    // The name and the password in one form, as a password manager fills the page's form
+    // (the name step alone would keep the name in a cookie of its own).
+    post_step(
+        &forwarded,
+        &cookie,
+        &[
+            ("op", "password"),
+            ("login_name", "alice"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (res, _) = open_link(&forwarded, Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()[header::CACHE_CONTROL],
+        "no-store",
+        "it carries the code"
+    );
+    // Any other browser (the attacker's, say) gets no redirect and no code.
+    let (other, _) = open_link(&forwarded, None).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    assert!(other.headers().get(header::LOCATION).is_none());
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{CALLBACK}?code=")),
+        "{location}"
+    );
+    let query: Vec<(String, String)> = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(query.len(), 2, "{location}");
+    assert_eq!(query[0].0, "code");
+    assert_eq!(query[1], ("state".to_owned(), state.to_owned()));
+    let code = query[0].1.clone();
+
+    // session_id alone still gets nothing once the victim is signed in.
+    assert_eq!(
+        error_of(srv.validate(alone).await),
+        (StatusCode::BAD_REQUEST, "HANDOFF-Cod01".to_owned())
+    );
+    // The code without the verifier, a wrong verifier, a wrong code: refused, never a user.
+    let cases = [
+        (json!({"session_id": sid, "code": code}), "HANDOFF-Cod01"),
+        (
+            json!({"session_id": sid, "code": code, "code_verifier": "v".repeat(43)}),
+            "HANDOFF-Cod02",
+        ),
+        (
+            json!({"session_id": sid, "code": "A".repeat(43), "code_verifier": VERIFIER}),
+            "HANDOFF-Cod02",
+        ),
+        (
+            json!({"session_id": sid, "code": code, "code_verifier": "short"}),
+            "ARG-Inval1",
+        ),
+    ];
+    for (body, id) in cases {
+        let (status, answer) = srv.validate(body.clone()).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(id)),
+            "{body}"
+        );
+        assert!(answer.get("user").is_none());
+    }
+
+    // The app's callback presents the code and the verifier (a form post, as from Python).
+    let res = client()
+        .post(srv.url("/session/validate"))
+        .form(&[
+            ("session_id", sid.as_str()),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "verified", "{body}");
+    assert_eq!(body["user"]["login_name"], "alice");
+
+    // Once only.
+    assert_eq!(
+        error_of(
+            srv.validate(json!({"session_id": sid, "code": code, "code_verifier": VERIFIER}))
+                .await
+        ),
+        (StatusCode::BAD_REQUEST, "HANDOFF-Cod02".to_owned())
+    );
+    srv.finish().await;
 }

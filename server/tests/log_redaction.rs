@@ -158,7 +158,7 @@ async fn a_whole_login_leaves_no_secret_in_the_log() {
                 allowed_factors: vec![FactorKind::Password, FactorKind::OtpSms],
                 require_second_factor: true,
                 require_secret_on_validate: false,
-                passwordless: false,
+                ..LoginPolicy::default()
             },
             branding: Default::default(),
         })

@@ -125,6 +125,16 @@ async fn document_is_valid_openapi_3_1() {
         serde_json::from_value::<utoipa::openapi::PathItem>(item.clone())
             .unwrap_or_else(|e| panic!("path {path}: {e}"));
     }
+    // The app policy documents the code-bound validate mode.
+    let code_mode =
+        &doc["components"]["schemas"]["Policy"]["properties"]["require_code_on_validate"];
+    assert_eq!(code_mode["type"], "boolean", "{code_mode}");
+    assert!(
+        code_mode["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("single-use `code`")),
+        "{code_mode}"
+    );
     let parsed: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).unwrap();
     assert_eq!(
         parsed.paths.paths.len(),

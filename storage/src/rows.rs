@@ -393,7 +393,8 @@ impl EventRow {
 /// The handoff columns, in the order [`HandoffRow`] reads them.
 pub(crate) const HANDOFF_COLUMNS: &str =
     "id, app_id, link_hash, secret_hash, redirect_uri, state, login_hint, ui_locales, \
-     lifetime_seconds, created_at, link_expires_at, claimed_at, browser_hash, session_id";
+     lifetime_seconds, created_at, link_expires_at, claimed_at, browser_hash, session_id, \
+     code_hash, code_challenge, code_spent_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct HandoffRow {
@@ -411,6 +412,9 @@ pub(crate) struct HandoffRow {
     claimed_at: Option<Ts>,
     browser_hash: Option<Vec<u8>>,
     session_id: Option<String>,
+    code_hash: Option<Vec<u8>>,
+    code_challenge: Option<String>,
+    code_spent_at: Option<Ts>,
 }
 
 impl HandoffRow {
@@ -433,6 +437,12 @@ impl HandoffRow {
                 .map(|h| to_hash(h, "browser_hash"))
                 .transpose()?,
             session_id: self.session_id,
+            code_hash: self
+                .code_hash
+                .map(|h| to_hash(h, "code_hash"))
+                .transpose()?,
+            code_challenge: self.code_challenge,
+            code_spent_at: self.code_spent_at.map(Ts::get),
         })
     }
 }

@@ -197,9 +197,14 @@ impl Store for Database {
         &self,
         id: &str,
         browser_hash: &[u8; 32],
+        code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, claim_handoff(id, browser_hash, now))
+        dispatch!(self, claim_handoff(id, browser_hash, code_hash, now))
+    }
+
+    async fn spend_handoff_code(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        dispatch!(self, spend_handoff_code(id, now))
     }
 
     async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {

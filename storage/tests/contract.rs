@@ -203,6 +203,7 @@ contract!(
     handoff_claims_are_single_and_timely,
     handoff_purge_takes_only_expired_unclaimed_links,
     handoffs_go_with_their_app,
+    handoff_codes_are_kept_and_spent_once,
     rate_counters_count_every_hit,
     webauthn_credentials_round_trip,
     webauthn_use_effect_needs_a_rising_counter,
@@ -1230,6 +1231,7 @@ fn app(id: &str, key: &str, name: &str) -> App {
             require_second_factor: true,
             require_secret_on_validate: true,
             passwordless: false,
+            require_code_on_validate: true,
         },
         branding: Branding {
             display_name: Some("Example".to_owned()),
@@ -1863,6 +1865,9 @@ fn handoff(id: &str, app_id: &str, n: u8) -> Handoff {
         claimed_at: None,
         browser_hash: None,
         session_id: None,
+        code_hash: None,
+        code_challenge: None,
+        code_spent_at: None,
     }
 }
 
@@ -1905,13 +1910,23 @@ async fn handoff_claims_are_single_and_timely(db: &Database) {
     db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
     db.insert_handoff(&handoff("h1", "a1", 1)).await.unwrap();
     // Expired at its expiry time.
-    assert!(!db.claim_handoff("h1", &[9; 32], at(600)).await.unwrap());
-    assert!(!db.claim_handoff("missing", &[9; 32], at(1)).await.unwrap());
+    assert!(!db
+        .claim_handoff("h1", &[9; 32], &[77; 32], at(600))
+        .await
+        .unwrap());
+    assert!(!db
+        .claim_handoff("missing", &[9; 32], &[77; 32], at(1))
+        .await
+        .unwrap());
     // Of many racing browsers exactly one wins.
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {
             let db = db.clone();
-            tokio::spawn(async move { db.claim_handoff("h1", &[i; 32], at(5)).await.unwrap() })
+            tokio::spawn(async move {
+                db.claim_handoff("h1", &[i; 32], &[77; 32], at(5))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut wins = 0;
@@ -1922,7 +1937,10 @@ async fn handoff_claims_are_single_and_timely(db: &Database) {
     let claimed = db.find_handoff_by_link(&[1; 32]).await.unwrap().unwrap();
     assert_eq!(claimed.claimed_at, Some(at(5)));
     assert!(claimed.browser_hash.is_some());
-    assert!(!db.claim_handoff("h1", &[9; 32], at(6)).await.unwrap());
+    assert!(!db
+        .claim_handoff("h1", &[9; 32], &[77; 32], at(6))
+        .await
+        .unwrap());
     // A session is attached once; an unclaimed handoff takes none.
     create(db, &session("s1", 0)).await;
     create(db, &session("s2", 0)).await;
@@ -1950,13 +1968,87 @@ async fn handoff_purge_takes_only_expired_unclaimed_links(db: &Database) {
         ..handoff("h4", "a1", 4)
     };
     db.insert_handoff(&later).await.unwrap();
-    assert!(db.claim_handoff("h2", &[9; 32], at(10)).await.unwrap());
+    assert!(db
+        .claim_handoff("h2", &[9; 32], &[77; 32], at(10))
+        .await
+        .unwrap());
     assert_eq!(db.purge_handoffs(at(599)).await.unwrap(), 0);
     assert_eq!(db.purge_handoffs(at(600)).await.unwrap(), 2);
     assert!(db.find_handoff_by_link(&[1; 32]).await.unwrap().is_none());
     assert!(db.find_handoff_by_link(&[2; 32]).await.unwrap().is_some());
     assert!(db.find_handoff_by_link(&[3; 32]).await.unwrap().is_none());
     assert!(db.find_handoff_by_link(&[4; 32]).await.unwrap().is_some());
+}
+
+async fn handoff_codes_are_kept_and_spent_once(db: &Database) {
+    db.insert_app(&app("a1", "key-1", "One")).await.unwrap();
+    // A challenge given at generate, and even a spent time, round-trip as inserted.
+    let challenged = Handoff {
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        ..handoff("h1", "a1", 1)
+    };
+    db.insert_handoff(&challenged).await.unwrap();
+    let full = Handoff {
+        code_hash: Some([5; 32]),
+        code_spent_at: Some(at(7)),
+        ..handoff("h2", "a1", 2)
+    };
+    db.insert_handoff(&full).await.unwrap();
+    assert_eq!(
+        db.find_handoff_by_link(&[1; 32]).await.unwrap(),
+        Some(challenged.clone())
+    );
+    assert_eq!(db.find_handoff_by_link(&[2; 32]).await.unwrap(), Some(full));
+    // The code hash is recorded with the claim, and only with the winning one.
+    assert!(db
+        .claim_handoff("h1", &[9; 32], &[42; 32], at(5))
+        .await
+        .unwrap());
+    assert!(!db
+        .claim_handoff("h1", &[8; 32], &[43; 32], at(6))
+        .await
+        .unwrap());
+    let claimed = db.find_handoff_by_link(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(claimed.code_hash, Some([42; 32]));
+    assert_eq!(claimed.code_spent_at, None);
+    // Of racing spends exactly one wins, on any backend; the time is kept.
+    let tasks: Vec<_> = (0..8i64)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move { db.spend_handoff_code("h1", at(10 + i)).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let spent = db
+        .find_handoff_by_secret(&[101; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    let when = spent.code_spent_at.unwrap();
+    assert!(when >= at(10) && when < at(18), "{when}");
+    assert!(!db.spend_handoff_code("h1", at(20)).await.unwrap());
+    assert!(!db.spend_handoff_code("missing", at(20)).await.unwrap());
+    // The schema refuses a hash or a challenge of the wrong size.
+    for bad in [
+        Handoff {
+            code_challenge: Some("short".to_owned()),
+            ..handoff("h3", "a1", 3)
+        },
+        Handoff {
+            code_challenge: Some("x".repeat(44)),
+            ..handoff("h4", "a1", 4)
+        },
+    ] {
+        assert!(
+            db.insert_handoff(&bad).await.is_err(),
+            "{:?}",
+            bad.code_challenge
+        );
+    }
 }
 
 async fn handoffs_go_with_their_app(db: &Database) {

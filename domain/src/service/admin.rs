@@ -137,6 +137,23 @@ fn validate_policy(policy: &LoginPolicy) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// The code-bound validate mode needs a redirect URI: it is what carries the code.
+fn check_code_mode(app: &App, uris_changed: bool) -> Result<(), DomainError> {
+    if app.policy.require_code_on_validate && app.redirect_uris.is_empty() {
+        return Err(match uris_changed {
+            true => DomainError::field(
+                "redirect_uris",
+                "an app with policy.require_code_on_validate needs at least one (it carries the code)",
+            ),
+            false => DomainError::field(
+                "policy.require_code_on_validate",
+                "needs a redirect URI: the code travels on the redirect after sign-in",
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// None is allowed: the hosted page then ends on a "you are signed in" page (as in the Ziqx flow).
 fn uris(list: Vec<HttpUrl>) -> Result<Vec<String>, DomainError> {
     if list.len() > 20 {
@@ -557,6 +574,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
+        check_code_mode(&app, false)?;
         self.store
             .insert_app(&app)
             .await
@@ -618,13 +636,16 @@ impl Engine {
         if let Some(name) = changes.name {
             app.name = name.as_str().to_owned();
         }
+        let uris_changed = changes.redirect_uris.is_some();
         if let Some(list) = changes.redirect_uris {
             app.redirect_uris = uris(list)?;
         }
+        let policy_changed = changes.policy.is_some();
         if let Some(policy) = changes.policy {
             validate_policy(&policy)?;
             app.policy = policy;
         }
+        check_code_mode(&app, uris_changed && !policy_changed)?;
         if let Some(branding) = changes.branding {
             app.branding = Branding::checked(branding)?;
         }

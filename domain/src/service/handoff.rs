@@ -61,6 +61,23 @@ pub struct GenerateHandoff {
     pub ui_locales: Option<String>,
     /// Lifetime of the session once the link is claimed; `None`: the configured default.
     pub lifetime: Option<Lifetime>,
+    /// PKCE (RFC 7636) for the code-bound validate mode: base64url(SHA-256(verifier)), 43
+    /// characters; validate then needs the verifier.
+    pub code_challenge: Option<String>,
+    /// Must be `S256` when a `code_challenge` is given (`plain` is refused).
+    pub code_challenge_method: Option<String>,
+}
+
+/// What the app backend presents to `POST /session/validate/` besides `session_id`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidateProof<'a> {
+    /// Checked whenever sent; required where the app's policy says so.
+    pub app_key: Option<&'a str>,
+    pub app_secret: Option<&'a str>,
+    /// The redirect's `code` (code-bound apps only; ignored for the others).
+    pub code: Option<&'a str>,
+    /// The PKCE verifier, when the link was generated with a `code_challenge`.
+    pub code_verifier: Option<&'a str>,
 }
 
 /// A new login link. `token` and `session_id` are shown this once.
@@ -91,6 +108,8 @@ pub struct ValidateHandoff {
     secret_hash: [u8; 32],
     handoff_id: String,
     app: App,
+    /// The app presented the right code: a verified answer spends it.
+    code_bound: bool,
 }
 
 impl ValidateHandoff {
@@ -225,14 +244,109 @@ fn factor_time(session: &Session, kind: FactorKind) -> Option<OffsetDateTime> {
     }
 }
 
-/// Appends `state` to the redirect URI as a query parameter, keeping what the URI already has.
-pub(super) fn redirect_target(uri: &str, state: Option<&str>) -> Result<String, DomainError> {
+/// Appends `code` and `state` to the redirect URI as query parameters (percent-encoded),
+/// keeping what the URI already has.
+pub(super) fn redirect_target(
+    uri: &str,
+    code: Option<&str>,
+    state: Option<&str>,
+) -> Result<String, DomainError> {
     let mut url =
         url::Url::parse(uri).map_err(|e| DomainError::internal("stored redirect uri", &e))?;
-    if let Some(state) = state {
-        url.query_pairs_mut().append_pair("state", state);
+    if code.is_some() || state.is_some() {
+        let mut query = url.query_pairs_mut();
+        if let Some(code) = code {
+            query.append_pair("code", code);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
     }
     Ok(url.into())
+}
+
+/// Length of an S256 challenge: base64url without padding of 32 bytes.
+const S256_CHALLENGE_CHARS: usize = 43;
+
+fn is_base64url(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The `code_challenge` of a generate request, checked: S256 only, 43 base64url characters.
+fn code_challenge_of(
+    app: &App,
+    challenge: Option<String>,
+    method: Option<String>,
+) -> Result<Option<String>, DomainError> {
+    let Some(challenge) = challenge else {
+        if method.is_some() {
+            return Err(DomainError::field(
+                "code_challenge_method",
+                "given without code_challenge",
+            ));
+        }
+        return Ok(None);
+    };
+    if !app.policy.require_code_on_validate {
+        return Err(DomainError::field(
+            "code_challenge",
+            "this app does not use the code-bound validate mode (policy require_code_on_validate)",
+        ));
+    }
+    if method.as_deref() != Some("S256") {
+        return Err(DomainError::field(
+            "code_challenge_method",
+            "must be S256 when a code_challenge is given",
+        ));
+    }
+    if challenge.len() != S256_CHALLENGE_CHARS || !is_base64url(&challenge) {
+        return Err(DomainError::field(
+            "code_challenge",
+            "43 base64url characters expected (BASE64URL(SHA-256(code_verifier)) without padding)",
+        ));
+    }
+    Ok(Some(challenge))
+}
+
+/// RFC 7636 section 4.1: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
+fn is_code_verifier(text: &str) -> bool {
+    (43..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// SECURITY: the code-bound mode's check. The code must hash to the one recorded at the claim,
+/// be unspent, and (when the link has a challenge) come with the matching verifier; every
+/// comparison is constant time, and a wrong, spent or unverified code gets one answer.
+fn check_code(handoff: &Handoff, proof: &ValidateProof<'_>) -> Result<(), DomainError> {
+    let code = proof.code.ok_or(DomainError::HandoffCodeRequired)?;
+    let verifier = match (&handoff.code_challenge, proof.code_verifier) {
+        (Some(_), None) => return Err(DomainError::HandoffCodeRequired),
+        (Some(challenge), Some(verifier)) => {
+            if !is_code_verifier(verifier) {
+                return Err(DomainError::field(
+                    "code_verifier",
+                    "43 to 128 characters of A-Z a-z 0-9 - . _ ~ expected",
+                ));
+            }
+            Some((challenge, verifier))
+        }
+        (None, _) => None,
+    };
+    let code_ok = match (secret_hash(code), &handoff.code_hash) {
+        (Some(presented), Some(stored)) => crypto::constant_time_eq(&presented, stored),
+        _ => false,
+    };
+    let verifier_ok = verifier.is_none_or(|(challenge, verifier)| {
+        crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes())
+    });
+    if code_ok && verifier_ok && handoff.code_spent_at.is_none() {
+        Ok(())
+    } else {
+        Err(DomainError::HandoffCodeInvalid)
+    }
 }
 
 impl Engine {
@@ -290,6 +404,11 @@ impl Engine {
                 ));
             }
         }
+        let code_challenge = code_challenge_of(
+            app,
+            present(request.code_challenge),
+            present(request.code_challenge_method),
+        )?;
         let lifetime = request
             .lifetime
             .map_or(self.config.handoff_session_lifetime, |l| l.get());
@@ -312,6 +431,9 @@ impl Engine {
             claimed_at: None,
             browser_hash: None,
             session_id: None,
+            code_hash: None,
+            code_challenge,
+            code_spent_at: None,
         };
         self.store
             .insert_handoff(&handoff)
@@ -342,24 +464,39 @@ impl Engine {
             .find_handoff_by_secret(&hash)
             .await
             .map_err(|e| store_err("find handoff", e))?;
-        let Some((session_id, app_id)) = handoff.and_then(|h| Some((h.session_id?, h.app_id)))
-        else {
+        let Some(handoff) = handoff else {
             return Ok(None);
         };
-        self.get_session(&session_id, session_token, &Caller::app(&app_id))
+        let Some(session_id) = handoff.session_id.clone() else {
+            return Ok(None);
+        };
+        // SECURITY: in the code-bound mode `session_id` alone reads nothing until validate has
+        // accepted the redirect's code; otherwise this would be the forwarded link's way around it.
+        if handoff.code_spent_at.is_none() {
+            let app = self.get_app(&handoff.app_id).await?;
+            if app.policy.require_code_on_validate {
+                return Ok(None);
+            }
+        }
+        self.get_session(&session_id, session_token, &Caller::app(&handoff.app_id))
             .await
             .map(Some)
     }
 
     /// Finds the handoff of a `session_id` for `POST /session/validate/`. Apps whose policy
     /// requires it must send their secret (`AUTH-App01` otherwise); a secret or app key that is
-    /// sent is always checked.
+    /// sent is always checked. Code-bound apps must send the redirect's code (`HANDOFF-Cod01`
+    /// without it, `HANDOFF-Cod02` when it is wrong, spent or its verifier does not match).
     pub async fn find_handoff_for_validate(
         &self,
         session_id: &str,
-        app_key: Option<&str>,
-        app_secret: Option<&str>,
+        proof: ValidateProof<'_>,
     ) -> Result<ValidateHandoff, DomainError> {
+        let ValidateProof {
+            app_key,
+            app_secret,
+            ..
+        } = proof;
         let hash = secret_hash(session_id).ok_or(DomainError::HandoffNotFound)?;
         let handoff = self
             .store
@@ -384,10 +521,15 @@ impl Engine {
             }
             _ => {}
         }
+        let code_bound = app.policy.require_code_on_validate;
+        if code_bound {
+            check_code(&handoff, &proof)?;
+        }
         Ok(ValidateHandoff {
             secret_hash: hash,
             handoff_id: handoff.id,
             app,
+            code_bound,
         })
     }
 
@@ -442,6 +584,17 @@ impl Engine {
         match self.evaluate_policy(&session, &found.app).await? {
             PolicyState::Satisfied(verified) => {
                 let user = self.get_user(verified.user_id()).await?;
+                // SECURITY: the user is told once per code; a second validate with the same
+                // code (or two racing ones, on any replica) gets `HANDOFF-Cod02`.
+                if found.code_bound
+                    && !self
+                        .store
+                        .spend_handoff_code(&handoff.id, now)
+                        .await
+                        .map_err(|e| store_err("spend handoff code", e))?
+                {
+                    return Err(DomainError::HandoffCodeInvalid);
+                }
                 status.state = HandoffState::Verified;
                 status.factors = verified.factors().to_vec();
                 status.amr = amr_of(verified.factors());

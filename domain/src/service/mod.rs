@@ -25,7 +25,7 @@ use crate::store::{LockoutRule, Store};
 pub use admin::{AppChanges, AuthenticatedKey, NewApp, NewUser, ProfileChanges, UserFactors};
 pub use handoff::{
     handoff_cookie_name, AuthenticatedApp, GenerateHandoff, GeneratedHandoff, HandoffCompletion,
-    HandoffState, HandoffStatus, HandoffUser, ValidateHandoff, MAX_STATE_BYTES,
+    HandoffState, HandoffStatus, HandoffUser, ValidateHandoff, ValidateProof, MAX_STATE_BYTES,
 };
 pub use handoff::{
     mask_email, mask_phone, Browser, Ceremony, CodeCheck, HandoffContacts, HostedLogin, HostedStep,

@@ -1954,6 +1954,7 @@ async fn apps() {
                     require_second_factor: true,
                     require_secret_on_validate: false,
                     passwordless: false,
+                    require_code_on_validate: false,
                 },
                 ..new_app()
             },
@@ -2070,6 +2071,7 @@ async fn policy_evaluation() {
             require_second_factor: true,
             require_secret_on_validate: false,
             passwordless: false,
+            require_code_on_validate: false,
         },
         ..app.clone()
     };

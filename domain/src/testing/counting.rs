@@ -192,9 +192,13 @@ impl<S: Store> Store for CountingStore<S> {
         &self,
         id: &str,
         browser_hash: &[u8; 32],
+        code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        write!(self, claim_handoff(id, browser_hash, now))
+        write!(self, claim_handoff(id, browser_hash, code_hash, now))
+    }
+    async fn spend_handoff_code(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        write!(self, spend_handoff_code(id, now))
     }
     async fn attach_handoff_session(&self, id: &str, session_id: &str) -> Result<bool, StoreError> {
         write!(self, attach_handoff_session(id, session_id))

@@ -58,6 +58,8 @@ impl Engine {
             return Err(DomainError::HandoffLinkExpired);
         }
         let user = self.user_record_of(session.as_ref()).await?;
+        // The link is unclaimed, or claimed by this very browser (checked above).
+        let browser_secret = browser.secret.clone().map(Secret::new);
         let candidate = handoff
             .claimed_at
             .is_none()
@@ -71,6 +73,7 @@ impl Engine {
             user_agent: browser.user_agent,
             new_secret: None,
             candidate,
+            browser_secret,
         })
     }
 
@@ -89,18 +92,25 @@ impl Engine {
         if login.handoff.link_expires_at <= now {
             return Err(DomainError::HandoffLinkExpired);
         }
-        let held = login.candidate.as_deref().and_then(secret_hash);
-        let (new_secret, hash) = match held {
-            Some(hash) => (None, hash),
+        let held = login
+            .candidate
+            .as_deref()
+            .and_then(|c| secret_hash(c).map(|hash| (c.to_owned(), hash)));
+        let (new_secret, secret, hash) = match held {
+            Some((secret, hash)) => (None, secret, hash),
             None => {
                 let secret = crypto::random_token(self.rng.as_ref());
                 let hash = crypto::token_hash(secret.expose());
-                (Some(secret), hash)
+                let plain = secret.expose().clone();
+                (Some(secret), plain, hash)
             }
         };
+        // The code-bound mode's code follows from this secret; recorded for every claim, so that
+        // an app switching the mode on keeps its logins in flight.
+        let code_hash = crypto::token_hash(crypto::handoff_code(&secret).expose());
         let won = self
             .store
-            .claim_handoff(&login.handoff.id, &hash, now)
+            .claim_handoff(&login.handoff.id, &hash, &code_hash, now)
             .await
             .map_err(|e| store_err("claim handoff", e))?;
         if !won {
@@ -118,6 +128,8 @@ impl Engine {
         }
         login.handoff.claimed_at = Some(now);
         login.handoff.browser_hash = Some(hash);
+        login.handoff.code_hash = Some(code_hash);
+        login.browser_secret = Some(Secret::new(secret));
         login.new_secret = new_secret;
         match self.change_login(login, SessionChange::default()).await {
             Ok(_) => Ok(()),
@@ -458,15 +470,28 @@ impl From<Checks> for SessionChange {
     }
 }
 
-/// Where a login whose policy is satisfied goes: the redirect URI with its state, or the
-/// signed-in page.
+/// Where a login whose policy is satisfied goes: the redirect URI with its state (and, for a
+/// code-bound app, the code), or the signed-in page.
 fn completion(login: &HostedLogin) -> Next {
-    match &login.handoff.redirect_uri {
-        Some(uri) => match redirect_target(uri, login.handoff.state.as_deref()) {
-            Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
-            Err(_) => Next::Ended(LoginEnd::Ended),
+    let Some(uri) = &login.handoff.redirect_uri else {
+        return Next::Done(HandoffCompletion::SignedIn);
+    };
+    // SECURITY: the code goes only to the browser bound to the link: it is derived from the
+    // secret that browser presented on this request.
+    let code = match login.app.policy.require_code_on_validate {
+        false => None,
+        true => match &login.browser_secret {
+            Some(secret) => Some(crypto::handoff_code(secret.expose())),
+            None => return Next::Ended(LoginEnd::Ended),
         },
-        None => Next::Done(HandoffCompletion::SignedIn),
+    };
+    match redirect_target(
+        uri,
+        code.as_ref().map(|c| c.expose().as_str()),
+        login.handoff.state.as_deref(),
+    ) {
+        Ok(target) => Next::Done(HandoffCompletion::Redirect(target)),
+        Err(_) => Next::Ended(LoginEnd::Ended),
     }
 }
 

@@ -7,11 +7,11 @@ use crate::service::{SessionChange, SetSessionRequest};
 #[test]
 fn state_is_appended_as_a_query_parameter() {
     assert_eq!(
-        redirect_target("https://app.example/cb?x=1", Some("a b&c=d/é")).unwrap(),
+        redirect_target("https://app.example/cb?x=1", None, Some("a b&c=d/é")).unwrap(),
         "https://app.example/cb?x=1&state=a+b%26c%3Dd%2F%C3%A9"
     );
     assert_eq!(
-        redirect_target("https://app.example/cb", None).unwrap(),
+        redirect_target("https://app.example/cb", None, None).unwrap(),
         "https://app.example/cb"
     );
 }
@@ -32,6 +32,15 @@ use crate::testing::{test_engine, TestEngine};
 use time::Duration;
 
 const PW: &str = "correct horse battery";
+
+/// What validate presents besides `session_id`: app key and secret only.
+fn proof<'a>(app_key: Option<&'a str>, app_secret: Option<&'a str>) -> ValidateProof<'a> {
+    ValidateProof {
+        app_key,
+        app_secret,
+        ..ValidateProof::default()
+    }
+}
 
 async fn setup(policy: LoginPolicy) -> (TestEngine, AuthenticatedApp, String) {
     setup_with(test_engine().unwrap(), policy).await
@@ -191,7 +200,7 @@ async fn a_link_is_claimed_once_completed_and_validated() {
         .await
         .unwrap();
     let found = e
-        .find_handoff_for_validate(gen.session_id.expose(), None, None)
+        .find_handoff_for_validate(gen.session_id.expose(), proof(None, None))
         .await
         .unwrap();
     assert_eq!(
@@ -329,7 +338,7 @@ async fn links_expire_and_expired_unclaimed_links_are_purged() {
     let err = open_as(e, old.token.expose(), None).await.unwrap_err();
     assert_eq!(err, DomainError::HandoffLinkExpired);
     let found = e
-        .find_handoff_for_validate(old.session_id.expose(), None, None)
+        .find_handoff_for_validate(old.session_id.expose(), proof(None, None))
         .await
         .unwrap();
     assert_eq!(
@@ -338,20 +347,20 @@ async fn links_expire_and_expired_unclaimed_links_are_purged() {
     );
     assert_eq!(e.purge_handoffs().await.unwrap(), 1);
     let err = e
-        .find_handoff_for_validate(old.session_id.expose(), None, None)
+        .find_handoff_for_validate(old.session_id.expose(), proof(None, None))
         .await
         .unwrap_err();
     assert_eq!(err, DomainError::HandoffNotFound);
     // The claimed one and the fresh one stay.
     for kept in [&used, &fresh] {
         assert!(e
-            .find_handoff_for_validate(kept.session_id.expose(), None, None)
+            .find_handoff_for_validate(kept.session_id.expose(), proof(None, None))
             .await
             .is_ok());
     }
     // The claimed login's session runs out after its lifetime (30 minutes by default).
     let found = e
-        .find_handoff_for_validate(used.session_id.expose(), None, None)
+        .find_handoff_for_validate(used.session_id.expose(), proof(None, None))
         .await
         .unwrap();
     t.clock.advance(Duration::minutes(21));
@@ -375,27 +384,27 @@ async fn validate_checks_the_secret_when_the_policy_says_so() {
         .unwrap();
     let sid = gen.session_id.expose();
     let err = e
-        .find_handoff_for_validate(sid, None, None)
+        .find_handoff_for_validate(sid, proof(None, None))
         .await
         .unwrap_err();
     assert_eq!(err, DomainError::InvalidAppCredentials);
     let err = e
-        .find_handoff_for_validate(sid, None, Some("wrong"))
+        .find_handoff_for_validate(sid, proof(None, Some("wrong")))
         .await
         .unwrap_err();
     assert_eq!(err, DomainError::InvalidAppCredentials);
     let err = e
-        .find_handoff_for_validate(sid, Some("other-key"), Some(&secret))
+        .find_handoff_for_validate(sid, proof(Some("other-key"), Some(&secret)))
         .await
         .unwrap_err();
     assert_eq!(err, DomainError::InvalidAppCredentials);
     let key = app.app().app_key.clone();
     assert!(e
-        .find_handoff_for_validate(sid, Some(&key), Some(&secret))
+        .find_handoff_for_validate(sid, proof(Some(&key), Some(&secret)))
         .await
         .is_ok());
     let err = e
-        .find_handoff_for_validate("unknown", None, Some(&secret))
+        .find_handoff_for_validate("unknown", proof(None, Some(&secret)))
         .await
         .unwrap_err();
     assert_eq!(err, DomainError::HandoffNotFound);
@@ -421,7 +430,7 @@ async fn cancel_fails_the_login_and_changes_are_broadcast() {
     );
     assert_eq!(changes.recv().await.unwrap(), gen.handoff_id);
     let found = e
-        .find_handoff_for_validate(gen.session_id.expose(), None, None)
+        .find_handoff_for_validate(gen.session_id.expose(), proof(None, None))
         .await
         .unwrap();
     assert_eq!(
@@ -954,7 +963,7 @@ async fn viewing_a_link_claims_nothing_and_the_first_action_does() {
         assert!(scanner.take_new_browser_secret().is_none());
     }
     let found = e
-        .find_handoff_for_validate(gen.session_id.expose(), None, None)
+        .find_handoff_for_validate(gen.session_id.expose(), proof(None, None))
         .await
         .unwrap();
     let status = e.handoff_status(&found).await.unwrap();
@@ -1106,3 +1115,5 @@ async fn a_link_takes_three_login_names_and_refuses_new_ones_alike() {
         "{seen:?}"
     );
 }
+
+mod code;

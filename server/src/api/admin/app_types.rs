@@ -8,7 +8,7 @@ use super::types::{rfc3339, ApiScope, Factor};
 use crate::api::error::ApiError;
 
 /// A login policy. On input, absent fields take the defaults (every factor allowed, no second
-/// factor required, no secret on validate); the whole policy is replaced.
+/// factor required, no secret or code on validate); the whole policy is replaced.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -21,6 +21,12 @@ pub struct Policy {
     /// Only a passkey completes a sign-in; users without one register one on the hosted page.
     #[serde(default)]
     pub passwordless: bool,
+    /// The code-bound validate mode, recommended for apps that redirect back: the redirect
+    /// after sign-in carries a single-use `code` (`?code=…&state=…`), and `POST
+    /// /session/validate/` answers only when it is presented (with `code_verifier` when the
+    /// link was generated with a `code_challenge`). Needs at least one redirect URI.
+    #[serde(default)]
+    pub require_code_on_validate: bool,
 }
 
 fn all_factors() -> Vec<Factor> {
@@ -43,6 +49,7 @@ impl From<&LoginPolicy> for Policy {
             require_second_factor: p.require_second_factor,
             require_secret_on_validate: p.require_secret_on_validate,
             passwordless: p.passwordless,
+            require_code_on_validate: p.require_code_on_validate,
         }
     }
 }
@@ -58,6 +65,7 @@ impl From<Policy> for LoginPolicy {
             require_second_factor: p.require_second_factor,
             require_secret_on_validate: p.require_secret_on_validate,
             passwordless: p.passwordless,
+            require_code_on_validate: p.require_code_on_validate,
         }
     }
 }

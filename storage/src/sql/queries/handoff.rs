@@ -7,8 +7,8 @@ pub(crate) async fn insert_handoff(
     sqlx::query(
         "INSERT INTO handoffs (id, app_id, link_hash, secret_hash, redirect_uri, state, \
          login_hint, ui_locales, lifetime_seconds, created_at, link_expires_at, claimed_at, \
-         browser_hash, session_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         browser_hash, session_id, code_hash, code_challenge, code_spent_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&handoff.id)
     .bind(&handoff.app_id)
@@ -24,6 +24,9 @@ pub(crate) async fn insert_handoff(
     .bind(handoff.claimed_at.map(Ts::new))
     .bind(handoff.browser_hash.as_ref().map(|h| &h[..]))
     .bind(&handoff.session_id)
+    .bind(handoff.code_hash.as_ref().map(|h| &h[..]))
+    .bind(&handoff.code_challenge)
+    .bind(handoff.code_spent_at.map(Ts::new))
     .execute(pool)
     .await
     .map_err(|e| write_error(e, &[], "handoff"))?;
@@ -65,15 +68,35 @@ pub(crate) async fn claim_handoff(
     pool: &Pool,
     id: &str,
     browser_hash: &[u8; 32],
+    code_hash: &[u8; 32],
     now: time::OffsetDateTime,
 ) -> Result<bool, StoreError> {
     // SECURITY: the condition is re-checked on the newest row, so one browser wins a race.
     let done = sqlx::query(
-        "UPDATE handoffs SET claimed_at = $3, browser_hash = $2 \
+        "UPDATE handoffs SET claimed_at = $3, browser_hash = $2, code_hash = $4 \
          WHERE id = $1 AND claimed_at IS NULL AND link_expires_at > $3",
     )
     .bind(id)
     .bind(&browser_hash[..])
+    .bind(Ts::new(now))
+    .bind(&code_hash[..])
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn spend_handoff_code(
+    pool: &Pool,
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<bool, StoreError> {
+    // SECURITY: conditional on the newest row, so of two validates racing (on any replica)
+    // exactly one spends the code.
+    let done = sqlx::query(
+        "UPDATE handoffs SET code_spent_at = $2 WHERE id = $1 AND code_spent_at IS NULL",
+    )
+    .bind(id)
     .bind(Ts::new(now))
     .execute(pool)
     .await

@@ -28,6 +28,9 @@ pub struct HostedLogin {
     /// The secret the browser brought to an unclaimed link (from its page view), which its
     /// first action binds the link to.
     pub(super) candidate: Option<String>,
+    /// The secret this browser is bound by (presented, or handed out by this request's claim);
+    /// the code-bound mode's code is derived from it.
+    pub(super) browser_secret: Option<Secret<String>>,
 }
 
 impl HostedLogin {
