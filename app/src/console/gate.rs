@@ -127,7 +127,7 @@ mod tests {
             "vestibule-0123abcd.css",
         );
         assert!(
-            html.contains(r#"<p class="notice info" role="status">Your passkey is saved.</p>"#),
+            html.contains(r#"<p role="status" class="notice info">Your passkey is saved.</p><h1>"#),
             "{html}"
         );
         assert!(html.contains("<title>You are signed in</title>"), "{html}");
