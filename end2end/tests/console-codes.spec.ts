@@ -18,7 +18,7 @@ async function passwordStep(page: Page, login: string, js: boolean) {
 /// With JavaScript a passkey is offered first (declined here; passkeys.spec.ts takes it).
 async function signedIn(page: Page, js = true) {
   if (js) await notNow(page);
-  await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
+  await expect(page).toHaveTitle('You are signed in');
 }
 
 for (const js of [true, false]) {

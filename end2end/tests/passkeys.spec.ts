@@ -15,7 +15,7 @@ async function passwordLogin(page: Page, login: string) {
 }
 
 async function signedIn(page: Page) {
-  await expect(page.getByRole('heading', { name: 'You are signed in' })).toBeVisible();
+  await expect(page).toHaveTitle('You are signed in');
 }
 
 /// Password login on a fresh link, then "Create a passkey" on the offer.
