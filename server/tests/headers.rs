@@ -3,6 +3,8 @@
 //! Session API over REST and Connect, the admin API), and HSTS on every answer when the public
 //! URL is https, never when it is http.
 
+mod common;
+
 use domain::{
     input::{LoginName, Name, NewPassword},
     model::{LoginPolicy, Scope},
@@ -36,21 +38,8 @@ impl Drop for Server {
 }
 
 async fn start(public_url: Option<&str>) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "vestibule-headers-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(dir.join("site/pkg")).unwrap();
-    std::fs::write(dir.join("site/pkg/vestibule.css"), "body{}").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dir = common::temp_site_dir("headers");
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let public_url = public_url.map_or_else(|| base.clone(), str::to_owned);
     let over = Overrides {

@@ -6,6 +6,8 @@
 //! small HTTP server of this test (the code is read from what it received), email codes go to
 //! the log notifier (no SMTP server configured).
 
+mod common;
+
 use std::{
     io::Write,
     sync::{Arc, Mutex},
@@ -103,21 +105,8 @@ async fn a_whole_login_leaves_no_secret_in_the_log() {
         log.clone(),
     );
     let (sms_url, sms_received) = sms_provider().await;
-    let dir = std::env::temp_dir().join(format!(
-        "vestibule-logs-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(dir.join("site/pkg")).unwrap();
-    std::fs::write(dir.join("site/pkg/vestibule.css"), "body{}").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dir = common::temp_site_dir("logs");
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let over = Overrides {
         listen: Some(format!("127.0.0.1:{port}")),

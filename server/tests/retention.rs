@@ -3,6 +3,8 @@
 //! same moment share the work (SQLite and PostgreSQL). The purge's SQL is run on both databases
 //! by the storage contract tests too.
 
+mod common;
+
 use std::time::Duration;
 
 use domain::{
@@ -12,16 +14,7 @@ use domain::{
 use server::config::{FileConfig, Overrides, RetentionSettings, Settings};
 
 fn temp_dir(what: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "vestibule-retention-{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(dir.join("site/pkg")).unwrap();
-    dir
+    common::temp_site_dir(&format!("retention-{what}"))
 }
 
 fn settings(dir: &std::path::Path, file: FileConfig) -> Settings {

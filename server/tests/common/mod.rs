@@ -24,6 +24,24 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// A fresh directory under the system's temp dir, named by `what`, with a `site/pkg/` holding a
+/// stand-in style sheet (what the gate pages link to).
+pub fn temp_site_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vestibule-{what}-{}", unique()));
+    std::fs::create_dir_all(dir.join("site/pkg")).unwrap();
+    std::fs::write(dir.join("site/pkg/vestibule.css"), "body{}").unwrap();
+    dir
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn unique() -> String {
     format!(
         "{}_{}",
@@ -243,6 +261,7 @@ pub fn assert_error(res: &(StatusCode, Value), status: u16, code: i64, id: &str)
 }
 
 /// Runs `$name(Backend)` as a test on SQLite, and on PostgreSQL when it is configured.
+#[allow(unused_macros)]
 macro_rules! both_backends {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
