@@ -439,7 +439,7 @@ pub fn login_name_tag(key: &ServerKey, session_id: &str, login_name: &str) -> St
     data.extend_from_slice(&key.0);
     data.extend_from_slice(session_id.as_bytes());
     data.push(0);
-    data.extend_from_slice(login_name.trim().to_lowercase().as_bytes());
+    data.extend_from_slice(crate::input::fold_case(login_name.trim()).as_bytes());
     let mut hex = to_hex(&sha256(&data));
     hex.truncate(16);
     hex

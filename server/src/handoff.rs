@@ -54,7 +54,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// How often (seconds) one process deletes expired, unclaimed links.
 const PURGE_EVERY_SECS: i64 = 60;
 /// The hosted page's path prefix.
-const CONSOLE_PREFIX: &str = "/console/session/";
+pub(crate) const CONSOLE_PREFIX: &str = "/console/session/";
 /// Where the hosted page's server function is.
 const CONSOLE_API_PREFIX: &str = "/console/api/";
 /// Largest post the hosted page's server function takes (a WebAuthn registration is a few KiB).
@@ -546,12 +546,7 @@ pub async fn console_gate(
             )
             .await;
         if let Err(retry) = throttled {
-            let plain = request
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("text/html"));
-            if !plain {
+            if !app::console::glue::wants_page(request.headers()) {
                 return throttled_fetch(retry);
             }
             let lang = lang
@@ -639,7 +634,7 @@ pub async fn console_gate(
             }
         }
         Some(LoginNext::Done(HandoffCompletion::SignedIn)) if !showing_codes => {
-            let css = crate::http::Assets::read(&state.settings.site_root).css;
+            let css = css_name(&state);
             let home = login.branding().page_home();
             let news = gate_news(&request).map(|n| n.text(lang));
             html_page(
@@ -714,32 +709,25 @@ fn throttled_fetch(retry: RetryAfter) -> Response {
     };
     let view = StepView::with(placeholder, Some(Notice::TooManyTries(seconds)));
     let body = serde_json::to_string(&view).unwrap_or_default();
-    let mut response = (
+    let response = (
         StatusCode::TOO_MANY_REQUESTS,
         [(header::CONTENT_TYPE, "application/json")],
         body,
     )
         .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry.0));
-    no_store(response)
+    retry_later(response, retry)
 }
 
 /// A throttled page view or form post without script: a page of its own saying how long to
 /// wait, in `lang`, with `Retry-After`.
 fn throttled_page(state: &AppState, retry: RetryAfter, lang: Lang) -> Response {
     let seconds = u32::try_from(retry.0).unwrap_or(u32::MAX);
-    let css = crate::http::Assets::read(&state.settings.site_root).css;
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_LANGUAGE, lang.code()),
-        ],
-        app::console::gate::throttled_document(lang, seconds, &css),
-    )
-        .into_response();
+    let html = app::console::gate::throttled_document(lang, seconds, &css_name(state));
+    retry_later(html_page(StatusCode::TOO_MANY_REQUESTS, lang, html), retry)
+}
+
+/// A refusal of the rate limits: `Retry-After`, and kept by nobody.
+fn retry_later(mut response: Response, retry: RetryAfter) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry.0));
@@ -794,22 +782,22 @@ fn allow_forms_to_reach(mut page: Response, redirect_uri: Option<&str>) -> Respo
 /// What the last step did, for the signed-in page (the `n` the console's last answer put in the
 /// page's address); only news, never an error.
 fn gate_news(request: &Request) -> Option<app::console::wire::Notice> {
-    let code = request.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "n")
-            .map(|(_, v)| v.into_owned())
-    })?;
+    let code = query_param(request, "n")?;
     app::console::wire::Notice::from_code(&code).filter(|n| !n.is_error())
+}
+
+/// The first value of `name` in the request's query string.
+fn query_param(request: &Request, name: &str) -> Option<String> {
+    let query = request.uri().query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The language of a gate page: the page's `?lang=` (the console's switcher), else the app's
 /// `ui_locales`, else `Accept-Language`, else English.
 fn gate_lang(request: &Request, ui_locales: Option<&str>) -> Lang {
-    let chosen = request.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "lang")
-            .and_then(|(_, v)| Lang::from_tag(&v))
-    });
+    let chosen = query_param(request, "lang").and_then(|tag| Lang::from_tag(&tag));
     chosen.unwrap_or_else(|| {
         let accept = request
             .headers()
@@ -827,20 +815,18 @@ fn link_problem_page(state: &AppState, err: &DomainError, lang: Lang) -> Respons
         DomainError::HandoffEnded => (StatusCode::GONE, GatePage::Ended),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, GatePage::Failed),
     };
-    no_store(page(state, status, lang, which, ""))
+    // A link that does not work names no app.
+    let html = app::console::gate::gate_document(lang, which, "", &css_name(state));
+    no_store(html_page(status, lang, html))
+}
+
+/// The style sheet's content-hashed name, from the built site (gate pages are rare: it is read
+/// each time).
+fn css_name(state: &AppState) -> String {
+    crate::http::Assets::read(&state.settings.site_root).css
 }
 
 /// A static page without script, styled like the console, in `lang`.
-fn page(state: &AppState, status: StatusCode, lang: Lang, which: GatePage, app: &str) -> Response {
-    // The style sheet's hashed name, from the built site (these pages are rare: read each time).
-    let css = crate::http::Assets::read(&state.settings.site_root).css;
-    html_page(
-        status,
-        lang,
-        app::console::gate::gate_document(lang, which, app, &css),
-    )
-}
-
 fn html_page(status: StatusCode, lang: Lang, html: String) -> Response {
     (
         status,

@@ -228,9 +228,9 @@ pub fn router(state: AppState) -> Router {
 /// The request path as logs show it. SECURITY: a login link's path is its token, so the token
 /// never reaches a log line (the query string is never logged at all).
 pub fn path_for_logs(path: &str) -> std::borrow::Cow<'_, str> {
-    const LINK: &str = "/console/session/";
-    match path.strip_prefix(LINK) {
-        Some(rest) if !rest.is_empty() => format!("{LINK}[link]").into(),
+    use crate::handoff::CONSOLE_PREFIX;
+    match path.strip_prefix(CONSOLE_PREFIX) {
+        Some(rest) if !rest.is_empty() => format!("{CONSOLE_PREFIX}[link]").into(),
         _ => path.into(),
     }
 }

@@ -104,6 +104,13 @@ fn context() -> Result<ConsoleContext, ServerFnError> {
     })
 }
 
+/// A post from a browser without JavaScript: it asks for a page (`text/html` in `Accept`); the
+/// island's fetch asks for JSON. The server function and the server's console gate tell the
+/// two paths apart by this alone.
+pub fn wants_page(headers: &http::HeaderMap) -> bool {
+    header(headers, http::header::ACCEPT).is_some_and(|accept| accept.contains("text/html"))
+}
+
 fn header(headers: &http::HeaderMap, name: http::HeaderName) -> Option<String> {
     headers
         .get(name)
@@ -153,9 +160,7 @@ pub async fn run_step(
 ) -> Result<StepView, ServerFnError> {
     let ctx = context()?;
     let headers: http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    let plain = header(&headers, http::header::ACCEPT)
-        .unwrap_or_default()
-        .contains("text/html");
+    let plain = wants_page(&headers);
     let mut call = ops::Call {
         cookies: ConsoleCookies::read(&headers, &token, ctx.secure_cookies),
         engine: ctx.engine,

@@ -137,14 +137,15 @@ impl Engine {
         if !draft.conceal || limit == 0 || draft.is_new() {
             return Ok(());
         }
+        let prefix = format!("{LOGIN_NAME_EVENT}:");
         let kind = format!(
-            "{LOGIN_NAME_EVENT}:{}",
+            "{prefix}{}",
             crypto::login_name_tag(&self.key, &draft.session.id, login_name)
         );
         let seen: std::collections::HashSet<&str> = events
             .iter()
             .map(|e| e.event.kind.as_str())
-            .filter(|k| k.starts_with(&format!("{LOGIN_NAME_EVENT}:")))
+            .filter(|k| k.starts_with(&prefix))
             .collect();
         if seen.contains(kind.as_str()) {
             return Ok(());
