@@ -26,7 +26,10 @@ use server::{
     ratelimit::Rule,
 };
 
-both_backends!(guessing_is_refused_while_another_address_signs_in);
+both_backends!(
+    guessing_is_refused_while_another_address_signs_in,
+    an_oversized_step_is_refused_with_its_id
+);
 
 const PW: &str = "correct horse battery";
 
@@ -306,4 +309,40 @@ async fn guessing_is_refused_while_another_address_signs_in(b: Backend) {
     ];
     assert!(signed_in.contains(&view["step"]), "{view}");
     assert_eq!(view["notice"], Value::Null, "{view}");
+}
+
+/// A step larger than the gate reads (256 KiB) is refused with 413 and `REQ-Size01`, as JSON,
+/// before it is counted or run; a step of ordinary size from the same browser still gets in.
+async fn an_oversized_step_is_refused_with_its_id(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let (app, secret) = srv
+        .engine
+        .create_app(NewApp {
+            name: Name::parse("Shop").unwrap(),
+            redirect_uris: Vec::new(),
+            policy: LoginPolicy::default(),
+            branding: Default::default(),
+        })
+        .await
+        .unwrap();
+    let mut site = Site {
+        srv: &srv,
+        app_key: app.app_key.clone(),
+        app_secret: secret.expose().clone(),
+        origin: String::new(),
+    };
+    site.origin = site.public_origin().await;
+    let token = site.link().await;
+    let browser = browser_at(1);
+    let huge = "x".repeat(300 * 1024);
+    let res = site
+        .password(&browser, &token, None, "alice", &huge, "application/json")
+        .await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "REQ-Size01", "{body}");
+    let res = site
+        .password(&browser, &token, None, "alice", "short", "application/json")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }

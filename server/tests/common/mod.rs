@@ -80,10 +80,7 @@ impl TestServer {
 
     /// A server with these file settings (rate limits, say) on a fresh database.
     pub async fn start_with(backend: Backend, file: FileConfig) -> Self {
-        let dir = std::env::temp_dir().join(format!("vestibule-admin-{}", unique()));
-        let site = dir.join("site/pkg");
-        std::fs::create_dir_all(&site).unwrap();
-        std::fs::write(site.join("vestibule.css"), "body{}").unwrap();
+        let dir = temp_site_dir("admin");
         let (database_url, schema) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
